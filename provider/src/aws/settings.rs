@@ -1,0 +1,166 @@
+//! The AWS configuration every call of a provider instance shares: region, credentials (possibly of an assumed
+//! role), per-service endpoints, the account the credentials act in, and the default tags.
+
+use std::collections::BTreeMap;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    S3,
+    Rds,
+    Iam,
+    Lambda,
+    Events,
+    CloudWatch,
+    Logs,
+    Sns,
+    Sts,
+    Kms,
+    Tagging,
+}
+
+impl Service {
+    pub const ALL: [Service; 11] = [
+        Service::S3,
+        Service::Rds,
+        Service::Iam,
+        Service::Lambda,
+        Service::Events,
+        Service::CloudWatch,
+        Service::Logs,
+        Service::Sns,
+        Service::Sts,
+        Service::Kms,
+        Service::Tagging,
+    ];
+
+    /// The attribute of the `endpoints` block that overrides this service's endpoint.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Service::S3 => "s3",
+            Service::Rds => "rds",
+            Service::Iam => "iam",
+            Service::Lambda => "lambda",
+            Service::Events => "events",
+            Service::CloudWatch => "cloudwatch",
+            Service::Logs => "logs",
+            Service::Sns => "sns",
+            Service::Sts => "sts",
+            Service::Kms => "kms",
+            Service::Tagging => "tagging",
+        }
+    }
+
+    pub fn endpoint_description(self) -> &'static str {
+        match self {
+            Service::S3 => "Endpoint URL for Amazon S3 (addressed path-style when set).",
+            Service::Rds => "Endpoint URL for Amazon RDS.",
+            Service::Iam => "Endpoint URL for AWS IAM.",
+            Service::Lambda => "Endpoint URL for AWS Lambda.",
+            Service::Events => "Endpoint URL for Amazon EventBridge.",
+            Service::CloudWatch => "Endpoint URL for Amazon CloudWatch (alarms).",
+            Service::Logs => "Endpoint URL for Amazon CloudWatch Logs.",
+            Service::Sns => "Endpoint URL for Amazon SNS.",
+            Service::Sts => "Endpoint URL for AWS STS (caller identity and `assume_role`).",
+            Service::Kms => "Endpoint URL for AWS KMS.",
+            Service::Tagging => "Endpoint URL for the Resource Groups Tagging API.",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+}
+
+pub struct AwsSettings {
+    region: String,
+    pub account_id: String,
+    pub partition: String,
+    pub default_tags: BTreeMap<String, String>,
+}
+
+/// Throttling on RDS and IAM is common in accounts with many databases: retry more than the SDK's default 3
+/// times, with its exponential backoff and jitter.
+const MAX_ATTEMPTS: u32 = 10;
+
+impl AwsSettings {
+    pub async fn load(
+        region: Option<String>,
+        profile: Option<String>,
+        assume_role: Option<AssumeRole>,
+        endpoints: BTreeMap<Service, String>,
+        default_tags: BTreeMap<String, String>,
+    ) -> Result<AwsSettings, String> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .app_name(AppName::new("terraform-provider-rdsbackup").expect("a valid app name"))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region));
+        }
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        let base = loader.load().await;
+        let region = base
+            .region()
+            .map(|r| r.to_string())
+            .ok_or("No AWS region: set region in the provider block, or AWS_REGION, or a region in the profile.")?;
+        let sdk = match assume_role {
+            None => base,
+            Some(role) => {
+                let sts = with_endpoint(&base, endpoints.get(&Service::Sts));
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn).session_name(
+                    role.session_name
+                        .unwrap_or_else(|| "terraform-provider-rdsbackup".into()),
+                );
+                if let Some(external_id) = role.external_id {
+                    builder = builder.external_id(external_id);
+                }
+                let credentials = builder.configure(&sts).build().await;
+                base.to_builder()
+                    .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                        credentials,
+                    ))
+                    .build()
+            }
+        };
+        let identity = aws_sdk_sts::Client::new(&with_endpoint(&sdk, endpoints.get(&Service::Sts)))
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "Cannot find the AWS account of these credentials (sts:GetCallerIdentity): {}",
+                    aws_sdk_sts::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let arn = identity.arn().unwrap_or_default();
+        Ok(AwsSettings {
+            account_id: identity.account().unwrap_or_default().to_string(),
+            partition: arn
+                .split(':')
+                .nth(1)
+                .filter(|p| !p.is_empty())
+                .unwrap_or("aws")
+                .to_string(),
+            region,
+            default_tags,
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+fn with_endpoint(sdk: &SdkConfig, endpoint: Option<&String>) -> SdkConfig {
+    match endpoint {
+        Some(url) => sdk.to_builder().endpoint_url(url).build(),
+        None => sdk.clone(),
+    }
+}

@@ -1,0 +1,222 @@
+//! Schemas as the provider declares them: attributes with their type, role, markdown description and default,
+//! nested blocks; converted to the protocol's `Schema` for `GetProviderSchema`.
+
+use super::proto::tfplugin6 as pb;
+use super::value::Value;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrType {
+    String,
+    Number,
+    Bool,
+    List(Box<AttrType>),
+    Set(Box<AttrType>),
+    Map(Box<AttrType>),
+}
+
+impl AttrType {
+    pub fn set_of_strings() -> AttrType {
+        AttrType::Set(Box::new(AttrType::String))
+    }
+
+    pub fn list_of_strings() -> AttrType {
+        AttrType::List(Box::new(AttrType::String))
+    }
+
+    pub fn map_of_strings() -> AttrType {
+        AttrType::Map(Box::new(AttrType::String))
+    }
+
+    /// The cty type in its JSON form, as `Schema.Attribute.type` carries it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            AttrType::String => "string".into(),
+            AttrType::Number => "number".into(),
+            AttrType::Bool => "bool".into(),
+            AttrType::List(element) => serde_json::json!(["list", element.to_json()]),
+            AttrType::Set(element) => serde_json::json!(["set", element.to_json()]),
+            AttrType::Map(element) => serde_json::json!(["map", element.to_json()]),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Required,
+    Optional,
+    /// Set by the user or, when left out, by the provider (a default, or a value found on create).
+    OptionalComputed,
+    Computed,
+}
+
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub role: Role,
+    pub sensitive: bool,
+    /// Planned when the configuration leaves the attribute out; only for `OptionalComputed`.
+    pub default: Option<Value>,
+    /// A change of the attribute plans a replacement.
+    pub requires_replace: bool,
+    pub description: &'static str,
+}
+
+impl Attribute {
+    fn new(name: &'static str, ty: AttrType, role: Role, description: &'static str) -> Attribute {
+        Attribute {
+            name,
+            ty,
+            role,
+            sensitive: false,
+            default: None,
+            requires_replace: false,
+            description,
+        }
+    }
+
+    pub fn required(name: &'static str, ty: AttrType, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Role::Required, description)
+    }
+
+    pub fn optional(name: &'static str, ty: AttrType, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Role::Optional, description)
+    }
+
+    pub fn optional_computed(name: &'static str, ty: AttrType, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Role::OptionalComputed, description)
+    }
+
+    pub fn computed(name: &'static str, ty: AttrType, description: &'static str) -> Attribute {
+        Attribute::new(name, ty, Role::Computed, description)
+    }
+
+    pub fn with_default(mut self, default: Value) -> Attribute {
+        assert_eq!(
+            self.role,
+            Role::OptionalComputed,
+            "{}: only an optional computed attribute has a default",
+            self.name
+        );
+        self.default = Some(default);
+        self
+    }
+
+    pub fn sensitive(mut self) -> Attribute {
+        self.sensitive = true;
+        self
+    }
+
+    pub fn requires_replace(mut self) -> Attribute {
+        self.requires_replace = true;
+        self
+    }
+
+    fn to_proto(&self) -> pb::schema::Attribute {
+        pb::schema::Attribute {
+            name: self.name.to_string(),
+            r#type: self.ty.to_json().to_string().into_bytes(),
+            nested_type: None,
+            description: self.description.to_string(),
+            required: self.role == Role::Required,
+            optional: matches!(self.role, Role::Optional | Role::OptionalComputed),
+            computed: matches!(self.role, Role::Computed | Role::OptionalComputed),
+            sensitive: self.sensitive,
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: false,
+            write_only: false,
+        }
+    }
+}
+
+/// A nested block that appears at most once (`assume_role { ... }`); null when absent.
+#[derive(Clone, Debug)]
+pub struct SingleBlock {
+    pub name: &'static str,
+    pub block: Block,
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub description: &'static str,
+    pub attributes: Vec<Attribute>,
+    pub blocks: Vec<SingleBlock>,
+}
+
+impl Block {
+    fn to_proto(&self, version: i64) -> pb::schema::Block {
+        pb::schema::Block {
+            version,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self
+                .blocks
+                .iter()
+                .map(|nested| pb::schema::NestedBlock {
+                    type_name: nested.name.to_string(),
+                    block: Some(nested.block.to_proto(0)),
+                    nesting: pb::schema::nested_block::NestingMode::Single as i32,
+                    min_items: 0,
+                    max_items: 0,
+                })
+                .collect(),
+            description: self.description.to_string(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Schema {
+    pub version: i64,
+    pub block: Block,
+}
+
+impl Schema {
+    pub fn to_proto(&self) -> pb::Schema {
+        pb::Schema {
+            version: self.version,
+            block: Some(self.block.to_proto(self.version)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_written_as_cty_json() {
+        assert_eq!(AttrType::String.to_json().to_string(), r#""string""#);
+        assert_eq!(AttrType::set_of_strings().to_json().to_string(), r#"["set","string"]"#);
+        assert_eq!(AttrType::map_of_strings().to_json().to_string(), r#"["map","string"]"#);
+        assert_eq!(
+            AttrType::list_of_strings().to_json().to_string(),
+            r#"["list","string"]"#
+        );
+    }
+
+    #[test]
+    fn roles_map_to_required_optional_computed_flags() {
+        let flags = |a: Attribute| {
+            let p = a.to_proto();
+            (p.required, p.optional, p.computed)
+        };
+        assert_eq!(
+            flags(Attribute::required("a", AttrType::String, "d")),
+            (true, false, false)
+        );
+        assert_eq!(
+            flags(Attribute::optional("a", AttrType::String, "d")),
+            (false, true, false)
+        );
+        assert_eq!(
+            flags(Attribute::optional_computed("a", AttrType::String, "d")),
+            (false, true, true)
+        );
+        assert_eq!(
+            flags(Attribute::computed("a", AttrType::String, "d")),
+            (false, false, true)
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! `PlanResourceChange` for `rdsbackup_policy`: defaults, replacement on `name` and `bucket_name`, and every
+//! computed attribute known in the plan when it can be (names and ARNs derive from the name, the account and
+//! the region), kept from state when unaffected, unknown otherwise.
+
+use std::collections::BTreeMap;
+
+use super::names::{self, Location};
+use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::schema::{Role, Schema};
+use crate::plugin::value::Value;
+use crate::plugin::{PlanRequest, Planned};
+use crate::rules;
+
+/// What the provider knows beyond the configuration: where the stack goes, the tags every resource gets and
+/// the hash of the function package embedded in this build.
+pub struct PlanContext<'a> {
+    pub location: Option<&'a Location>,
+    pub default_tags: &'a BTreeMap<String, String>,
+    pub code_sha256: Option<&'a str>,
+}
+
+pub fn plan(schema: &Schema, request: PlanRequest, context: &PlanContext<'_>) -> Planned {
+    let PlanRequest {
+        prior,
+        proposed,
+        config,
+    } = request;
+    let Value::Map(proposed) = proposed else {
+        // Destroy: nothing to plan beyond the null state.
+        return Planned::default();
+    };
+    let mut planned = draft(schema, &prior, &proposed, &config, context);
+    // Like the framework's RequiresReplace: any difference from the prior value, unknown included.
+    let replace: Vec<AttrPath> = if prior.is_null() {
+        Vec::new()
+    } else {
+        schema
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.requires_replace && planned.get(a.name).unwrap_or(&Value::Null) != prior.get(a.name))
+            .map(|a| AttrPath::root(a.name))
+            .collect()
+    };
+    if !replace.is_empty() {
+        // A new stack: nothing carries over from the one it replaces.
+        planned = draft(schema, &Value::Null, &proposed, &config, context);
+    }
+    let mut d = Diagnostics::new();
+    if let Some(location) = context.location {
+        check_region(&mut d, &planned, location);
+    }
+    Planned {
+        state: Value::Map(planned),
+        requires_replace: replace,
+        diagnostics: d,
+    }
+}
+
+fn draft(
+    schema: &Schema,
+    prior: &Value,
+    proposed: &BTreeMap<String, Value>,
+    config: &Value,
+    context: &PlanContext<'_>,
+) -> BTreeMap<String, Value> {
+    let mut planned = proposed.clone();
+    let updating = !prior.is_null();
+    for attribute in &schema.block.attributes {
+        let value = match attribute.role {
+            Role::Required | Role::Optional => continue,
+            Role::OptionalComputed if !config.get(attribute.name).is_null() => continue,
+            Role::OptionalComputed => match &attribute.default {
+                Some(default) => default.clone(),
+                None if updating => prior.get(attribute.name).clone(),
+                None => Value::Unknown,
+            },
+            // Computed attributes are derived below; what is not derivable keeps its prior value.
+            Role::Computed if updating => prior.get(attribute.name).clone(),
+            Role::Computed => Value::Unknown,
+        };
+        planned.insert(attribute.name.to_string(), value);
+    }
+    if let Value::String(name) = config.get("name") {
+        derive_from_name(&mut planned, config, name, context.location);
+    }
+    let tags = planned.get("tags").cloned().unwrap_or_default();
+    planned.insert("tags_all".into(), tags_all(context.default_tags, &tags));
+    if let Some(sha) = context.code_sha256 {
+        planned.insert("lambda_code_sha256".into(), Value::string(sha));
+    }
+    planned
+}
+
+/// Names and ARNs of the stack. Optional computed ones left out of the configuration take the provider's own
+/// (the default bucket, the created topic), so that removing them from the configuration goes back to those.
+fn derive_from_name(planned: &mut BTreeMap<String, Value>, config: &Value, name: &str, location: Option<&Location>) {
+    fn put(planned: &mut BTreeMap<String, Value>, attribute: &str, value: String) {
+        planned.insert(attribute.to_string(), Value::String(value));
+    }
+    let mut set = |attribute: &str, value: String| put(planned, attribute, value);
+    set("id", name.to_string());
+    set("function_name", names::function_name(name));
+    set("log_group_name", names::log_group_name(name));
+    set("schedule_rule_name", names::schedule_rule_name(name));
+    let Some(here) = location else {
+        planned.insert(
+            "alarm_names".into(),
+            Value::List(names::alarm_names(name).into_iter().map(Value::String).collect()),
+        );
+        return;
+    };
+    set("account_id", here.account_id.clone());
+    set("role_arn", here.role_arn(name));
+    set("function_arn", here.function_arn(name));
+    set("schedule_rule_arn", here.schedule_rule_arn(name));
+    if config.get("bucket_name").is_null() {
+        set("bucket_name", names::default_bucket_name(name, &here.account_id));
+    }
+    if config.get("alarm_sns_topic_arn").is_null() {
+        set("alarm_sns_topic_arn", here.alarm_topic_arn(name));
+    }
+    if let Some(Value::String(bucket)) = planned.get("bucket_name").cloned() {
+        put(planned, "bucket_arn", here.bucket_arn(&bucket));
+    }
+    planned.insert(
+        "alarm_names".into(),
+        Value::List(names::alarm_names(name).into_iter().map(Value::String).collect()),
+    );
+}
+
+/// `default_tags` merged with `tags`, the resource's own winning; unknown while `tags` is.
+fn tags_all(default_tags: &BTreeMap<String, String>, tags: &Value) -> Value {
+    match tags {
+        Value::Map(own) => {
+            let mut all: BTreeMap<String, Value> = default_tags
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Value::Map(all)
+        }
+        Value::Null => tags_all(default_tags, &Value::Map(BTreeMap::new())),
+        _ => Value::Unknown,
+    }
+}
+
+/// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs: say
+/// so in the plan rather than fail halfway through the apply.
+fn check_region(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &Location) {
+    for (attribute, service) in [("kms_key_arn", "kms"), ("alarm_sns_topic_arn", "sns")] {
+        let Some(Value::String(arn)) = planned.get(attribute) else {
+            continue;
+        };
+        if let Some(region) = rules::arn_region(arn, service).filter(|r| *r != here.region) {
+            d.attribute_error(
+                AttrPath::root(attribute),
+                format!("Invalid {attribute}"),
+                format!(
+                    "{attribute} is in {region}, but the provider manages {}: use one in the same region.",
+                    here.region
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::schema::{PolicyModel, schema};
+
+    fn here() -> Location {
+        Location {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account_id: "123456789012".into(),
+        }
+    }
+
+    fn object(entries: &[(&str, Value)]) -> Value {
+        let mut value = PolicyModel::default().to_value();
+        let Value::Map(map) = &mut value else { unreachable!() };
+        for (k, v) in entries {
+            map.insert(k.to_string(), v.clone());
+        }
+        value
+    }
+
+    fn run(prior: Value, config: Value, location: Option<&Location>) -> Planned {
+        let no_tags = BTreeMap::from([("owner".to_string(), "platform".to_string())]);
+        let context = PlanContext {
+            location,
+            default_tags: &no_tags,
+            code_sha256: Some("c2hh"),
+        };
+        // Terraform's proposal: the configuration, with optional computed attributes left out taking prior values.
+        let mut proposed = config.clone();
+        if let (Value::Map(p), Value::Map(old)) = (&mut proposed, &prior) {
+            for attribute in schema().block.attributes {
+                if p.get(attribute.name).is_none_or(Value::is_null)
+                    && attribute.role != crate::plugin::schema::Role::Optional
+                {
+                    p.insert(
+                        attribute.name.to_string(),
+                        old.get(attribute.name).cloned().unwrap_or(Value::Null),
+                    );
+                }
+            }
+        }
+        plan(
+            &schema(),
+            PlanRequest {
+                prior,
+                proposed,
+                config,
+            },
+            &context,
+        )
+    }
+
+    fn basic() -> Value {
+        object(&[
+            ("name", Value::string("nightly")),
+            ("db_instance_identifiers", Value::List(vec![Value::string("orders")])),
+        ])
+    }
+
+    #[test]
+    fn create_fills_defaults_and_derives_names_and_arns() {
+        let planned = run(Value::Null, basic(), Some(&here()));
+        let state = &planned.state;
+        assert!(planned.requires_replace.is_empty());
+        assert_eq!(state.get("schedule"), &Value::string("cron(0 3 * * ? *)"));
+        assert_eq!(state.get("retention_days"), &Value::Number(35.0));
+        assert_eq!(state.get("kms_key_arn"), &Value::Null);
+        assert_eq!(state.get("id"), &Value::string("nightly"));
+        assert_eq!(
+            state.get("bucket_name"),
+            &Value::string("rdsbackup-nightly-123456789012")
+        );
+        assert_eq!(
+            state.get("bucket_arn"),
+            &Value::string("arn:aws:s3:::rdsbackup-nightly-123456789012")
+        );
+        assert_eq!(
+            state.get("function_arn"),
+            &Value::string("arn:aws:lambda:eu-west-1:123456789012:function:rdsbackup-nightly")
+        );
+        assert_eq!(
+            state.get("alarm_sns_topic_arn"),
+            &Value::string("arn:aws:sns:eu-west-1:123456789012:rdsbackup-nightly-alarms")
+        );
+        assert_eq!(state.get("lambda_code_sha256"), &Value::string("c2hh"));
+        assert_eq!(
+            state.get("tags_all"),
+            &Value::Map([("owner".to_string(), Value::string("platform"))].into())
+        );
+        assert!(!state.has_unknown(), "{state:?}");
+    }
+
+    #[test]
+    fn without_a_location_account_dependent_values_are_unknown() {
+        let state = run(Value::Null, basic(), None).state;
+        assert_eq!(state.get("function_name"), &Value::string("rdsbackup-nightly"));
+        assert_eq!(state.get("bucket_name"), &Value::Unknown);
+        assert_eq!(state.get("role_arn"), &Value::Unknown);
+    }
+
+    #[test]
+    fn unknown_name_leaves_derived_values_unknown() {
+        let config = object(&[
+            ("name", Value::Unknown),
+            ("selection_tags", Value::Map([("b".into(), Value::string("y"))].into())),
+        ]);
+        let state = run(Value::Null, config, Some(&here())).state;
+        assert_eq!(state.get("id"), &Value::Unknown);
+        assert_eq!(state.get("function_arn"), &Value::Unknown);
+    }
+
+    #[test]
+    fn an_unchanged_update_plans_the_prior_state() {
+        let prior = run(Value::Null, basic(), Some(&here())).state;
+        let planned = run(prior.clone(), basic(), Some(&here()));
+        assert!(planned.requires_replace.is_empty());
+        assert_eq!(planned.state, prior);
+    }
+
+    #[test]
+    fn update_in_place_keeps_computed_values() {
+        let prior = run(Value::Null, basic(), Some(&here())).state;
+        let mut config = basic();
+        let Value::Map(map) = &mut config else { unreachable!() };
+        map.insert("retention_days".into(), Value::Number(7.0));
+        map.insert(
+            "tags".into(),
+            Value::Map([("owner".to_string(), Value::string("dba"))].into()),
+        );
+        let planned = run(prior.clone(), config, Some(&here()));
+        assert!(planned.requires_replace.is_empty());
+        assert_eq!(planned.state.get("retention_days"), &Value::Number(7.0));
+        assert_eq!(planned.state.get("bucket_name"), prior.get("bucket_name"));
+        assert_eq!(
+            planned.state.get("tags_all"),
+            &Value::Map([("owner".to_string(), Value::string("dba"))].into())
+        );
+    }
+
+    #[test]
+    fn removing_an_attribute_returns_it_to_its_default() {
+        let mut config = basic();
+        let Value::Map(map) = &mut config else { unreachable!() };
+        map.insert("retention_days".into(), Value::Number(7.0));
+        let prior = run(Value::Null, config, Some(&here())).state;
+        let planned = run(prior, basic(), Some(&here()));
+        assert_eq!(planned.state.get("retention_days"), &Value::Number(35.0));
+    }
+
+    #[test]
+    fn name_and_configured_bucket_changes_force_replacement() {
+        let prior = run(Value::Null, basic(), Some(&here())).state;
+        let renamed = object(&[
+            ("name", Value::string("weekly")),
+            ("db_instance_identifiers", Value::List(vec![Value::string("orders")])),
+        ]);
+        let planned = run(prior.clone(), renamed, Some(&here()));
+        // The default bucket name follows the policy name, so both force the replacement.
+        assert_eq!(
+            planned.requires_replace,
+            [AttrPath::root("name"), AttrPath::root("bucket_name")]
+        );
+        assert_eq!(
+            planned.state.get("bucket_name"),
+            &Value::string("rdsbackup-weekly-123456789012")
+        );
+
+        let mut rebucketed = basic();
+        let Value::Map(map) = &mut rebucketed else {
+            unreachable!()
+        };
+        map.insert("bucket_name".into(), Value::string("other-bucket"));
+        let planned = run(prior, rebucketed, Some(&here()));
+        assert_eq!(planned.requires_replace, [AttrPath::root("bucket_name")]);
+        assert_eq!(
+            planned.state.get("bucket_arn"),
+            &Value::string("arn:aws:s3:::other-bucket")
+        );
+    }
+
+    #[test]
+    fn unsetting_a_custom_topic_goes_back_to_the_created_one() {
+        let mut config = basic();
+        let Value::Map(map) = &mut config else { unreachable!() };
+        map.insert(
+            "alarm_sns_topic_arn".into(),
+            Value::string("arn:aws:sns:eu-west-1:123456789012:pager"),
+        );
+        let prior = run(Value::Null, config, Some(&here())).state;
+        let planned = run(prior, basic(), Some(&here()));
+        assert_eq!(
+            planned.state.get("alarm_sns_topic_arn"),
+            &Value::string("arn:aws:sns:eu-west-1:123456789012:rdsbackup-nightly-alarms")
+        );
+        assert!(planned.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn destroy_plans_null() {
+        let prior = run(Value::Null, basic(), Some(&here())).state;
+        let planned = plan(
+            &schema(),
+            PlanRequest {
+                prior,
+                proposed: Value::Null,
+                config: Value::Null,
+            },
+            &PlanContext {
+                location: None,
+                default_tags: &BTreeMap::new(),
+                code_sha256: None,
+            },
+        );
+        assert_eq!(planned.state, Value::Null);
+    }
+
+    #[test]
+    fn keys_and_topics_of_another_region_are_refused() {
+        let mut config = basic();
+        let Value::Map(map) = &mut config else { unreachable!() };
+        map.insert(
+            "kms_key_arn".into(),
+            Value::string("arn:aws:kms:us-east-1:123456789012:key/abc"),
+        );
+        let planned = run(Value::Null, config, Some(&here()));
+        let d = &planned.diagnostics.0;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, Some(AttrPath::root("kms_key_arn")));
+        assert!(d[0].detail.contains("us-east-1"));
+    }
+}

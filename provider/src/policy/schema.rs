@@ -1,0 +1,311 @@
+//! The `rdsbackup_policy` schema (../shared/CONTRACTS.md): every attribute with its role, default and the
+//! markdown description the registry docs are generated from; and the typed model of the same object.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::plugin::schema::{AttrType, Attribute, Block, Schema};
+use crate::plugin::value::Value;
+use crate::tf_object;
+
+pub const DEFAULT_SCHEDULE: &str = "cron(0 3 * * ? *)";
+
+tf_object! {
+    pub struct PolicyModel {
+        pub name: String,
+        pub bucket_name: String,
+        pub db_instance_identifiers: BTreeSet<String>,
+        pub db_cluster_identifiers: BTreeSet<String>,
+        pub selection_tags: BTreeMap<String, String>,
+        pub schedule: String,
+        pub enabled: bool,
+        pub retention_days: i64,
+        pub min_snapshots: i64,
+        pub glacier_transition_days: i64,
+        pub kms_key_arn: String,
+        pub deny_insecure_transport: bool,
+        pub force_destroy: bool,
+        pub max_backup_age_hours: i64,
+        pub alarm_sns_topic_arn: String,
+        pub lambda_timeout_seconds: i64,
+        pub lambda_memory_mb: i64,
+        pub log_retention_days: i64,
+        pub tags: BTreeMap<String, String>,
+        pub tags_all: BTreeMap<String, String>,
+        pub id: String,
+        pub account_id: String,
+        pub bucket_arn: String,
+        pub role_arn: String,
+        pub function_name: String,
+        pub function_arn: String,
+        pub log_group_name: String,
+        pub schedule_rule_name: String,
+        pub schedule_rule_arn: String,
+        pub alarm_names: Vec<String>,
+        pub lambda_code_sha256: String,
+    }
+}
+
+fn number(n: i64) -> Value {
+    Value::Number(n as f64)
+}
+
+pub fn schema() -> Schema {
+    use Attribute as A;
+    Schema {
+        version: 0,
+        block: Block {
+            description: "A complete backup system for Amazon RDS: an encrypted S3 bucket for snapshot records, a \
+                          least-privilege IAM role, the backup Lambda function and its log group, an EventBridge \
+                          schedule, and CloudWatch alarms (errors, backup overdue) notifying SNS. Snapshots are \
+                          never deleted by `terraform destroy`.",
+            attributes: vec![
+                A::required(
+                    "name",
+                    AttrType::String,
+                    "Name of the policy, part of every AWS name it creates (`rdsbackup-<name>`). 2 to 32 \
+                     lowercase letters, digits and single hyphens, starting with a letter and ending with a letter \
+                     or digit. Changing it replaces the whole stack.",
+                )
+                .requires_replace(),
+                A::optional_computed(
+                    "bucket_name",
+                    AttrType::String,
+                    "S3 bucket for the snapshot metadata records. Defaults to `rdsbackup-<name>-<account_id>`. \
+                     Changing it replaces the whole stack.",
+                )
+                .requires_replace(),
+                A::optional_computed(
+                    "db_instance_identifiers",
+                    AttrType::set_of_strings(),
+                    "Identifiers of the RDS DB instances to back up.",
+                )
+                .with_default(Value::List(vec![])),
+                A::optional_computed(
+                    "db_cluster_identifiers",
+                    AttrType::set_of_strings(),
+                    "Identifiers of the Aurora DB clusters to back up.",
+                )
+                .with_default(Value::List(vec![])),
+                A::optional_computed(
+                    "selection_tags",
+                    AttrType::map_of_strings(),
+                    "Also back up every DB instance and cluster carrying all of these tags. At least one of \
+                     `db_instance_identifiers`, `db_cluster_identifiers` and `selection_tags` must be non-empty.",
+                )
+                .with_default(Value::Map(BTreeMap::new())),
+                A::optional_computed(
+                    "schedule",
+                    AttrType::String,
+                    "When backups run: an EventBridge `cron(minutes hours day-of-month month day-of-week year)` \
+                     expression (six fields, UTC) or `rate(value unit)`. Defaults to `cron(0 3 * * ? *)`, daily \
+                     at 03:00 UTC.",
+                )
+                .with_default(Value::string(DEFAULT_SCHEDULE)),
+                A::optional_computed(
+                    "enabled",
+                    AttrType::Bool,
+                    "`false` pauses backups by disabling the schedule, without removing anything. Defaults to \
+                     `true`.",
+                )
+                .with_default(Value::Bool(true)),
+                A::optional_computed(
+                    "retention_days",
+                    AttrType::Number,
+                    "Snapshots taken by this policy are deleted once older than this many days, `min_snapshots` \
+                     permitting. 1 to 3650; defaults to 35.",
+                )
+                .with_default(number(35)),
+                A::optional_computed(
+                    "min_snapshots",
+                    AttrType::Number,
+                    "Retention never leaves fewer than this many snapshots of a database, however old. 1 to 100; \
+                     defaults to 3.",
+                )
+                .with_default(number(3)),
+                A::optional_computed(
+                    "glacier_transition_days",
+                    AttrType::Number,
+                    "Objects in the bucket move to the GLACIER storage class after this many days. 0 to 36500; \
+                     defaults to 30.",
+                )
+                .with_default(number(30)),
+                A::optional(
+                    "kms_key_arn",
+                    AttrType::String,
+                    "ARN of a customer managed KMS key, in the provider's region, for the bucket and the log \
+                     group. Defaults to SSE-KMS with the AWS managed key `aws/s3`.",
+                ),
+                A::optional_computed(
+                    "deny_insecure_transport",
+                    AttrType::Bool,
+                    "Attach a bucket policy denying every request made without TLS (`aws:SecureTransport = \
+                     false`). Defaults to `true`.",
+                )
+                .with_default(Value::Bool(true)),
+                A::optional_computed(
+                    "force_destroy",
+                    AttrType::Bool,
+                    "Let `terraform destroy` delete the bucket with the records in it. Without it, destroying a \
+                     policy whose bucket holds records fails before anything is deleted. RDS snapshots are never \
+                     deleted either way. Defaults to `false`.",
+                )
+                .with_default(Value::Bool(false)),
+                A::optional_computed(
+                    "max_backup_age_hours",
+                    AttrType::Number,
+                    "The \"backup overdue\" alarm fires when a database's newest snapshot is older than this. 1 to \
+                     8760; defaults to 26 (a daily schedule plus slack). Must exceed the schedule's interval.",
+                )
+                .with_default(number(26)),
+                A::optional_computed(
+                    "alarm_sns_topic_arn",
+                    AttrType::String,
+                    "SNS topic the alarms notify. When unset the provider creates `rdsbackup-<name>-alarms` and \
+                     this attribute holds its ARN.",
+                ),
+                A::optional_computed(
+                    "lambda_timeout_seconds",
+                    AttrType::Number,
+                    "Timeout of the backup function. 1 to 900; defaults to 300.",
+                )
+                .with_default(number(300)),
+                A::optional_computed(
+                    "lambda_memory_mb",
+                    AttrType::Number,
+                    "Memory of the backup function in MB. 128 to 10240; defaults to 256.",
+                )
+                .with_default(number(256)),
+                A::optional_computed(
+                    "log_retention_days",
+                    AttrType::Number,
+                    "Retention of the function's log group: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, \
+                     365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653. Defaults to 30.",
+                )
+                .with_default(number(30)),
+                A::optional_computed(
+                    "tags",
+                    AttrType::map_of_strings(),
+                    "Tags on every AWS resource the policy creates, on top of the provider's `default_tags`.",
+                )
+                .with_default(Value::Map(BTreeMap::new())),
+                A::computed(
+                    "tags_all",
+                    AttrType::map_of_strings(),
+                    "The tags applied: the provider's `default_tags` merged with `tags`.",
+                ),
+                A::computed(
+                    "id",
+                    AttrType::String,
+                    "The policy's name; `terraform import` takes it.",
+                ),
+                A::computed(
+                    "account_id",
+                    AttrType::String,
+                    "ID of the AWS account the stack lives in.",
+                ),
+                A::computed(
+                    "bucket_arn",
+                    AttrType::String,
+                    "ARN of the S3 bucket holding the snapshot records.",
+                ),
+                A::computed(
+                    "role_arn",
+                    AttrType::String,
+                    "ARN of the function's IAM role, `rdsbackup-<name>`.",
+                ),
+                A::computed(
+                    "function_name",
+                    AttrType::String,
+                    "Name of the backup function, `rdsbackup-<name>`.",
+                ),
+                A::computed("function_arn", AttrType::String, "ARN of the backup Lambda function."),
+                A::computed(
+                    "log_group_name",
+                    AttrType::String,
+                    "The function's log group, `/aws/lambda/rdsbackup-<name>`.",
+                ),
+                A::computed(
+                    "schedule_rule_name",
+                    AttrType::String,
+                    "Name of the EventBridge rule, `rdsbackup-<name>`.",
+                ),
+                A::computed(
+                    "schedule_rule_arn",
+                    AttrType::String,
+                    "ARN of the EventBridge schedule rule.",
+                ),
+                A::computed(
+                    "alarm_names",
+                    AttrType::list_of_strings(),
+                    "Names of the CloudWatch alarms, sorted: `rdsbackup-<name>-backup-overdue` and \
+                     `rdsbackup-<name>-errors`.",
+                ),
+                A::computed(
+                    "lambda_code_sha256",
+                    AttrType::String,
+                    "Base64 SHA-256 of the deployed function package, as Lambda's `CodeSha256`. It changes only \
+                     when a provider release changes the function.",
+                ),
+            ],
+            blocks: vec![],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::diag::AttrPath;
+    use crate::plugin::schema::Role;
+
+    #[test]
+    fn model_and_schema_have_the_same_attributes() {
+        let mut from_schema: Vec<&str> = schema().block.attributes.iter().map(|a| a.name).collect();
+        from_schema.sort();
+        let model = PolicyModel::default().to_value();
+        let Value::Map(entries) = &model else {
+            panic!("an object")
+        };
+        let from_model: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(from_schema, from_model);
+    }
+
+    #[test]
+    fn every_attribute_is_documented() {
+        for attribute in schema().block.attributes {
+            assert!(
+                attribute.description.len() > 20,
+                "{} needs a description",
+                attribute.name
+            );
+        }
+    }
+
+    #[test]
+    fn contract_defaults() {
+        let schema = schema();
+        let attribute = |name: &str| schema.block.attributes.iter().find(|a| a.name == name).unwrap();
+        let default = |name: &str| attribute(name).default.clone().unwrap();
+        assert_eq!(default("schedule"), Value::string("cron(0 3 * * ? *)"));
+        assert_eq!(default("retention_days"), number(35));
+        assert_eq!(default("min_snapshots"), number(3));
+        assert_eq!(default("glacier_transition_days"), number(30));
+        assert_eq!(default("deny_insecure_transport"), Value::Bool(true));
+        assert_eq!(default("force_destroy"), Value::Bool(false));
+        assert_eq!(default("max_backup_age_hours"), number(26));
+        assert_eq!(default("enabled"), Value::Bool(true));
+        assert_eq!(default("lambda_timeout_seconds"), number(300));
+        assert_eq!(default("lambda_memory_mb"), number(256));
+        assert_eq!(default("log_retention_days"), number(30));
+        assert_eq!(attribute("name").role, Role::Required);
+        let replacing: Vec<&str> = schema
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.requires_replace)
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(replacing, ["name", "bucket_name"]);
+        assert!(PolicyModel::from_value(&PolicyModel::default().to_value(), &AttrPath::default()).is_ok());
+    }
+}

@@ -1,0 +1,281 @@
+//! `terraform validate` for `rdsbackup_policy`: every rule of the contract, each error on the attribute it is
+//! about. Values not known yet are checked once they are (Terraform validates again before apply).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::schema::PolicyModel;
+use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::typed::Tf;
+use crate::plugin::value::Value;
+use crate::provider::validate_tags;
+use crate::schedule::{self, Schedule};
+use crate::{rules, schedule::ScheduleError};
+
+pub fn validate(config: &Value) -> Diagnostics {
+    let model = match PolicyModel::from_value(config, &AttrPath::default()) {
+        Ok(model) => model,
+        Err(errors) => return errors,
+    };
+    let mut d = Diagnostics::new();
+    check(&mut d, "name", &model.name, |n| rules::policy_name(n));
+    check(&mut d, "bucket_name", &model.bucket_name, |n| rules::bucket_name(n));
+    check(&mut d, "kms_key_arn", &model.kms_key_arn, |a| rules::kms_key_arn(a));
+    check(&mut d, "alarm_sns_topic_arn", &model.alarm_sns_topic_arn, |a| {
+        rules::sns_topic_arn(a)
+    });
+    check_ids(&mut d, "db_instance_identifiers", &model.db_instance_identifiers);
+    check_ids(&mut d, "db_cluster_identifiers", &model.db_cluster_identifiers);
+    check(&mut d, "schedule", &model.schedule, |s| {
+        schedule::parse(s).map(drop).map_err(|e: ScheduleError| e.to_string())
+    });
+
+    let ranges = [
+        ("retention_days", &model.retention_days, 1, 3650),
+        ("min_snapshots", &model.min_snapshots, 1, 100),
+        ("glacier_transition_days", &model.glacier_transition_days, 0, 36500),
+        ("max_backup_age_hours", &model.max_backup_age_hours, 1, 8760),
+        ("lambda_timeout_seconds", &model.lambda_timeout_seconds, 1, 900),
+        ("lambda_memory_mb", &model.lambda_memory_mb, 128, 10240),
+    ];
+    for (attribute, value, min, max) in ranges {
+        check(&mut d, attribute, value, |&n| {
+            if (min..=max).contains(&n) {
+                Ok(())
+            } else {
+                Err(format!("{attribute} must be from {min} to {max}, got {n}."))
+            }
+        });
+    }
+    check(&mut d, "log_retention_days", &model.log_retention_days, |&n| {
+        rules::log_retention_days(n)
+    });
+
+    if let Some(tags) = model.tags.known() {
+        validate_tags(&mut d, &AttrPath::root("tags"), tags);
+    }
+    if let Some(tags) = model.selection_tags.known() {
+        check_selection_tags(&mut d, tags);
+    }
+    check_something_selected(&mut d, &model);
+    check_overdue_threshold(&mut d, &model);
+    d
+}
+
+fn check<T>(d: &mut Diagnostics, attribute: &str, value: &Tf<T>, rule: impl FnOnce(&T) -> rules::Check) {
+    if let Some(Err(message)) = value.known().map(rule) {
+        d.attribute_error(AttrPath::root(attribute), format!("Invalid {attribute}"), message);
+    }
+}
+
+fn check_ids(d: &mut Diagnostics, attribute: &str, ids: &Tf<BTreeSet<String>>) {
+    for id in ids.known().into_iter().flatten() {
+        if let Err(message) = rules::db_identifier(id) {
+            d.attribute_error(AttrPath::root(attribute), format!("Invalid {attribute}"), message);
+        }
+    }
+}
+
+/// Selection tags are matched against tags already on databases, which may carry any key AWS allows, `aws:`
+/// ones included: only the length limits apply.
+fn check_selection_tags(d: &mut Diagnostics, tags: &BTreeMap<String, String>) {
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            d.attribute_error(
+                AttrPath::root("selection_tags").key(key),
+                "Invalid selection_tags",
+                format!("tag {key:?}: keys must be 1 to 128 characters and values at most 256."),
+            );
+        }
+    }
+}
+
+fn check_something_selected(d: &mut Diagnostics, model: &PolicyModel) {
+    let empty_set = |v: &Tf<BTreeSet<String>>| matches!(v, Tf::Null) || v.known().is_some_and(BTreeSet::is_empty);
+    let empty_map =
+        |v: &Tf<BTreeMap<String, String>>| matches!(v, Tf::Null) || v.known().is_some_and(BTreeMap::is_empty);
+    if empty_set(&model.db_instance_identifiers)
+        && empty_set(&model.db_cluster_identifiers)
+        && empty_map(&model.selection_tags)
+    {
+        d.attribute_error(
+            AttrPath::root("db_instance_identifiers"),
+            "Nothing to back up",
+            "Set at least one of db_instance_identifiers, db_cluster_identifiers or selection_tags.",
+        );
+    }
+}
+
+/// A threshold shorter than the schedule's period would raise "backup overdue" between every two runs. Only
+/// `rate(...)` has a fixed period; for cron expressions the user knows best.
+fn check_overdue_threshold(d: &mut Diagnostics, model: &PolicyModel) {
+    let Some(Ok(Schedule::Rate(rate))) = model.schedule.known().map(|s| schedule::parse(s)) else {
+        return;
+    };
+    let hours = model.max_backup_age_hours.known().copied().unwrap_or(26);
+    if model.max_backup_age_hours.is_unknown() {
+        return;
+    }
+    if (hours as u64) * 60 <= rate.period_minutes() {
+        d.attribute_error(
+            AttrPath::root("max_backup_age_hours"),
+            "Invalid max_backup_age_hours",
+            format!(
+                "max_backup_age_hours ({hours}) must exceed the schedule's period ({} minutes), or the backup \
+                 overdue alarm would fire between every two runs.",
+                rate.period_minutes()
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(entries: &[(&str, Value)]) -> Value {
+        let mut value = PolicyModel::default().to_value();
+        let Value::Map(map) = &mut value else { unreachable!() };
+        map.insert("name".into(), Value::string("nightly"));
+        map.insert(
+            "db_instance_identifiers".into(),
+            Value::List(vec![Value::string("orders")]),
+        );
+        for (k, v) in entries {
+            map.insert(k.to_string(), v.clone());
+        }
+        value
+    }
+
+    fn errors(entries: &[(&str, Value)]) -> Vec<(String, String)> {
+        validate(&config(entries))
+            .0
+            .into_iter()
+            .map(|d| (d.path.map(|p| p.to_string()).unwrap_or_default(), d.detail))
+            .collect()
+    }
+
+    fn n(v: i64) -> Value {
+        Value::Number(v as f64)
+    }
+
+    #[test]
+    fn a_minimal_configuration_is_valid() {
+        assert_eq!(errors(&[]), vec![]);
+    }
+
+    #[test]
+    fn five_field_cron_is_rejected_on_schedule() {
+        let found = errors(&[("schedule", Value::string("cron(0 3 * * *)"))]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "schedule");
+        assert!(found[0].1.contains("6 fields"), "{}", found[0].1);
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_attribute_and_the_range() {
+        for (attribute, bad, range) in [
+            ("retention_days", 0, "1 to 3650"),
+            ("retention_days", 3651, "1 to 3650"),
+            ("min_snapshots", 101, "1 to 100"),
+            ("lambda_timeout_seconds", 901, "1 to 900"),
+            ("lambda_memory_mb", 64, "128 to 10240"),
+            ("glacier_transition_days", -1, "0 to 36500"),
+        ] {
+            let found = errors(&[(attribute, n(bad))]);
+            assert_eq!(found.len(), 1, "{attribute}: {found:?}");
+            assert_eq!(found[0].0, attribute);
+            assert!(found[0].1.contains(range), "{}", found[0].1);
+        }
+        let found = errors(&[("log_retention_days", n(31))]);
+        assert_eq!(found[0].0, "log_retention_days");
+    }
+
+    #[test]
+    fn names_arns_ids_and_tags_are_checked() {
+        let found = errors(&[
+            ("name", Value::string("Nightly")),
+            ("bucket_name", Value::string("Bad_Bucket")),
+            ("kms_key_arn", Value::string("alias/backups")),
+            ("alarm_sns_topic_arn", Value::string("topic")),
+            ("db_cluster_identifiers", Value::List(vec![Value::string("aurora--1")])),
+            (
+                "tags",
+                Value::Map([("aws:owner".to_string(), Value::string("x"))].into()),
+            ),
+        ]);
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "name",
+                "bucket_name",
+                "kms_key_arn",
+                "alarm_sns_topic_arn",
+                "db_cluster_identifiers",
+                "tags[\"aws:owner\"]"
+            ]
+        );
+    }
+
+    #[test]
+    fn something_must_be_selected() {
+        let found = errors(&[("db_instance_identifiers", Value::List(vec![]))]);
+        assert!(found[0].1.contains("at least one of"), "{found:?}");
+        assert_eq!(
+            errors(&[
+                ("db_instance_identifiers", Value::Null),
+                (
+                    "selection_tags",
+                    Value::Map([("backup".to_string(), Value::string("daily"))].into())
+                ),
+            ]),
+            vec![]
+        );
+        // A selection coming from another resource is judged once known.
+        assert_eq!(errors(&[("db_instance_identifiers", Value::Unknown)]), vec![]);
+    }
+
+    #[test]
+    fn overdue_threshold_must_exceed_a_rate_schedule() {
+        let found = errors(&[
+            ("schedule", Value::string("rate(2 days)")),
+            ("max_backup_age_hours", n(26)),
+        ]);
+        assert_eq!(found[0].0, "max_backup_age_hours");
+        assert_eq!(
+            errors(&[
+                ("schedule", Value::string("rate(2 days)")),
+                ("max_backup_age_hours", n(50))
+            ]),
+            vec![]
+        );
+        assert_eq!(
+            errors(&[("schedule", Value::string("rate(2 days)"))]),
+            vec![(
+                "max_backup_age_hours".to_string(),
+                "max_backup_age_hours (26) must exceed the schedule's period (2880 minutes), or the backup overdue \
+             alarm would fire between every two runs."
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_not_rejected() {
+        assert_eq!(
+            errors(&[
+                ("schedule", Value::Unknown),
+                ("name", Value::Unknown),
+                ("retention_days", Value::Unknown)
+            ]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn fractions_are_rejected_with_the_attribute() {
+        let found = errors(&[("retention_days", Value::Number(1.5))]);
+        assert_eq!(found[0].0, "retention_days");
+        assert!(found[0].1.contains("whole number"));
+    }
+}

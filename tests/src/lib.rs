@@ -1,0 +1,289 @@
+//! Fixtures for the end-to-end tests: the local AWS (moto in server mode on a free loopback port, always
+//! stopped), and the real Terraform CLI run with a `dev_overrides` CLI configuration pointing at the freshly
+//! built provider.
+//!
+//! Acceptance mode: with `RDSBACKUP_ACCEPTANCE=1` and AWS credentials in the environment, the same tests run
+//! against real AWS instead of moto.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/rdsbackup/rdsbackup";
+/// The account moto answers for when no role is assumed.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// The folder holding the provider binary of this build: `cargo test --workspace` builds it next to the test
+/// executables' `deps` folder (under `$CARGO_TARGET_DIR` when set).
+pub fn provider_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    let binary = dir.join("terraform-provider-rdsbackup");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds the provider",
+        binary.display()
+    );
+    dir
+}
+
+pub fn provider_binary() -> PathBuf {
+    provider_dir().join("terraform-provider-rdsbackup")
+}
+
+pub fn acceptance() -> bool {
+    std::env::var("RDSBACKUP_ACCEPTANCE").as_deref() == Ok("1")
+}
+
+/// Where the tests' AWS calls go: a moto server of the test's own, or real AWS in acceptance mode.
+pub enum Aws {
+    Moto(Moto),
+    Real,
+}
+
+impl Aws {
+    pub fn start() -> Aws {
+        if acceptance() {
+            Aws::Real
+        } else {
+            Aws::Moto(Moto::start())
+        }
+    }
+
+    /// Environment for processes that talk to this AWS (Terraform, the Lambda): dummy credentials and the moto
+    /// endpoint, or nothing added for real AWS.
+    pub fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Aws::Real => Vec::new(),
+            Aws::Moto(moto) => [
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        }
+    }
+}
+
+/// A moto server on a free loopback port, killed when dropped (also when a test panics).
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = std::env::var_os("RDSBACKUP_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
+        assert!(
+            server.is_file(),
+            "{} is missing: run scripts/setup first",
+            server.display()
+        );
+        // A port the OS just handed out is free; moto binds it a moment later. On the rare clash, try another.
+        for _ in 0..5 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = std::env::temp_dir().join(format!("rdsbackup-moto-{port}.log"));
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+            let mut moto = Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                child,
+            };
+            if moto.wait_ready(port) {
+                return moto;
+            }
+            eprintln!(
+                "moto did not start on port {port}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        panic!("moto did not start after 5 attempts");
+    }
+
+    fn wait_ready(&mut self, port: u16) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if http_get(port, "/moto-api/").is_some_and(|response| response.starts_with("HTTP/1.1 200")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// A Terraform working directory with its own CLI configuration that uses the freshly built provider.
+pub struct Terraform {
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+static WORKSPACES: AtomicUsize = AtomicUsize::new(0);
+
+impl Terraform {
+    pub fn new(main_tf: &str, aws: &Aws) -> Terraform {
+        let dir = std::env::temp_dir().join(format!(
+            "rdsbackup-e2e-{}-{}",
+            std::process::id(),
+            WORKSPACES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.tf"), main_tf).unwrap();
+        let cli_config = dir.join("terraform.tfrc");
+        std::fs::write(
+            &cli_config,
+            format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_ADDRESS}\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+                provider_dir().display()
+            ),
+        )
+        .unwrap();
+        let mut env = aws.env();
+        env.extend(
+            [
+                ("TF_CLI_CONFIG_FILE", cli_config.to_str().unwrap()),
+                ("TF_IN_AUTOMATION", "1"),
+                ("TF_INPUT", "0"),
+                ("CHECKPOINT_DISABLE", "1"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Terraform { dir, env }
+    }
+
+    /// Copies an example's `.tf` files in, replacing `main.tf`.
+    pub fn from_example(example: &str, aws: &Aws) -> Terraform {
+        let source = repo_root().join("examples").join(example);
+        let terraform = Terraform::new("", aws);
+        std::fs::remove_file(terraform.dir.join("main.tf")).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display())) {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "tf") {
+                std::fs::copy(&path, terraform.dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        terraform
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> Terraform {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new("terraform")
+            .args(args)
+            .arg("-no-color")
+            .current_dir(&self.dir)
+            .env_remove("TF_LOG")
+            .env_remove("TF_LOG_PROVIDER")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("terraform on PATH");
+        Run::from(args, output)
+    }
+}
+
+impl Drop for Terraform {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What a terraform command did, with its output kept for assertions and failure messages.
+pub struct Run {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(args: &[&str], output: Output) -> Run {
+        Run {
+            command: format!("terraform {}", args.join(" ")),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{} exited with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        self.expect_code(0)
+    }
+
+    /// Stdout and stderr together, with Terraform's line wrapping undone, for matching messages.
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
