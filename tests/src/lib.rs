@@ -23,8 +23,8 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The folder holding the provider binary of this build: `cargo test --workspace` builds it next to the test
-/// executables' `deps` folder (under `$CARGO_TARGET_DIR` when set).
+/// The folder holding the provider binary of this build, next to the test executables' `deps` folder (under
+/// `$CARGO_TARGET_DIR` when set). `scripts/test` builds it before running the tests.
 pub fn provider_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     let dir = exe
@@ -35,7 +35,7 @@ pub fn provider_dir() -> PathBuf {
     let binary = dir.join("terraform-provider-rdsbackup");
     assert!(
         binary.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds the provider",
+        "{} is missing: run scripts/test, which builds the provider before testing (or `cargo build` first)",
         binary.display()
     );
     dir
