@@ -2,6 +2,8 @@
 //! serves the Terraform plugin protocol 6 until Terraform shuts it down.
 
 mod aws;
+#[cfg(test)]
+mod docs;
 mod plugin;
 mod policy;
 mod provider;

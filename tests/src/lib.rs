@@ -5,6 +5,9 @@
 //! Acceptance mode: with `RDSBACKUP_ACCEPTANCE=1` and AWS credentials in the environment, the same tests run
 //! against real AWS instead of moto.
 
+pub mod fault_proxy;
+pub mod runtime_api;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -78,6 +81,47 @@ impl Aws {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        }
+    }
+}
+
+/// SDK clients of the AWS the tests use, for checking what the provider made (and changing it behind
+/// Terraform's back).
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub rds: aws_sdk_rds::Client,
+}
+
+impl Aws {
+    pub async fn clients(&self) -> Clients {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Aws::Moto(moto) = self {
+            loader = loader
+                .endpoint_url(&moto.endpoint)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "testing", "testing", None, None, "moto",
+                ));
+        }
+        let config = loader.load().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(matches!(self, Aws::Moto(_)))
+            .build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
         }
     }
 }
@@ -173,6 +217,15 @@ static WORKSPACES: AtomicUsize = AtomicUsize::new(0);
 
 impl Terraform {
     pub fn new(main_tf: &str, aws: &Aws) -> Terraform {
+        let dev_overrides = format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_ADDRESS}\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+            provider_dir().display()
+        );
+        Terraform::with_cli_config(main_tf, aws, &dev_overrides)
+    }
+
+    /// A working directory whose CLI configuration is `cli_config` (e.g. a `filesystem_mirror`).
+    pub fn with_cli_config(main_tf: &str, aws: &Aws, cli_config: &str) -> Terraform {
         let dir = std::env::temp_dir().join(format!(
             "rdsbackup-e2e-{}-{}",
             std::process::id(),
@@ -181,15 +234,9 @@ impl Terraform {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("main.tf"), main_tf).unwrap();
-        let cli_config = dir.join("terraform.tfrc");
-        std::fs::write(
-            &cli_config,
-            format!(
-                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_ADDRESS}\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
-                provider_dir().display()
-            ),
-        )
-        .unwrap();
+        let cli_config_path = dir.join("terraform.tfrc");
+        std::fs::write(&cli_config_path, cli_config).unwrap();
+        let cli_config = cli_config_path;
         let mut env = aws.env();
         env.extend(
             [

@@ -71,6 +71,17 @@ impl Service {
 }
 
 #[derive(Clone, Debug)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+#[derive(Clone, Debug)]
 pub struct AssumeRole {
     pub role_arn: String,
     pub session_name: Option<String>,
@@ -78,6 +89,7 @@ pub struct AssumeRole {
 }
 
 pub struct AwsSettings {
+    pub clients: Clients,
     region: String,
     pub account_id: String,
     pub partition: String,
@@ -140,7 +152,9 @@ impl AwsSettings {
                 )
             })?;
         let arn = identity.arn().unwrap_or_default();
+        let clients = clients(&sdk, &endpoints);
         Ok(AwsSettings {
+            clients,
             account_id: identity.account().unwrap_or_default().to_string(),
             partition: arn
                 .split(':')
@@ -155,6 +169,27 @@ impl AwsSettings {
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+}
+
+/// One client per service, sharing the credentials cache and HTTP client of the SDK configuration.
+fn clients(sdk: &SdkConfig, endpoints: &BTreeMap<Service, String>) -> Clients {
+    let config = |service| with_endpoint(sdk, endpoints.get(&service));
+    let custom_s3 = endpoints.contains_key(&Service::S3)
+        || sdk.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    // Local endpoints (moto, LocalStack) serve buckets under the path, not as virtual hosts.
+    let s3 = aws_sdk_s3::config::Builder::from(&config(Service::S3))
+        .force_path_style(custom_s3)
+        .build();
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        iam: aws_sdk_iam::Client::new(&config(Service::Iam)),
+        lambda: aws_sdk_lambda::Client::new(&config(Service::Lambda)),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config(Service::Logs)),
+        events: aws_sdk_eventbridge::Client::new(&config(Service::Events)),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config(Service::CloudWatch)),
+        sns: aws_sdk_sns::Client::new(&config(Service::Sns)),
     }
 }
 

@@ -1,24 +1,56 @@
 //! The `rdsbackup_policy` resource: the protocol-facing lifecycle (validate, plan, apply, read, upgrade,
 //! import) composed from the schema, the validation rules, the planner and the AWS modules.
 
+mod iam_policy;
 pub mod names;
 mod plan;
+mod refresh;
 pub mod schema;
+mod stack;
 mod validate;
 
 use std::sync::Arc;
 
-use crate::plugin::diag::Diagnostics;
+use crate::aws::AwsSettings;
+use crate::aws::bucket;
+use crate::aws::function_code;
+use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
 use crate::plugin::value::Value;
 use crate::plugin::{Outcome, PlanRequest, Planned, Resource};
 use crate::provider::ProviderState;
 use names::Location;
+use schema::PolicyModel;
+use stack::Desired;
 
 pub struct PolicyResource {
     schema: Schema,
     provider: Arc<ProviderState>,
+}
+
+fn location(aws: &AwsSettings) -> Location {
+    Location {
+        partition: aws.partition.clone(),
+        region: aws.region().to_string(),
+        account_id: aws.account_id.clone(),
+    }
+}
+
+fn failure(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(summary, detail.to_string());
+    d
+}
+
+/// A state Terraform accepts after a failed call: what is not known is null.
+fn known_or_null(value: Value) -> Value {
+    match value {
+        Value::Unknown => Value::Null,
+        Value::List(items) => Value::List(items.into_iter().map(known_or_null).collect()),
+        Value::Map(entries) => Value::Map(entries.into_iter().map(|(k, v)| (k, known_or_null(v))).collect()),
+        other => other,
+    }
 }
 
 impl PolicyResource {
@@ -29,12 +61,12 @@ impl PolicyResource {
         }
     }
 
-    fn location(&self) -> Option<Location> {
-        let aws = self.provider.aws.get()?;
-        Some(Location {
-            partition: aws.partition.clone(),
-            region: aws.region().to_string(),
-            account_id: aws.account_id.clone(),
+    fn aws(&self) -> Result<&AwsSettings, Diagnostics> {
+        self.provider.aws.get().map(Arc::as_ref).ok_or_else(|| {
+            failure(
+                "Provider not configured",
+                "The rdsbackup provider was not configured before use; this is a bug.",
+            )
         })
     }
 
@@ -50,19 +82,112 @@ impl PolicyResource {
                 .collect(),
         )
     }
-}
 
-fn not_yet(action: &str) -> Outcome {
-    let mut diagnostics = Diagnostics::new();
-    diagnostics.error(
-        format!("rdsbackup_policy cannot be {action} by this build"),
-        "This build of the provider validates and plans policies; provisioning them on AWS is not part of it.",
-    );
-    Outcome {
-        state: Value::Null,
-        diagnostics,
+    fn plan_context<'a>(&self, location: Option<&'a Location>, aws: Option<&'a AwsSettings>) -> plan::PlanContext<'a> {
+        static NO_TAGS: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        plan::PlanContext {
+            location,
+            default_tags: aws.map_or(&NO_TAGS, |aws| &aws.default_tags),
+            code_sha256: Some(function_code::CODE_SHA256),
+        }
+    }
+
+    async fn create_or_update(&self, prior: &Value, planned: Value, config: Value) -> Result<Outcome, Diagnostics> {
+        let aws = self.aws()?;
+        let here = location(aws);
+        // Values the plan could not know (a name from another resource) are derived now, as planning would.
+        let request = PlanRequest {
+            prior: prior.clone(),
+            proposed: planned,
+            config,
+        };
+        let planned = plan::plan(&self.schema, request, &self.plan_context(Some(&here), Some(aws))).state;
+        let model = PolicyModel::from_value(&planned, &AttrPath::default())?;
+        let bucket = model.bucket_name.known().cloned().unwrap_or_default();
+        let desired = Desired::new(&model, &here, bucket).map_err(|e| failure(APPLY_FAILED, e))?;
+        Ok(match stack::converge(&aws.clients, &desired).await {
+            Ok(()) => Outcome {
+                state: planned,
+                diagnostics: Diagnostics::new(),
+            },
+            // A failed create still records what it made, so that Terraform tracks it (and a second apply or a
+            // destroy finishes it); a failed update keeps the prior state, and the next plan shows the rest.
+            Err(e) => Outcome {
+                state: if prior.is_null() {
+                    known_or_null(planned)
+                } else {
+                    prior.clone()
+                },
+                diagnostics: failure(APPLY_FAILED, e),
+            },
+        })
+    }
+
+    /// Refuses a bucket holding records without `force_destroy` before deleting anything.
+    async fn destroy(&self, prior: &Value) -> Result<Outcome, Diagnostics> {
+        const FAILED: &str = "Cannot destroy rdsbackup_policy";
+        let aws = self.aws()?;
+        let here = location(aws);
+        let model = PolicyModel::from_value(&refresh::with_defaults(&self.schema, prior), &AttrPath::default())?;
+        let bucket = refresh::bucket_name(&model, None, &here);
+        let desired = Desired::new(&model, &here, bucket).map_err(|e| failure(FAILED, e))?;
+        if model.force_destroy.known() != Some(&true)
+            && !bucket::is_empty(&aws.clients.s3, &desired.bucket)
+                .await
+                .map_err(|e| failure(FAILED, e))?
+        {
+            return Err(failure(
+                "Bucket not empty",
+                format!(
+                    "The bucket {} holds snapshot records, so nothing was deleted. Set force_destroy = true (and \
+                     apply) to delete it with its records, or empty it first. RDS snapshots are never deleted by \
+                     destroy either way.",
+                    desired.bucket
+                ),
+            ));
+        }
+        stack::destroy(&aws.clients, &desired)
+            .await
+            .map_err(|e| failure(FAILED, e))?;
+        Ok(Outcome {
+            state: Value::Null,
+            diagnostics: Diagnostics::new(),
+        })
+    }
+
+    /// Reads every part of the stack concurrently. Arguments take the values found; `drift` lists what else
+    /// differs; when nothing of the stack is left, the resource is gone.
+    async fn refresh(&self, state: &Value) -> Result<Value, Diagnostics> {
+        const FAILED: &str = "Cannot read rdsbackup_policy";
+        let aws = self.aws()?;
+        let here = location(aws);
+        let recorded = PolicyModel::from_value(&refresh::with_defaults(&self.schema, state), &AttrPath::default())?;
+        // The function's environment names the bucket of an imported stack; read it first when the state cannot.
+        let function_env = match recorded.bucket_name.known() {
+            Some(_) => None,
+            None => {
+                let name = names::function_name(recorded.name.known().map_or("", String::as_str));
+                let found = crate::aws::function::read(&aws.clients.lambda, &name).await;
+                found.map_err(|e| failure(FAILED, e))?.map(|f| f.environment)
+            }
+        };
+        let bucket = refresh::bucket_name(&recorded, function_env.as_ref(), &here);
+        let describe = |model: &PolicyModel| Desired::new(model, &here, bucket.clone()).map_err(|e| failure(FAILED, e));
+        let observed = stack::observe(&aws.clients, &describe(&recorded)?)
+            .await
+            .map_err(|e| failure(FAILED, e))?;
+        if observed.nothing_left() {
+            return Ok(Value::Null);
+        }
+        let mut found = refresh::reflect(&recorded, &observed, &here, &bucket, &aws.default_tags);
+        // Drift is judged against the attributes as found, so a change already shown as an argument's change
+        // (or an import) is not reported twice.
+        found.drift = Tf::Known(observed.drift(&describe(&found)?));
+        Ok(found.to_value())
     }
 }
+
+const APPLY_FAILED: &str = "Cannot apply rdsbackup_policy";
 
 #[tonic::async_trait]
 impl Resource for PolicyResource {
@@ -75,41 +200,29 @@ impl Resource for PolicyResource {
     }
 
     fn plan(&self, request: PlanRequest) -> Planned {
-        let location = self.location();
-        let default_tags = self
-            .provider
-            .aws
-            .get()
-            .map(|aws| aws.default_tags.clone())
-            .unwrap_or_default();
-        plan::plan(
-            &self.schema,
-            request,
-            &plan::PlanContext {
-                location: location.as_ref(),
-                default_tags: &default_tags,
-                code_sha256: None,
-            },
-        )
+        let aws = self.provider.aws.get().map(Arc::as_ref);
+        let here = aws.map(location);
+        plan::plan(&self.schema, request, &self.plan_context(here.as_ref(), aws))
     }
 
-    async fn apply(&self, prior: Value, planned: Value, _config: Value) -> Outcome {
-        if planned.is_null() {
-            return Outcome {
-                state: prior,
-                ..not_yet("destroyed")
-            };
-        }
-        Outcome {
+    async fn apply(&self, prior: Value, planned: Value, config: Value) -> Outcome {
+        let outcome = match planned {
+            Value::Null => self.destroy(&prior).await,
+            planned => self.create_or_update(&prior, planned, config).await,
+        };
+        outcome.unwrap_or_else(|diagnostics| Outcome {
             state: prior,
-            ..not_yet("created or updated")
-        }
+            diagnostics,
+        })
     }
 
     async fn read(&self, state: Value) -> Outcome {
-        Outcome {
-            state,
-            diagnostics: Diagnostics::new(),
+        match self.refresh(&state).await {
+            Ok(found) => Outcome {
+                state: found,
+                diagnostics: Diagnostics::new(),
+            },
+            Err(diagnostics) => Outcome { state, diagnostics },
         }
     }
 
@@ -135,7 +248,7 @@ impl Resource for PolicyResource {
         }
     }
 
-    /// The skeleton of an imported policy, its name; `ReadResource`, which Terraform calls next, fills in the rest.
+    /// The skeleton of an imported policy, its name; `ReadResource`, which Terraform calls next, reads the rest.
     async fn import(&self, id: &str) -> Outcome {
         let mut diagnostics = Diagnostics::new();
         if let Err(message) = crate::rules::policy_name(id) {
@@ -148,9 +261,8 @@ impl Resource for PolicyResource {
                 diagnostics,
             };
         }
-        let skeleton = schema::PolicyModel {
+        let skeleton = PolicyModel {
             name: Tf::Known(id.to_string()),
-            id: Tf::Known(id.to_string()),
             ..Default::default()
         };
         Outcome {

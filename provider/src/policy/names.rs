@@ -78,12 +78,17 @@ impl Location {
     }
 }
 
+pub fn overdue_alarm_name(policy: &str) -> String {
+    format!("rdsbackup-{policy}-backup-overdue")
+}
+
+pub fn errors_alarm_name(policy: &str) -> String {
+    format!("rdsbackup-{policy}-errors")
+}
+
 /// Sorted, as the `alarm_names` attribute is.
 pub fn alarm_names(policy: &str) -> Vec<String> {
-    vec![
-        format!("rdsbackup-{policy}-backup-overdue"),
-        format!("rdsbackup-{policy}-errors"),
-    ]
+    vec![overdue_alarm_name(policy), errors_alarm_name(policy)]
 }
 
 #[cfg(test)]

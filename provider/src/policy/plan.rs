@@ -89,6 +89,8 @@ fn draft(
     if let Some(sha) = context.code_sha256 {
         planned.insert("lambda_code_sha256".into(), Value::string(sha));
     }
+    // Whatever drifted is repaired by this plan's apply.
+    planned.insert("drift".into(), Value::List(Vec::new()));
     planned
 }
 

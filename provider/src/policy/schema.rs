@@ -42,6 +42,7 @@ tf_object! {
         pub schedule_rule_arn: String,
         pub alarm_names: Vec<String>,
         pub lambda_code_sha256: String,
+        pub drift: Vec<String>,
     }
 }
 
@@ -154,7 +155,8 @@ pub fn schema() -> Schema {
                     "max_backup_age_hours",
                     AttrType::Number,
                     "The \"backup overdue\" alarm fires when a database's newest snapshot is older than this. 1 to \
-                     8760; defaults to 26 (a daily schedule plus slack). Must exceed the schedule's interval.",
+                     168 (CloudWatch alarms look back at most 7 days); defaults to 26 (a daily schedule plus \
+                     slack). Must exceed the schedule's interval.",
                 )
                 .with_default(number(26)),
                 A::optional_computed(
@@ -239,6 +241,14 @@ pub fn schema() -> Schema {
                     AttrType::list_of_strings(),
                     "Names of the CloudWatch alarms, sorted: `rdsbackup-<name>-backup-overdue` and \
                      `rdsbackup-<name>-errors`.",
+                ),
+                A::computed(
+                    "drift",
+                    AttrType::list_of_strings(),
+                    "Settings of the stack found changed outside Terraform at the last refresh, in words (a \
+                     deleted alarm, suspended bucket versioning, an edited role policy...). Plans set it back to \
+                     empty: the update they show repairs each one. Settings that have an argument, such as \
+                     `schedule`, show as a change of that argument instead.",
                 ),
                 A::computed(
                     "lambda_code_sha256",

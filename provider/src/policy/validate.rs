@@ -33,7 +33,8 @@ pub fn validate(config: &Value) -> Diagnostics {
         ("retention_days", &model.retention_days, 1, 3650),
         ("min_snapshots", &model.min_snapshots, 1, 100),
         ("glacier_transition_days", &model.glacier_transition_days, 0, 36500),
-        ("max_backup_age_hours", &model.max_backup_age_hours, 1, 8760),
+        // CloudWatch alarms with hourly periods look back at most 7 days.
+        ("max_backup_age_hours", &model.max_backup_age_hours, 1, 168),
         ("lambda_timeout_seconds", &model.lambda_timeout_seconds, 1, 900),
         ("lambda_memory_mb", &model.lambda_memory_mb, 128, 10240),
     ];
@@ -180,6 +181,7 @@ mod tests {
             ("lambda_timeout_seconds", 901, "1 to 900"),
             ("lambda_memory_mb", 64, "128 to 10240"),
             ("glacier_transition_days", -1, "0 to 36500"),
+            ("max_backup_age_hours", 169, "1 to 168"),
         ] {
             let found = errors(&[(attribute, n(bad))]);
             assert_eq!(found.len(), 1, "{attribute}: {found:?}");

@@ -1,0 +1,70 @@
+//! What the provider and the backup Lambda must agree on, written once: the function's environment, the tags
+//! that mark what a policy owns, the names of snapshots and records, and the metrics the alarms watch.
+//! No dependencies, so that both sides build it in no time.
+
+/// The function's environment, set by the provider and read by the Lambda at start.
+pub mod env {
+    /// The policy's name.
+    pub const POLICY: &str = "RDSBACKUP_POLICY";
+    /// The bucket receiving the metadata records.
+    pub const BUCKET: &str = "RDSBACKUP_BUCKET";
+    /// DB instance identifiers, comma-separated; may be empty.
+    pub const DB_INSTANCES: &str = "RDSBACKUP_DB_INSTANCES";
+    /// Aurora cluster identifiers, comma-separated; may be empty.
+    pub const DB_CLUSTERS: &str = "RDSBACKUP_DB_CLUSTERS";
+    /// Selection tags as a JSON object of strings; may be `{}`.
+    pub const SELECTION_TAGS: &str = "RDSBACKUP_SELECTION_TAGS";
+    pub const RETENTION_DAYS: &str = "RDSBACKUP_RETENTION_DAYS";
+    pub const MIN_SNAPSHOTS: &str = "RDSBACKUP_MIN_SNAPSHOTS";
+    /// Customer managed key for the records (SSE-KMS); absent means the bucket's default encryption.
+    pub const KMS_KEY_ARN: &str = "RDSBACKUP_KMS_KEY_ARN";
+}
+
+/// Tags on every snapshot a policy creates; retention deletes only snapshots carrying `POLICY` = its name.
+pub mod tags {
+    pub const POLICY: &str = "rdsbackup:policy";
+    pub const DB: &str = "rdsbackup:db";
+}
+
+/// CloudWatch metrics the Lambda emits through Embedded Metric Format and the provider's alarms watch.
+pub mod metrics {
+    pub const NAMESPACE: &str = "RDSBackup";
+    /// Hours since the newest available snapshot of this policy: per database (dimensions `Policy`,
+    /// `DBIdentifier`) and the largest over all databases (dimension `Policy` alone), which the "backup overdue"
+    /// alarm watches.
+    pub const NEWEST_SNAPSHOT_AGE_HOURS: &str = "NewestSnapshotAgeHours";
+    /// Snapshots created by a run (per database, and the total per policy).
+    pub const SNAPSHOTS_CREATED: &str = "SnapshotsCreated";
+    /// Databases a run failed to snapshot (per database, and the total per policy).
+    pub const SNAPSHOTS_FAILED: &str = "SnapshotsFailed";
+    /// Snapshots deleted by retention (per policy).
+    pub const SNAPSHOTS_DELETED: &str = "SnapshotsDeleted";
+    pub const DIMENSION_POLICY: &str = "Policy";
+    pub const DIMENSION_DB: &str = "DBIdentifier";
+}
+
+/// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>`: one snapshot per database and scheduled slot, so that a repeated
+/// event finds the snapshot it already made instead of taking another.
+pub fn snapshot_identifier(policy: &str, db: &str, slot_yyyymmddhhmm: &str) -> String {
+    format!("rdsbackup-{policy}-{db}-{slot_yyyymmddhhmm}")
+}
+
+/// The S3 key of a snapshot's metadata record: `snapshots/<db>/<snapshot identifier>.json`.
+pub fn record_key(db: &str, snapshot_identifier: &str) -> String {
+    format!("snapshots/{db}/{snapshot_identifier}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_contract() {
+        let id = snapshot_identifier("nightly", "orders", "202611280300");
+        assert_eq!(id, "rdsbackup-nightly-orders-202611280300");
+        assert_eq!(
+            record_key("orders", &id),
+            "snapshots/orders/rdsbackup-nightly-orders-202611280300.json"
+        );
+    }
+}

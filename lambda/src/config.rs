@@ -1,0 +1,178 @@
+//! The function's configuration, read once at start from the environment the provider sets. Every problem names
+//! the variable, so that a misconfigured deployment fails at init with a message that says what to fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rdsbackup_common::env;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub policy: String,
+    pub bucket: String,
+    pub db_instances: Vec<String>,
+    pub db_clusters: Vec<String>,
+    pub selection_tags: BTreeMap<String, String>,
+    pub retention_days: u32,
+    pub min_snapshots: u32,
+    pub kms_key_arn: Option<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned()))
+    }
+
+    /// Reads through `lookup` rather than the process environment so that tests need not mutate it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let optional = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &str| optional(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        let config = Config {
+            policy: required(env::POLICY)?,
+            bucket: required(env::BUCKET)?,
+            db_instances: identifiers(optional(env::DB_INSTANCES)),
+            db_clusters: identifiers(optional(env::DB_CLUSTERS)),
+            selection_tags: selection_tags(optional(env::SELECTION_TAGS))?,
+            retention_days: number(env::RETENTION_DAYS, &required(env::RETENTION_DAYS)?, 1, 3650)?,
+            min_snapshots: number(env::MIN_SNAPSHOTS, &required(env::MIN_SNAPSHOTS)?, 1, 100)?,
+            kms_key_arn: optional(env::KMS_KEY_ARN),
+        };
+        if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
+            return Err(ConfigError(format!(
+                "nothing to back up: {}, {} and {} are all empty",
+                env::DB_INSTANCES,
+                env::DB_CLUSTERS,
+                env::SELECTION_TAGS
+            )));
+        }
+        Ok(config)
+    }
+}
+
+/// Comma-separated identifiers; duplicates and stray commas are harmless, so they are dropped rather than refused.
+fn identifiers(value: Option<String>) -> Vec<String> {
+    let mut ids: Vec<String> = value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(String::from)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn selection_tags(value: Option<String>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(BTreeMap::new());
+    };
+    serde_json::from_str(&value).map_err(|e| {
+        ConfigError(format!(
+            "{} must be a JSON object of strings such as {{\"backup\":\"nightly\"}}: {e}",
+            env::SELECTION_TAGS
+        ))
+    })
+}
+
+fn number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "{name} must be a whole number from {min} to {max}, not {value:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const MINIMAL: [(&str, &str); 5] = [
+        (env::POLICY, "nightly"),
+        (env::BUCKET, "rdsbackup-nightly-123456789012"),
+        (env::DB_INSTANCES, "orders"),
+        (env::RETENTION_DAYS, "35"),
+        (env::MIN_SNAPSHOTS, "3"),
+    ];
+
+    fn with(overrides: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars: Vec<_> = MINIMAL
+            .iter()
+            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+            .copied()
+            .collect();
+        vars.extend(overrides.iter().filter(|(_, v)| !v.is_empty()).copied());
+        vars
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let config = parse(&with(&[
+            (env::DB_INSTANCES, " orders,billing,,orders "),
+            (env::DB_CLUSTERS, "analytics"),
+            (env::SELECTION_TAGS, r#"{"backup":"nightly"}"#),
+            (env::KMS_KEY_ARN, "arn:aws:kms:us-east-1:123456789012:key/k"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config,
+            Config {
+                policy: "nightly".into(),
+                bucket: "rdsbackup-nightly-123456789012".into(),
+                db_instances: vec!["billing".into(), "orders".into()],
+                db_clusters: vec!["analytics".into()],
+                selection_tags: [("backup".to_string(), "nightly".to_string())].into(),
+                retention_days: 35,
+                min_snapshots: 3,
+                kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn optional_variables_may_be_absent_or_empty() {
+        let config = parse(&with(&[(env::SELECTION_TAGS, "{}"), (env::KMS_KEY_ARN, " ")])).unwrap();
+        assert!(config.db_clusters.is_empty() && config.selection_tags.is_empty());
+        assert_eq!(config.kms_key_arn, None);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (vars, variable) in [
+            (with(&[(env::POLICY, "")]), env::POLICY),
+            (with(&[(env::BUCKET, "")]), env::BUCKET),
+            (with(&[(env::RETENTION_DAYS, "")]), env::RETENTION_DAYS),
+            (with(&[(env::RETENTION_DAYS, "0")]), env::RETENTION_DAYS),
+            (with(&[(env::RETENTION_DAYS, "3651")]), env::RETENTION_DAYS),
+            (with(&[(env::MIN_SNAPSHOTS, "many")]), env::MIN_SNAPSHOTS),
+            (with(&[(env::MIN_SNAPSHOTS, "101")]), env::MIN_SNAPSHOTS),
+            (with(&[(env::SELECTION_TAGS, r#"{"backup":1}"#)]), env::SELECTION_TAGS),
+            (with(&[(env::SELECTION_TAGS, "backup=nightly")]), env::SELECTION_TAGS),
+            (with(&[(env::DB_INSTANCES, " , ")]), env::DB_INSTANCES),
+        ] {
+            let error = parse(&vars).unwrap_err().to_string();
+            assert!(error.contains(variable), "{error} should name {variable}");
+        }
+    }
+}

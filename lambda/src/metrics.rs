@@ -1,0 +1,154 @@
+//! CloudWatch metrics through Embedded Metric Format: JSON lines on stdout that CloudWatch Logs turns into
+//! metrics, so the run needs no `PutMetricData` call or permission. The "backup overdue" alarm watches the
+//! per-policy `NewestSnapshotAgeHours`.
+
+use rdsbackup_common::metrics::*;
+use serde_json::{Value, json};
+
+/// What one database's run amounted to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbMetrics {
+    pub db: String,
+    pub created: u32,
+    pub failed: u32,
+    /// Hours since the newest available (or just created) snapshot of this policy; unknown without any.
+    pub newest_age_hours: Option<f64>,
+}
+
+/// One EMF document per database and one for the policy, stamped `timestamp_ms` (milliseconds since the epoch).
+pub fn documents(policy: &str, databases: &[DbMetrics], deleted: usize, timestamp_ms: i64) -> Vec<Value> {
+    let mut documents: Vec<Value> = databases
+        .iter()
+        .map(|db| {
+            let mut names = vec![SNAPSHOTS_CREATED, SNAPSHOTS_FAILED];
+            let mut document = json!({
+                DIMENSION_POLICY: policy,
+                DIMENSION_DB: db.db,
+                SNAPSHOTS_CREATED: db.created,
+                SNAPSHOTS_FAILED: db.failed,
+            });
+            if let Some(age) = db.newest_age_hours {
+                names.push(NEWEST_SNAPSHOT_AGE_HOURS);
+                document[NEWEST_SNAPSHOT_AGE_HOURS] = json!(age);
+            }
+            document["_aws"] = metadata(&[DIMENSION_POLICY, DIMENSION_DB], &names, timestamp_ms);
+            document
+        })
+        .collect();
+
+    let mut names = vec![SNAPSHOTS_CREATED, SNAPSHOTS_FAILED, SNAPSHOTS_DELETED];
+    let mut total = json!({
+        DIMENSION_POLICY: policy,
+        SNAPSHOTS_CREATED: databases.iter().map(|db| db.created).sum::<u32>(),
+        SNAPSHOTS_FAILED: databases.iter().map(|db| db.failed).sum::<u32>(),
+        SNAPSHOTS_DELETED: deleted,
+    });
+    // The oldest "newest snapshot" over the databases: the policy is as overdue as its most overdue database.
+    if let Some(age) = databases.iter().filter_map(|db| db.newest_age_hours).reduce(f64::max) {
+        names.push(NEWEST_SNAPSHOT_AGE_HOURS);
+        total[NEWEST_SNAPSHOT_AGE_HOURS] = json!(age);
+    }
+    total["_aws"] = metadata(&[DIMENSION_POLICY], &names, timestamp_ms);
+    documents.push(total);
+    documents
+}
+
+fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
+    let metrics: Vec<Value> = names
+        .iter()
+        .map(|&name| {
+            // CloudWatch has no "Hours" unit.
+            let unit = if name == NEWEST_SNAPSHOT_AGE_HOURS {
+                "None"
+            } else {
+                "Count"
+            };
+            json!({"Name": name, "Unit": unit})
+        })
+        .collect();
+    json!({
+        "Timestamp": timestamp_ms,
+        "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": metrics}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_follow_embedded_metric_format() {
+        let databases = [
+            DbMetrics {
+                db: "orders".into(),
+                created: 1,
+                failed: 0,
+                newest_age_hours: Some(0.0),
+            },
+            DbMetrics {
+                db: "billing".into(),
+                created: 0,
+                failed: 1,
+                newest_age_hours: Some(30.5),
+            },
+            DbMetrics {
+                db: "ghost".into(),
+                created: 0,
+                failed: 1,
+                newest_age_hours: None,
+            },
+        ];
+        let documents = documents("nightly", &databases, 2, 1_764_298_800_000);
+        assert_eq!(documents.len(), 4);
+        assert_eq!(
+            documents[0],
+            json!({
+                "_aws": {
+                    "Timestamp": 1_764_298_800_000i64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "RDSBackup",
+                        "Dimensions": [["Policy", "DBIdentifier"]],
+                        "Metrics": [
+                            {"Name": "SnapshotsCreated", "Unit": "Count"},
+                            {"Name": "SnapshotsFailed", "Unit": "Count"},
+                            {"Name": "NewestSnapshotAgeHours", "Unit": "None"},
+                        ],
+                    }],
+                },
+                "Policy": "nightly",
+                "DBIdentifier": "orders",
+                "SnapshotsCreated": 1,
+                "SnapshotsFailed": 0,
+                "NewestSnapshotAgeHours": 0.0,
+            })
+        );
+        // An unknown age is left out rather than reported as 0, which would hide an overdue database.
+        assert!(documents[2].get("NewestSnapshotAgeHours").is_none());
+        assert_eq!(
+            documents[2]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let total = &documents[3];
+        assert_eq!(total["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Policy"]]));
+        assert!(total.get("DBIdentifier").is_none());
+        assert_eq!(
+            (
+                &total["SnapshotsCreated"],
+                &total["SnapshotsFailed"],
+                &total["SnapshotsDeleted"]
+            ),
+            (&json!(1), &json!(2), &json!(2))
+        );
+        assert_eq!(total["NewestSnapshotAgeHours"], json!(30.5));
+        // Every metric named in the metadata is a member of the document.
+        for document in &documents {
+            for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
+                assert!(document.get(metric["Name"].as_str().unwrap()).is_some(), "{document}");
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The alarms and the SNS topic they notify.
+//!
+//! - `rdsbackup-<name>-errors`: the function's `Errors` (AWS/Lambda) above 0 in an hour.
+//! - `rdsbackup-<name>-backup-overdue`: the Lambda's `NewestSnapshotAgeHours` metric (namespace and name in
+//!   `rdsbackup_common::metrics`, dimension `Policy`), in hourly periods over `max_backup_age_hours` hours,
+//!   missing data counting as breaching. A run reports an age near 0, so the alarm stays OK while a run has
+//!   reported fresh snapshots within the window; it fires when runs report stale snapshots or stop reporting
+//!   at all (a broken schedule, a failing function). CloudWatch looks back at most 7 days with hourly periods.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, StandardUnit, Statistic, Tag};
+use rdsbackup_common::metrics;
+
+use super::error::{AwsError, OrAbsent, Result, failed};
+
+pub struct AlarmsSpec<'a> {
+    pub policy: &'a str,
+    pub function_name: &'a str,
+    pub errors_alarm: &'a str,
+    pub overdue_alarm: &'a str,
+    pub threshold_hours: i32,
+    pub topic_arn: &'a str,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+/// Everything that makes an alarm what it is, comparable between the spec and what CloudWatch holds.
+#[derive(Debug, Clone, PartialEq)]
+struct Shape {
+    namespace: String,
+    metric: String,
+    dimensions: Vec<(String, String)>,
+    statistic: Statistic,
+    period: i32,
+    evaluation_periods: i32,
+    datapoints_to_alarm: i32,
+    threshold: f64,
+    comparison: ComparisonOperator,
+    treat_missing_data: String,
+    actions: Vec<String>,
+    description: String,
+}
+
+impl AlarmsSpec<'_> {
+    fn errors(&self) -> Shape {
+        Shape {
+            namespace: "AWS/Lambda".into(),
+            metric: "Errors".into(),
+            dimensions: vec![("FunctionName".into(), self.function_name.into())],
+            statistic: Statistic::Sum,
+            period: 3600,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: 0.0,
+            comparison: ComparisonOperator::GreaterThanThreshold,
+            treat_missing_data: "notBreaching".into(),
+            actions: vec![self.topic_arn.into()],
+            description: format!(
+                "rdsbackup policy {}: the backup function failed; its log group holds the failed databases and why.",
+                self.policy
+            ),
+        }
+    }
+
+    fn overdue(&self) -> Shape {
+        Shape {
+            namespace: metrics::NAMESPACE.into(),
+            metric: metrics::NEWEST_SNAPSHOT_AGE_HOURS.into(),
+            dimensions: vec![(metrics::DIMENSION_POLICY.into(), self.policy.into())],
+            statistic: Statistic::Maximum,
+            period: 3600,
+            evaluation_periods: self.threshold_hours,
+            datapoints_to_alarm: self.threshold_hours,
+            threshold: f64::from(self.threshold_hours),
+            comparison: ComparisonOperator::GreaterThanThreshold,
+            treat_missing_data: "breaching".into(),
+            actions: vec![self.topic_arn.into()],
+            description: format!(
+                "rdsbackup policy {}: no snapshot newer than {} hours has been reported for some database.",
+                self.policy, self.threshold_hours
+            ),
+        }
+    }
+
+    fn alarms(&self) -> [(&str, Shape); 2] {
+        [(self.overdue_alarm, self.overdue()), (self.errors_alarm, self.errors())]
+    }
+}
+
+fn shape(alarm: &MetricAlarm) -> Shape {
+    let mut dimensions: Vec<(String, String)> = alarm
+        .dimensions()
+        .iter()
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    dimensions.sort();
+    let mut actions: Vec<String> = alarm.alarm_actions().to_vec();
+    // OK notifications go to the same topic; a difference there is a difference of the alarm.
+    if alarm.ok_actions() != alarm.alarm_actions() {
+        actions.extend(alarm.ok_actions().iter().map(|a| format!("ok:{a}")));
+    }
+    Shape {
+        namespace: alarm.namespace().unwrap_or_default().into(),
+        metric: alarm.metric_name().unwrap_or_default().into(),
+        dimensions,
+        statistic: alarm.statistic().cloned().unwrap_or(Statistic::SampleCount),
+        period: alarm.period().unwrap_or_default(),
+        evaluation_periods: alarm.evaluation_periods().unwrap_or_default(),
+        datapoints_to_alarm: alarm
+            .datapoints_to_alarm()
+            .unwrap_or(alarm.evaluation_periods().unwrap_or_default()),
+        threshold: alarm.threshold().unwrap_or_default(),
+        comparison: alarm
+            .comparison_operator()
+            .cloned()
+            .unwrap_or(ComparisonOperator::GreaterThanThreshold),
+        treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").into(),
+        actions,
+        description: alarm.alarm_description().unwrap_or_default().into(),
+    }
+}
+
+#[derive(Debug)]
+pub struct Alarms {
+    found: BTreeMap<String, (Shape, String, BTreeMap<String, String>)>,
+    topic_exists: Option<bool>,
+}
+
+impl Alarms {
+    /// The overdue alarm's threshold in hours, as found.
+    pub fn threshold_hours(&self, overdue_alarm: &str) -> Option<i64> {
+        self.found
+            .get(overdue_alarm)
+            .map(|(shape, _, _)| shape.threshold as i64)
+    }
+
+    /// The topic the overdue alarm notifies, as found.
+    pub fn topic_arn(&self, overdue_alarm: &str) -> Option<String> {
+        self.found
+            .get(overdue_alarm)
+            .and_then(|(shape, _, _)| shape.actions.first().cloned())
+    }
+
+    pub fn drift(&self, spec: &AlarmsSpec) -> Vec<String> {
+        let mut drift = Vec::new();
+        for (name, wanted) in spec.alarms() {
+            match self.found.get(name) {
+                None => drift.push(format!("alarm {name} is missing")),
+                Some((found, _, tags)) => {
+                    let reflected = name == spec.overdue_alarm;
+                    if without_reflected(found, reflected) != without_reflected(&wanted, reflected) {
+                        drift.push(format!("alarm {name}: configuration differs"));
+                    }
+                    if tags != spec.tags {
+                        drift.push(format!("alarm {name}: tags differ"));
+                    }
+                }
+            }
+        }
+        if self.topic_exists == Some(false) {
+            drift.push(format!("SNS topic {} is missing", spec.topic_arn));
+        }
+        drift
+    }
+}
+
+/// The overdue alarm's threshold (and what follows from it) and topic are reported through the attributes
+/// `max_backup_age_hours` and `alarm_sns_topic_arn`; drift is the rest.
+fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
+    if !reflected {
+        return shape.clone();
+    }
+    Shape {
+        threshold: 0.0,
+        evaluation_periods: 0,
+        datapoints_to_alarm: 0,
+        description: String::new(),
+        actions: Vec::new(),
+        ..shape.clone()
+    }
+}
+
+/// `managed_topic`: the topic is the provider's own (`alarm_sns_topic_arn` unset) and its absence is drift.
+pub async fn read(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    sns: &aws_sdk_sns::Client,
+    spec: &AlarmsSpec<'_>,
+    managed_topic: bool,
+) -> Result<Alarms> {
+    let names = [spec.overdue_alarm, spec.errors_alarm];
+    let (described, topic) = tokio::join!(
+        cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(names.map(str::to_string).to_vec()))
+            .send(),
+        async {
+            if managed_topic {
+                topic_exists(sns, spec.topic_arn).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    let described = described.map_err(failed("cloudwatch:DescribeAlarms", names.join(", ")))?;
+    let mut found = BTreeMap::new();
+    for alarm in described.metric_alarms() {
+        let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else {
+            continue;
+        };
+        let tags = cloudwatch
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(failed("cloudwatch:ListTagsForResource", name))?
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect();
+        found.insert(name.to_string(), (shape(alarm), arn.to_string(), tags));
+    }
+    Ok(Alarms {
+        found,
+        topic_exists: topic?,
+    })
+}
+
+async fn topic_exists(sns: &aws_sdk_sns::Client, arn: &str) -> Result<bool> {
+    let found = sns
+        .get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map_err(failed("sns:GetTopicAttributes", arn));
+    Ok(found.or_absent(&["NotFound", "NotFoundException"])?.is_some())
+}
+
+/// Creates the provider's topic (idempotent: CreateTopic returns the existing one); returns its ARN.
+pub async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str, tags: &BTreeMap<String, String>) -> Result<String> {
+    let sns_tags = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_sns::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| AwsError::new(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let created = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(failed("sns:CreateTopic", name))?;
+    let arn = created
+        .topic_arn()
+        .ok_or_else(|| AwsError::new(format!("sns:CreateTopic on {name} returned no ARN")))?;
+    if !sns_tags.is_empty() {
+        sns.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(sns_tags))
+            .send()
+            .await
+            .map_err(failed("sns:TagResource", name))?;
+    }
+    Ok(arn.to_string())
+}
+
+pub async fn delete_topic(sns: &aws_sdk_sns::Client, arn: &str) -> Result<()> {
+    sns.delete_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map_err(failed("sns:DeleteTopic", arn))
+        .or_absent(&["NotFound", "NotFoundException"])
+        .map(drop)
+}
+
+pub async fn ensure(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    sns: &aws_sdk_sns::Client,
+    spec: &AlarmsSpec<'_>,
+) -> Result<()> {
+    let current = read(cloudwatch, sns, spec, false).await?;
+    let tags: Vec<Tag> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    for (name, wanted) in spec.alarms() {
+        let found = current.found.get(name);
+        if found.map(|(shape, _, _)| shape) != Some(&wanted) {
+            let unit = if name == spec.overdue_alarm {
+                Some(StandardUnit::None)
+            } else {
+                None
+            };
+            cloudwatch
+                .put_metric_alarm()
+                .alarm_name(name)
+                .alarm_description(&wanted.description)
+                .namespace(&wanted.namespace)
+                .metric_name(&wanted.metric)
+                .set_dimensions(Some(
+                    wanted
+                        .dimensions
+                        .iter()
+                        .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                        .collect(),
+                ))
+                .statistic(wanted.statistic.clone())
+                .set_unit(unit)
+                .period(wanted.period)
+                .evaluation_periods(wanted.evaluation_periods)
+                .datapoints_to_alarm(wanted.datapoints_to_alarm)
+                .threshold(wanted.threshold)
+                .comparison_operator(wanted.comparison.clone())
+                .treat_missing_data(&wanted.treat_missing_data)
+                .actions_enabled(true)
+                .set_alarm_actions(Some(wanted.actions.clone()))
+                .set_ok_actions(Some(wanted.actions.clone()))
+                .set_tags(found.is_none().then(|| tags.clone()))
+                .send()
+                .await
+                .map_err(failed("cloudwatch:PutMetricAlarm", name))?;
+        }
+        if let Some((_, arn, found_tags)) = found
+            && found_tags != spec.tags
+        {
+            let stale = super::stale_tag_keys(found_tags, spec.tags);
+            if !stale.is_empty() {
+                cloudwatch
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(stale))
+                    .send()
+                    .await
+                    .map_err(failed("cloudwatch:UntagResource", name))?;
+            }
+            cloudwatch
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags.clone()))
+                .send()
+                .await
+                .map_err(failed("cloudwatch:TagResource", name))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<()> {
+    cloudwatch
+        .delete_alarms()
+        .set_alarm_names(Some(names.to_vec()))
+        .send()
+        .await
+        .map(drop)
+        .map_err(failed("cloudwatch:DeleteAlarms", names.join(", ")))
+}

@@ -1,0 +1,474 @@
+//! The records bucket: SSE-KMS by default, versioning, all four public-access blocks, `BucketOwnerEnforced`,
+//! a GLACIER transition, and optionally a policy denying requests without TLS. `ensure` converges an existing
+//! bucket by rewriting only the settings that differ; `read` reports each setting found different.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionTransition, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    Transition, TransitionStorageClass,
+};
+use serde_json::json;
+
+use super::error::{AwsError, OrAbsent, Result, failed};
+use super::policy_document;
+
+const LIFECYCLE_RULE_ID: &str = "rdsbackup-glacier";
+const TLS_STATEMENT_ID: &str = "DenyInsecureTransport";
+
+pub struct BucketSpec<'a> {
+    pub name: &'a str,
+    pub region: &'a str,
+    pub partition: &'a str,
+    pub kms_key_arn: Option<&'a str>,
+    pub deny_insecure_transport: bool,
+    pub glacier_transition_days: i32,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+impl BucketSpec<'_> {
+    fn tls_policy(&self) -> serde_json::Value {
+        let arn = format!("arn:{}:s3:::{}", self.partition, self.name);
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": TLS_STATEMENT_ID,
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn.clone(), format!("{arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            }]
+        })
+    }
+}
+
+/// A bucket's managed settings as found.
+#[derive(Debug, Default)]
+pub struct Bucket {
+    /// Default encryption: algorithm and KMS key id, if any.
+    encryption: Option<(String, Option<String>)>,
+    versioning: Option<String>,
+    public_access_blocks: [bool; 4],
+    ownership: Option<String>,
+    /// Days of the GLACIER transition of the provider's lifecycle rule, if that rule is there.
+    glacier_days: Option<i32>,
+    policy: Option<serde_json::Value>,
+    tags: BTreeMap<String, String>,
+}
+
+impl Bucket {
+    /// The customer key in use, `None` for the AWS managed key (or no SSE-KMS at all, reported as drift).
+    pub fn kms_key_arn(&self) -> Option<String> {
+        match &self.encryption {
+            Some((algorithm, Some(key))) if algorithm == "aws:kms" && key != "alias/aws/s3" => Some(key.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn denies_insecure_transport(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.to_string().contains(TLS_STATEMENT_ID))
+    }
+
+    pub fn glacier_transition_days(&self) -> Option<i32> {
+        self.glacier_days
+    }
+
+    fn encryption_matches(&self, spec: &BucketSpec) -> bool {
+        match &self.encryption {
+            Some((algorithm, key)) => {
+                algorithm == "aws:kms" && key.as_deref().filter(|k| *k != "alias/aws/s3") == spec.kms_key_arn
+            }
+            None => false,
+        }
+    }
+
+    fn policy_matches(&self, spec: &BucketSpec) -> bool {
+        match (&self.policy, spec.deny_insecure_transport) {
+            (Some(found), true) => policy_document::equivalent(found, &spec.tls_policy()),
+            (None, false) => true,
+            (Some(_), false) | (None, true) => false,
+        }
+    }
+
+    /// Every managed setting that differs from the spec, in words.
+    pub fn drift(&self, spec: &BucketSpec) -> Vec<String> {
+        let mut drift = Vec::new();
+        let name = spec.name;
+        if !self.encryption_matches(spec) {
+            drift.push(format!(
+                "bucket {name}: default encryption is not SSE-KMS with the configured key"
+            ));
+        }
+        if self.versioning.as_deref() != Some("Enabled") {
+            drift.push(format!(
+                "bucket {name}: versioning is {}",
+                self.versioning.as_deref().unwrap_or("off")
+            ));
+        }
+        if self.public_access_blocks != [true; 4] {
+            drift.push(format!("bucket {name}: public access is not fully blocked"));
+        }
+        if self.ownership.as_deref() != Some("BucketOwnerEnforced") {
+            drift.push(format!("bucket {name}: object ownership is not BucketOwnerEnforced"));
+        }
+        if self.glacier_days != Some(spec.glacier_transition_days) {
+            drift.push(format!(
+                "bucket {name}: lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"
+            ));
+        }
+        if !self.policy_matches(spec) {
+            drift.push(format!("bucket {name}: bucket policy differs"));
+        }
+        if &self.tags != spec.tags {
+            drift.push(format!("bucket {name}: tags differ"));
+        }
+        drift
+    }
+}
+
+fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T> {
+    result.map_err(|e| AwsError::new(format!("invalid S3 request: {e}")))
+}
+
+/// `Ok(None)` when the bucket does not exist.
+pub async fn read(s3: &Client, name: &str) -> Result<Option<Bucket>> {
+    let head = s3
+        .head_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(failed("s3:HeadBucket", name));
+    if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
+        return Ok(None);
+    }
+    let (encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
+        s3.get_bucket_encryption().bucket(name).send(),
+        s3.get_bucket_versioning().bucket(name).send(),
+        s3.get_public_access_block().bucket(name).send(),
+        s3.get_bucket_ownership_controls().bucket(name).send(),
+        s3.get_bucket_lifecycle_configuration().bucket(name).send(),
+        s3.get_bucket_policy().bucket(name).send(),
+        s3.get_bucket_tagging().bucket(name).send(),
+    );
+    // Each "not configured" error code means the setting is absent, which is drift, not failure.
+    let encryption = encryption
+        .map_err(failed("s3:GetBucketEncryption", name))
+        .or_absent(&["ServerSideEncryptionConfigurationNotFoundError"])?;
+    let versioning = versioning.map_err(failed("s3:GetBucketVersioning", name))?;
+    let blocks = blocks
+        .map_err(failed("s3:GetPublicAccessBlock", name))
+        .or_absent(&["NoSuchPublicAccessBlockConfiguration"])?;
+    let ownership = ownership
+        .map_err(failed("s3:GetBucketOwnershipControls", name))
+        .or_absent(&["OwnershipControlsNotFoundError"])?;
+    let lifecycle = lifecycle
+        .map_err(failed("s3:GetBucketLifecycleConfiguration", name))
+        .or_absent(&["NoSuchLifecycleConfiguration"])?;
+    let policy = policy
+        .map_err(failed("s3:GetBucketPolicy", name))
+        .or_absent(&["NoSuchBucketPolicy"])?;
+    let tags = tags
+        .map_err(failed("s3:GetBucketTagging", name))
+        .or_absent(&["NoSuchTagSet", "NoSuchTagSetError"])?;
+
+    let encryption = encryption.and_then(|out| {
+        let rule = out
+            .server_side_encryption_configuration()?
+            .rules()
+            .first()?
+            .apply_server_side_encryption_by_default()?;
+        Some((
+            rule.sse_algorithm().as_str().to_string(),
+            rule.kms_master_key_id().map(str::to_string),
+        ))
+    });
+    let public_access_blocks = blocks
+        .and_then(|out| {
+            let c = out.public_access_block_configuration()?;
+            Some(
+                [
+                    c.block_public_acls(),
+                    c.ignore_public_acls(),
+                    c.block_public_policy(),
+                    c.restrict_public_buckets(),
+                ]
+                .map(|b| b == Some(true)),
+            )
+        })
+        .unwrap_or_default();
+    let ownership = ownership.and_then(|out| {
+        Some(
+            out.ownership_controls()?
+                .rules()
+                .first()?
+                .object_ownership()
+                .as_str()
+                .to_string(),
+        )
+    });
+    let glacier_days = lifecycle.and_then(|out| {
+        let rule = out.rules().iter().find(|r| r.id() == Some(LIFECYCLE_RULE_ID))?;
+        if rule.status() != &ExpirationStatus::Enabled {
+            return None;
+        }
+        rule.transitions()
+            .iter()
+            .find(|t| t.storage_class() == Some(&TransitionStorageClass::Glacier))?
+            .days()
+    });
+    Ok(Some(Bucket {
+        encryption,
+        versioning: versioning.status().map(|s| s.as_str().to_string()),
+        public_access_blocks,
+        ownership,
+        glacier_days,
+        policy: policy.and_then(|out| out.policy().and_then(policy_document::parse)),
+        tags: tags
+            .map(|out| {
+                out.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
+}
+
+/// Creates the bucket if missing, then rewrites every setting that differs from the spec.
+pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
+    let name = spec.name;
+    let current = match read(s3, name).await? {
+        Some(bucket) => bucket,
+        None => {
+            let mut create = s3
+                .create_bucket()
+                .bucket(name)
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced);
+            // us-east-1 is the one region that refuses its own name as a location constraint.
+            if spec.region != "us-east-1" {
+                create = create.create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(BucketLocationConstraint::from(spec.region))
+                        .build(),
+                );
+            }
+            match create.send().await.map_err(failed("s3:CreateBucket", name)) {
+                Err(e) if e.is("BucketAlreadyExists") => {
+                    return Err(AwsError::new(format!(
+                        "the S3 bucket name {name} is taken by another AWS account: set bucket_name to another name"
+                    )));
+                }
+                Err(e) if !e.is("BucketAlreadyOwnedByYou") => return Err(e),
+                _ => {}
+            }
+            Bucket::default()
+        }
+    };
+
+    if current.public_access_blocks != [true; 4] {
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(failed("s3:PutPublicAccessBlock", name))?;
+    }
+    if current.ownership.as_deref() != Some("BucketOwnerEnforced") {
+        let rule = built(
+            OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .build(),
+        )?;
+        s3.put_bucket_ownership_controls()
+            .bucket(name)
+            .ownership_controls(built(OwnershipControls::builder().rules(rule).build())?)
+            .send()
+            .await
+            .map_err(failed("s3:PutBucketOwnershipControls", name))?;
+    }
+    if !current.encryption_matches(spec) {
+        let default = built(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::AwsKms)
+                .set_kms_master_key_id(spec.kms_key_arn.map(str::to_string))
+                .build(),
+        )?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(default)
+            .bucket_key_enabled(true)
+            .build();
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(built(
+                ServerSideEncryptionConfiguration::builder().rules(rule).build(),
+            )?)
+            .send()
+            .await
+            .map_err(failed("s3:PutBucketEncryption", name))?;
+    }
+    if current.versioning.as_deref() != Some("Enabled") {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(failed("s3:PutBucketVersioning", name))?;
+    }
+    if current.glacier_days != Some(spec.glacier_transition_days) {
+        let days = spec.glacier_transition_days;
+        let rule = built(
+            LifecycleRule::builder()
+                .id(LIFECYCLE_RULE_ID)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .status(ExpirationStatus::Enabled)
+                .transitions(
+                    Transition::builder()
+                        .days(days)
+                        .storage_class(TransitionStorageClass::Glacier)
+                        .build(),
+                )
+                .noncurrent_version_transitions(
+                    NoncurrentVersionTransition::builder()
+                        .noncurrent_days(days.max(1))
+                        .storage_class(TransitionStorageClass::Glacier)
+                        .build(),
+                )
+                .build(),
+        )?;
+        s3.put_bucket_lifecycle_configuration()
+            .bucket(name)
+            .lifecycle_configuration(built(BucketLifecycleConfiguration::builder().rules(rule).build())?)
+            .send()
+            .await
+            .map_err(failed("s3:PutBucketLifecycleConfiguration", name))?;
+    }
+    if !current.policy_matches(spec) {
+        if spec.deny_insecure_transport {
+            s3.put_bucket_policy()
+                .bucket(name)
+                .policy(spec.tls_policy().to_string())
+                .send()
+                .await
+                .map_err(failed("s3:PutBucketPolicy", name))?;
+        } else {
+            s3.delete_bucket_policy()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(failed("s3:DeleteBucketPolicy", name))?;
+        }
+    }
+    if &current.tags != spec.tags {
+        if spec.tags.is_empty() {
+            s3.delete_bucket_tagging()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(failed("s3:DeleteBucketTagging", name))?;
+        } else {
+            let tags = spec
+                .tags
+                .iter()
+                .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
+                .collect::<Result<Vec<_>>>()?;
+            s3.put_bucket_tagging()
+                .bucket(name)
+                .tagging(built(Tagging::builder().set_tag_set(Some(tags)).build())?)
+                .send()
+                .await
+                .map_err(failed("s3:PutBucketTagging", name))?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the bucket holds no object version and no delete marker (or does not exist).
+pub async fn is_empty(s3: &Client, name: &str) -> Result<bool> {
+    let listed = s3.list_object_versions().bucket(name).max_keys(1).send().await;
+    let listed = listed
+        .map_err(failed("s3:ListObjectVersions", name))
+        .or_absent(&["NoSuchBucket"])?;
+    Ok(listed.is_none_or(|out| out.versions().is_empty() && out.delete_markers().is_empty()))
+}
+
+/// Deletes every object version and delete marker, then the bucket. Missing is fine.
+pub async fn delete(s3: &Client, name: &str) -> Result<()> {
+    // The TLS-only policy is the provider's own; removing it first keeps endpoints that enforce Deny statements
+    // without their conditions (moto) from refusing the deletions below.
+    match s3
+        .delete_bucket_policy()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(failed("s3:DeleteBucketPolicy", name))
+    {
+        Err(e) if e.is("NoSuchBucket") => return Ok(()),
+        Err(e) if !e.is("NoSuchBucketPolicy") => return Err(e),
+        _ => {}
+    }
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(failed("s3:ListObjectVersions", name))?;
+        let objects = page
+            .versions()
+            .iter()
+            .filter_map(|v| Some((v.key()?, v.version_id())))
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .filter_map(|m| Some((m.key()?, m.version_id()))),
+            )
+            .map(|(key, version)| {
+                built(
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(version.map(str::to_string))
+                        .build(),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if objects.is_empty() {
+            break;
+        }
+        s3.delete_objects()
+            .bucket(name)
+            .delete(built(
+                aws_sdk_s3::types::Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build(),
+            )?)
+            .send()
+            .await
+            .map_err(failed("s3:DeleteObjects", name))?;
+    }
+    s3.delete_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(failed("s3:DeleteBucket", name))
+        .or_absent(&["NoSuchBucket"])
+        .map(drop)
+}

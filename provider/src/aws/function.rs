@@ -1,0 +1,249 @@
+//! The backup function: `provided.al2023`, handler `bootstrap`, code embedded in the provider. Creation retries
+//! while IAM has not yet propagated the new role to Lambda; updates wait until the function is ready again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+
+use super::error::{AwsError, OrAbsent, Result, failed};
+use super::retry;
+
+pub const RUNTIME: &str = "provided.al2023";
+pub const HANDLER: &str = "bootstrap";
+
+pub struct FunctionSpec<'a> {
+    pub name: &'a str,
+    pub role_arn: &'a str,
+    pub zip: &'a [u8],
+    pub code_sha256: &'a str,
+    pub memory_mb: i32,
+    pub timeout_seconds: i32,
+    pub environment: &'a BTreeMap<String, String>,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Function {
+    pub arn: String,
+    pub code_sha256: String,
+    pub memory_mb: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    pub environment: BTreeMap<String, String>,
+    runtime: Option<String>,
+    handler: Option<String>,
+    role: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Function {
+    fn configuration_matches(&self, spec: &FunctionSpec) -> bool {
+        self.runtime.as_deref() == Some(RUNTIME)
+            && self.handler.as_deref() == Some(HANDLER)
+            && self.role.as_deref() == Some(spec.role_arn)
+            && self.memory_mb == Some(spec.memory_mb)
+            && self.timeout_seconds == Some(spec.timeout_seconds)
+            && &self.environment == spec.environment
+    }
+
+    pub fn drift(&self, spec: &FunctionSpec) -> Vec<String> {
+        let name = spec.name;
+        let mut drift = Vec::new();
+        if self.code_sha256 != spec.code_sha256 {
+            drift.push(format!("function {name}: code differs from this provider's"));
+        }
+        for (what, found, wanted) in [
+            ("runtime", self.runtime.as_deref(), RUNTIME),
+            ("handler", self.handler.as_deref(), HANDLER),
+            ("role", self.role.as_deref(), spec.role_arn),
+        ] {
+            if found != Some(wanted) {
+                drift.push(format!("function {name}: {what} is {}", found.unwrap_or("unset")));
+            }
+        }
+        if &self.environment != spec.environment {
+            drift.push(format!("function {name}: environment differs"));
+        }
+        if &self.tags != spec.tags {
+            drift.push(format!("function {name}: tags differ"));
+        }
+        drift
+    }
+}
+
+pub async fn read(lambda: &Client, name: &str) -> Result<Option<Function>> {
+    let Some(out) = lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(failed("lambda:GetFunction", name))
+        .or_absent(&["ResourceNotFoundException"])?
+    else {
+        return Ok(None);
+    };
+    let Some(config) = out.configuration() else {
+        return Ok(None);
+    };
+    Ok(Some(Function {
+        arn: config.function_arn().unwrap_or_default().to_string(),
+        code_sha256: config.code_sha256().unwrap_or_default().to_string(),
+        memory_mb: config.memory_size(),
+        timeout_seconds: config.timeout(),
+        environment: config
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        runtime: config.runtime().map(|r| r.as_str().to_string()),
+        handler: config.handler().map(str::to_string),
+        role: config.role().map(str::to_string),
+        tags: out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }))
+}
+
+fn environment(spec: &FunctionSpec) -> Environment {
+    Environment::builder()
+        .set_variables(Some(spec.environment.clone().into_iter().collect()))
+        .build()
+}
+
+/// Creates or converges the function; returns its ARN.
+pub async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
+    let name = spec.name;
+    let Some(current) = read(lambda, name).await? else {
+        return create(lambda, spec).await;
+    };
+    if current.code_sha256 != spec.code_sha256 {
+        lambda
+            .update_function_code()
+            .function_name(name)
+            .zip_file(Blob::new(spec.zip))
+            .architectures(Architecture::X8664)
+            .send()
+            .await
+            .map_err(failed("lambda:UpdateFunctionCode", name))?;
+        wait_until_ready(lambda, name).await?;
+    }
+    if !current.configuration_matches(spec) {
+        lambda
+            .update_function_configuration()
+            .function_name(name)
+            .role(spec.role_arn)
+            .runtime(Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .memory_size(spec.memory_mb)
+            .timeout(spec.timeout_seconds)
+            .environment(environment(spec))
+            .send()
+            .await
+            .map_err(failed("lambda:UpdateFunctionConfiguration", name))?;
+        wait_until_ready(lambda, name).await?;
+    }
+    if &current.tags != spec.tags {
+        let stale = super::stale_tag_keys(&current.tags, spec.tags);
+        if !stale.is_empty() {
+            lambda
+                .untag_resource()
+                .resource(&current.arn)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(failed("lambda:UntagResource", name))?;
+        }
+        if !spec.tags.is_empty() {
+            lambda
+                .tag_resource()
+                .resource(&current.arn)
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(failed("lambda:TagResource", name))?;
+        }
+    }
+    Ok(current.arn)
+}
+
+/// A role created moments ago is not yet visible to Lambda: `CreateFunction` says it "cannot be assumed" for
+/// up to a few seconds (rarely a minute). Retried with backoff for about two minutes, nothing else is.
+async fn create(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
+    let name = spec.name;
+    let created = retry::until(
+        retry::Backoff {
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+            total: Duration::from_secs(120),
+        },
+        |e: &AwsError| e.is("InvalidParameterValueException") && e.message.contains("cannot be assumed"),
+        || async {
+            lambda
+                .create_function()
+                .function_name(name)
+                .runtime(Runtime::from(RUNTIME))
+                .handler(HANDLER)
+                .architectures(Architecture::X8664)
+                .role(spec.role_arn)
+                .code(FunctionCode::builder().zip_file(Blob::new(spec.zip)).build())
+                .description("rdsbackup: snapshots RDS databases, records them, prunes by retention")
+                .memory_size(spec.memory_mb)
+                .timeout(spec.timeout_seconds)
+                .environment(environment(spec))
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(failed("lambda:CreateFunction", name))
+        },
+    )
+    .await?;
+    wait_until_ready(lambda, name).await?;
+    created
+        .function_arn()
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::new(format!("lambda:CreateFunction on {name} returned no ARN")))
+}
+
+/// Lambda refuses further changes while a function is `Pending` or an update is `InProgress`.
+async fn wait_until_ready(lambda: &Client, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let config = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(failed("lambda:GetFunctionConfiguration", name))?;
+        let pending = config.state() == Some(&State::Pending)
+            || config.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        if config.state() == Some(&State::Failed) {
+            return Err(AwsError::new(format!(
+                "function {name} failed to become active: {}",
+                config.state_reason().unwrap_or("no reason given")
+            )));
+        }
+        if !pending {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(AwsError::new(format!(
+                "function {name} was still not ready after 5 minutes"
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+pub async fn delete(lambda: &Client, name: &str) -> Result<()> {
+    lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(failed("lambda:DeleteFunction", name))
+        .or_absent(&["ResourceNotFoundException"])
+        .map(drop)
+}

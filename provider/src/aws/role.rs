@@ -1,0 +1,226 @@
+//! The function's IAM role: trusted by Lambda only, with one inline least-privilege policy (built by the
+//! policy module from the stack's ARNs). Documents are compared by meaning, after percent-decoding.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use serde_json::{Value, json};
+
+use super::error::{AwsError, OrAbsent, Result, failed};
+use super::policy_document;
+
+pub const INLINE_POLICY_NAME: &str = "rdsbackup";
+
+pub struct RoleSpec<'a> {
+    pub name: &'a str,
+    pub policy: &'a Value,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+pub fn trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+#[derive(Debug)]
+pub struct Role {
+    pub arn: String,
+    trust: Option<Value>,
+    policy: Option<Value>,
+    tags: BTreeMap<String, String>,
+}
+
+impl Role {
+    pub fn drift(&self, spec: &RoleSpec) -> Vec<String> {
+        let name = spec.name;
+        let mut drift = Vec::new();
+        if !self
+            .trust
+            .as_ref()
+            .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
+        {
+            drift.push(format!("role {name}: trust policy differs"));
+        }
+        if !self
+            .policy
+            .as_ref()
+            .is_some_and(|p| policy_document::equivalent(p, spec.policy))
+        {
+            drift.push(format!(
+                "role {name}: inline policy {INLINE_POLICY_NAME} is missing or differs"
+            ));
+        }
+        if &self.tags != spec.tags {
+            drift.push(format!("role {name}: tags differ"));
+        }
+        drift
+    }
+}
+
+pub async fn read(iam: &Client, name: &str) -> Result<Option<Role>> {
+    let Some(role) = iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(failed("iam:GetRole", name))
+        .or_absent(&["NoSuchEntity"])?
+        .map(|out| out.role)
+    else {
+        return Ok(None);
+    };
+    let Some(role) = role else { return Ok(None) };
+    let policy = iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+        .map_err(failed("iam:GetRolePolicy", name))
+        .or_absent(&["NoSuchEntity"])?
+        .and_then(|out| policy_document::parse(out.policy_document()));
+    Ok(Some(Role {
+        arn: role.arn().to_string(),
+        trust: role.assume_role_policy_document().and_then(policy_document::parse),
+        policy,
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+    }))
+}
+
+fn tags(spec: &RoleSpec) -> Result<Vec<Tag>> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| AwsError::new(e.to_string()))
+        })
+        .collect()
+}
+
+/// Creates or converges the role; returns its ARN.
+pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
+    let name = spec.name;
+    let current = read(iam, name).await?;
+    let arn = match &current {
+        Some(role) => {
+            if !role
+                .trust
+                .as_ref()
+                .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
+            {
+                iam.update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(trust_policy().to_string())
+                    .send()
+                    .await
+                    .map_err(failed("iam:UpdateAssumeRolePolicy", name))?;
+            }
+            if &role.tags != spec.tags {
+                let stale = super::stale_tag_keys(&role.tags, spec.tags);
+                if !stale.is_empty() {
+                    iam.untag_role()
+                        .role_name(name)
+                        .set_tag_keys(Some(stale))
+                        .send()
+                        .await
+                        .map_err(failed("iam:UntagRole", name))?;
+                }
+                if !spec.tags.is_empty() {
+                    iam.tag_role()
+                        .role_name(name)
+                        .set_tags(Some(tags(spec)?))
+                        .send()
+                        .await
+                        .map_err(failed("iam:TagRole", name))?;
+                }
+            }
+            role.arn.clone()
+        }
+        None => iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust_policy().to_string())
+            .description("Runs the rdsbackup backup function: RDS snapshots, their records and retention.")
+            .set_tags(Some(tags(spec)?))
+            .send()
+            .await
+            .map_err(failed("iam:CreateRole", name))?
+            .role
+            .map(|r| r.arn().to_string())
+            .ok_or_else(|| AwsError::new(format!("iam:CreateRole on {name} returned no role")))?,
+    };
+    if !current
+        .as_ref()
+        .and_then(|r| r.policy.as_ref())
+        .is_some_and(|p| policy_document::equivalent(p, spec.policy))
+    {
+        iam.put_role_policy()
+            .role_name(name)
+            .policy_name(INLINE_POLICY_NAME)
+            .policy_document(spec.policy.to_string())
+            .send()
+            .await
+            .map_err(failed("iam:PutRolePolicy", name))?;
+    }
+    Ok(arn)
+}
+
+/// Deletes the inline policies, detaches any managed ones, then the role. Missing is fine.
+pub async fn delete(iam: &Client, name: &str) -> Result<()> {
+    let Some(inline) = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(failed("iam:ListRolePolicies", name))
+        .or_absent(&["NoSuchEntity"])?
+        .map(|out| out.policy_names)
+    else {
+        return Ok(());
+    };
+    for policy in inline {
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(&policy)
+            .send()
+            .await
+            .map_err(failed("iam:DeleteRolePolicy", name))?;
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(failed("iam:ListAttachedRolePolicies", name))?;
+    for policy in attached.attached_policies() {
+        if let Some(arn) = policy.policy_arn() {
+            iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(failed("iam:DetachRolePolicy", name))?;
+        }
+    }
+    iam.delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(failed("iam:DeleteRole", name))
+        .or_absent(&["NoSuchEntity"])
+        .map(drop)
+}

@@ -1,0 +1,285 @@
+//! The EventBridge schedule: a rule with the policy's expression, the function as its one target receiving the
+//! scheduled event unchanged, and the Lambda permission that lets this rule, and only it, invoke the function.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
+
+use super::error::{AwsError, OrAbsent, Result, failed};
+
+pub const TARGET_ID: &str = "rdsbackup";
+pub const PERMISSION_ID: &str = "rdsbackup-schedule";
+
+pub struct ScheduleSpec<'a> {
+    pub rule_name: &'a str,
+    pub rule_arn: &'a str,
+    pub expression: &'a str,
+    pub enabled: bool,
+    pub function_name: &'a str,
+    pub function_arn: &'a str,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Schedule {
+    pub expression: Option<String>,
+    pub enabled: bool,
+    /// The targets as (id, ARN, whether they rewrite the event).
+    targets: Vec<(String, String, bool)>,
+    permitted: bool,
+    tags: BTreeMap<String, String>,
+}
+
+impl Schedule {
+    fn target_matches(&self, spec: &ScheduleSpec) -> bool {
+        self.targets == [(TARGET_ID.to_string(), spec.function_arn.to_string(), false)]
+    }
+
+    pub fn drift(&self, spec: &ScheduleSpec) -> Vec<String> {
+        let rule = spec.rule_name;
+        let mut drift = Vec::new();
+        if !self.target_matches(spec) {
+            drift.push(format!(
+                "rule {rule}: targets differ (want only the function, event unchanged)"
+            ));
+        }
+        if !self.permitted {
+            drift.push(format!(
+                "function {}: permission {PERMISSION_ID} for rule {rule} is missing",
+                spec.function_name
+            ));
+        }
+        if &self.tags != spec.tags {
+            drift.push(format!("rule {rule}: tags differ"));
+        }
+        drift
+    }
+}
+
+pub async fn read(
+    events: &aws_sdk_eventbridge::Client,
+    lambda: &aws_sdk_lambda::Client,
+    spec: &ScheduleSpec<'_>,
+) -> Result<Option<Schedule>> {
+    let rule = spec.rule_name;
+    let Some(described) = events
+        .describe_rule()
+        .name(rule)
+        .send()
+        .await
+        .map_err(failed("events:DescribeRule", rule))
+        .or_absent(&["ResourceNotFoundException"])?
+    else {
+        return Ok(None);
+    };
+    let (targets, tags, permitted) = tokio::join!(
+        list_targets(events, rule),
+        events.list_tags_for_resource().resource_arn(spec.rule_arn).send(),
+        is_permitted(lambda, spec),
+    );
+    let tags = tags.map_err(failed("events:ListTagsForResource", rule))?;
+    Ok(Some(Schedule {
+        expression: described.schedule_expression().map(str::to_string),
+        enabled: described.state() == Some(&RuleState::Enabled),
+        targets: targets?,
+        permitted: permitted?,
+        tags: tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+    }))
+}
+
+async fn list_targets(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<Vec<(String, String, bool)>> {
+    let mut targets = Vec::new();
+    let mut token = None;
+    loop {
+        let page = events
+            .list_targets_by_rule()
+            .rule(rule)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(failed("events:ListTargetsByRule", rule))?;
+        targets.extend(page.targets().iter().map(|t| {
+            let rewrites = t.input().is_some() || t.input_path().is_some() || t.input_transformer().is_some();
+            (t.id().to_string(), t.arn().to_string(), rewrites)
+        }));
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(targets);
+        }
+    }
+}
+
+async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &ScheduleSpec<'_>) -> Result<bool> {
+    let function = spec.function_name;
+    let Some(policy) = lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(failed("lambda:GetPolicy", function))
+        .or_absent(&["ResourceNotFoundException"])?
+    else {
+        return Ok(false);
+    };
+    let policy = policy.policy.unwrap_or_default();
+    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    Ok(statements.iter().any(|s| {
+        s["Sid"] == PERMISSION_ID
+            && s["Effect"] == "Allow"
+            && s["Condition"]["ArnLike"]["AWS:SourceArn"] == spec.rule_arn
+            && s.to_string().contains("events.amazonaws.com")
+    }))
+}
+
+fn tags(spec: &ScheduleSpec) -> Result<Vec<Tag>> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| AwsError::new(e.to_string()))
+        })
+        .collect()
+}
+
+pub async fn ensure(
+    events: &aws_sdk_eventbridge::Client,
+    lambda: &aws_sdk_lambda::Client,
+    spec: &ScheduleSpec<'_>,
+) -> Result<()> {
+    let rule = spec.rule_name;
+    let current = read(events, lambda, spec).await?;
+    let state = if spec.enabled {
+        RuleState::Enabled
+    } else {
+        RuleState::Disabled
+    };
+    let rule_matches = current
+        .as_ref()
+        .is_some_and(|c| c.expression.as_deref() == Some(spec.expression) && c.enabled == spec.enabled);
+    if !rule_matches {
+        events
+            .put_rule()
+            .name(rule)
+            .schedule_expression(spec.expression)
+            .state(state)
+            .description("rdsbackup: runs the backup function on the policy's schedule")
+            .set_tags(current.is_none().then(|| tags(spec)).transpose()?)
+            .send()
+            .await
+            .map_err(failed("events:PutRule", rule))?;
+    }
+    if let Some(current) = &current
+        && &current.tags != spec.tags
+    {
+        let stale = super::stale_tag_keys(&current.tags, spec.tags);
+        if !stale.is_empty() {
+            events
+                .untag_resource()
+                .resource_arn(spec.rule_arn)
+                .set_tag_keys(Some(stale))
+                .send()
+                .await
+                .map_err(failed("events:UntagResource", rule))?;
+        }
+        if !spec.tags.is_empty() {
+            events
+                .tag_resource()
+                .resource_arn(spec.rule_arn)
+                .set_tags(Some(tags(spec)?))
+                .send()
+                .await
+                .map_err(failed("events:TagResource", rule))?;
+        }
+    }
+    if !current.as_ref().is_some_and(|c| c.target_matches(spec)) {
+        let extra: Vec<String> = current
+            .iter()
+            .flat_map(|c| c.targets.iter())
+            .filter(|(id, _, _)| id != TARGET_ID)
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        if !extra.is_empty() {
+            events
+                .remove_targets()
+                .rule(rule)
+                .set_ids(Some(extra))
+                .send()
+                .await
+                .map_err(failed("events:RemoveTargets", rule))?;
+        }
+        let target = Target::builder()
+            .id(TARGET_ID)
+            .arn(spec.function_arn)
+            .build()
+            .map_err(|e| AwsError::new(e.to_string()))?;
+        let out = events
+            .put_targets()
+            .rule(rule)
+            .targets(target)
+            .send()
+            .await
+            .map_err(failed("events:PutTargets", rule))?;
+        if let Some(entry) = out.failed_entries().first() {
+            return Err(AwsError::new(format!(
+                "events:PutTargets on {rule}: {}",
+                entry.error_message().unwrap_or("the target was refused")
+            )));
+        }
+    }
+    if !current.as_ref().is_some_and(|c| c.permitted) {
+        // A statement with our id but another source (or a leftover) must go before the right one is added.
+        let _ = lambda
+            .remove_permission()
+            .function_name(spec.function_name)
+            .statement_id(PERMISSION_ID)
+            .send()
+            .await;
+        lambda
+            .add_permission()
+            .function_name(spec.function_name)
+            .statement_id(PERMISSION_ID)
+            .action("lambda:InvokeFunction")
+            .principal("events.amazonaws.com")
+            .source_arn(spec.rule_arn)
+            .send()
+            .await
+            .map_err(failed("lambda:AddPermission", spec.function_name))?;
+    }
+    Ok(())
+}
+
+/// Removes the targets, then the rule (EventBridge refuses to delete a rule that still has targets).
+pub async fn delete(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<()> {
+    let Some(targets) = list_targets(events, rule)
+        .await
+        .or_absent(&["ResourceNotFoundException"])?
+    else {
+        return Ok(());
+    };
+    if !targets.is_empty() {
+        let ids = targets.into_iter().map(|(id, _, _)| id).collect();
+        events
+            .remove_targets()
+            .rule(rule)
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(failed("events:RemoveTargets", rule))?;
+    }
+    events
+        .delete_rule()
+        .name(rule)
+        .send()
+        .await
+        .map_err(failed("events:DeleteRule", rule))
+        .or_absent(&["ResourceNotFoundException"])
+        .map(drop)
+}

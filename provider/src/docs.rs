@@ -1,0 +1,158 @@
+//! The registry documentation (`docs/`), generated from the schemas and the examples: a test fails when the
+//! committed pages differ from what the schemas say, and `RDSBACKUP_WRITE_DOCS=1 cargo test docs` rewrites them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::plugin::schema::{Attribute, Block, Role, Schema};
+use crate::plugin::value::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the provider sits in the workspace")
+        .to_path_buf()
+}
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(repo().join("examples").join(path)).unwrap_or_else(|e| panic!("examples/{path}: {e}"))
+}
+
+fn default_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`\"{s}\"`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::List(items) if items.is_empty() => "`[]`".into(),
+        Value::Map(entries) if entries.is_empty() => "`{}`".into(),
+        other => format!("`{other:?}`"),
+    }
+}
+
+fn type_text(attribute: &Attribute) -> String {
+    let json = attribute.ty.to_json();
+    match json.as_array() {
+        Some(parts) => format!(
+            "{}({})",
+            parts[0].as_str().unwrap_or_default(),
+            parts[1].as_str().unwrap_or_default()
+        ),
+        None => json.as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn attribute_line(out: &mut String, attribute: &Attribute) {
+    let mut notes = vec![type_text(attribute)];
+    if attribute.sensitive {
+        notes.push("sensitive".into());
+    }
+    if attribute.requires_replace {
+        notes.push("forces replacement".into());
+    }
+    if let Some(default) = &attribute.default {
+        notes.push(format!("default {}", default_text(default)));
+    }
+    let _ = writeln!(
+        out,
+        "- `{}` ({}) {}",
+        attribute.name,
+        notes.join(", "),
+        attribute.description
+    );
+}
+
+fn arguments(out: &mut String, block: &Block, heading: &str) {
+    let sections = [
+        ("Required", &[Role::Required][..]),
+        ("Optional", &[Role::Optional, Role::OptionalComputed][..]),
+        ("Read-Only", &[Role::Computed][..]),
+    ];
+    for (title, roles) in sections {
+        let chosen: Vec<&Attribute> = block.attributes.iter().filter(|a| roles.contains(&a.role)).collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{heading} {title}\n");
+        for attribute in chosen {
+            attribute_line(out, attribute);
+        }
+    }
+    for nested in &block.blocks {
+        let _ = writeln!(
+            out,
+            "\n{heading} Block `{}`\n\nAt most one. {}",
+            nested.name, nested.block.description
+        );
+        arguments(out, &nested.block, &format!("{heading}#"));
+    }
+}
+
+pub fn provider_page(schema: &Schema) -> String {
+    let mut out = String::from(
+        "---\npage_title: \"rdsbackup Provider\"\ndescription: |-\n  Encrypted, monitored backups for Amazon RDS in one resource.\n---\n\n",
+    );
+    let _ = writeln!(out, "# rdsbackup Provider\n\n{}\n", schema.block.description);
+    out.push_str(
+        "The one resource, [`rdsbackup_policy`](resources/policy.md), stands up a complete backup system for \
+                  Amazon RDS: an encrypted S3 bucket for snapshot records, a least-privilege IAM role, the backup \
+                  Lambda function (shipped inside the provider), its log group, an EventBridge schedule, and \
+                  CloudWatch alarms notifying SNS.\n\n## Example Usage\n\n```terraform\n",
+    );
+    out.push_str(&example("provider/provider.tf"));
+    out.push_str("```\n\n## Schema\n");
+    arguments(&mut out, &schema.block, "###");
+    out
+}
+
+pub fn policy_page(schema: &Schema) -> String {
+    let mut out = String::from(
+        "---\npage_title: \"rdsbackup_policy Resource - rdsbackup\"\nsubcategory: \"\"\ndescription: |-\n  A complete, encrypted, monitored backup system for Amazon RDS.\n---\n\n",
+    );
+    let _ = writeln!(out, "# rdsbackup_policy (Resource)\n\n{}\n", schema.block.description);
+    out.push_str("## Example Usage\n\n```terraform\n");
+    out.push_str(&example("resources/rdsbackup_policy/resource.tf"));
+    out.push_str("```\n\n## Schema\n");
+    arguments(&mut out, &schema.block, "###");
+    out.push_str("\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n");
+    out.push_str(&example("resources/rdsbackup_policy/import.sh"));
+    out.push_str("```\n\nOr with an `import` block:\n\n```terraform\n");
+    out.push_str(&example("resources/rdsbackup_policy/import.tf"));
+    out.push_str("```\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(page: &str, generated: String) {
+        let path = repo().join("docs").join(page);
+        if std::env::var("RDSBACKUP_WRITE_DOCS").as_deref() == Ok("1") {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/{page} is not what the schema says: run `RDSBACKUP_WRITE_DOCS=1 cargo test -p terraform-provider-rdsbackup docs`"
+        );
+    }
+
+    #[test]
+    fn docs_match_the_schemas() {
+        check("index.md", provider_page(&crate::provider::schema()));
+        check("resources/policy.md", policy_page(&crate::policy::schema::schema()));
+    }
+
+    #[test]
+    fn every_attribute_is_documented_on_its_page() {
+        let page = policy_page(&crate::policy::schema::schema());
+        for attribute in crate::policy::schema::schema().block.attributes {
+            assert!(
+                page.contains(&format!("- `{}` (", attribute.name)),
+                "{} is missing",
+                attribute.name
+            );
+        }
+    }
+}

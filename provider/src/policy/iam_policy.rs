@@ -1,0 +1,238 @@
+//! The function role's inline policy, least privilege: describe calls may use `*`; snapshot creation only of the
+//! selected databases (by ARN, or by tag condition for `selection_tags`) into snapshots named for this policy;
+//! deletion only of snapshots tagged `rdsbackup:policy = <name>`; S3 only under the policy's bucket's
+//! `snapshots/` prefix; logs only to its log group; KMS only with the configured key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rdsbackup_common::tags;
+use serde_json::{Value, json};
+
+use super::names::Location;
+
+pub struct Grants<'a> {
+    pub policy: &'a str,
+    pub bucket: &'a str,
+    pub log_group: &'a str,
+    pub instances: &'a BTreeSet<String>,
+    pub clusters: &'a BTreeSet<String>,
+    pub selection_tags: &'a BTreeMap<String, String>,
+    pub kms_key_arn: Option<&'a str>,
+}
+
+pub fn document(grants: &Grants, here: &Location) -> Value {
+    let rds = |kind: &str, id: &str| {
+        format!(
+            "arn:{}:rds:{}:{}:{kind}:{id}",
+            here.partition, here.region, here.account_id
+        )
+    };
+    let own_prefix = format!("rdsbackup-{}-*", grants.policy);
+    let mut statements = vec![json!({
+        "Sid": "Describe",
+        "Effect": "Allow",
+        "Action": [
+            "rds:DescribeDBClusterSnapshots",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBSnapshots",
+            "rds:ListTagsForResource"
+        ],
+        "Resource": "*"
+    })];
+    let mut selected = |sid: &str, action: &str, kind: &str, ids: &BTreeSet<String>, tag_key: &str| {
+        if !ids.is_empty() {
+            statements.push(json!({
+                "Sid": format!("{sid}Listed"),
+                "Effect": "Allow",
+                "Action": action,
+                "Resource": ids.iter().map(|id| rds(kind, id)).collect::<Vec<_>>()
+            }));
+        }
+        if !grants.selection_tags.is_empty() {
+            let condition: serde_json::Map<String, Value> = grants
+                .selection_tags
+                .iter()
+                .map(|(k, v)| (format!("rds:{tag_key}/{k}"), Value::String(v.clone())))
+                .collect();
+            statements.push(json!({
+                "Sid": format!("{sid}Tagged"),
+                "Effect": "Allow",
+                "Action": action,
+                "Resource": rds(kind, "*"),
+                "Condition": {"StringEquals": condition}
+            }));
+        }
+    };
+    selected(
+        "SnapshotInstances",
+        "rds:CreateDBSnapshot",
+        "db",
+        grants.instances,
+        "db-tag",
+    );
+    selected(
+        "SnapshotClusters",
+        "rds:CreateDBClusterSnapshot",
+        "cluster",
+        grants.clusters,
+        "cluster-tag",
+    );
+    statements.push(json!({
+        "Sid": "CreateOwnSnapshots",
+        "Effect": "Allow",
+        "Action": ["rds:CreateDBClusterSnapshot", "rds:CreateDBSnapshot"],
+        "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)]
+    }));
+    statements.push(json!({
+        "Sid": "TagOwnSnapshots",
+        "Effect": "Allow",
+        "Action": "rds:AddTagsToResource",
+        "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)],
+        "Condition": {"StringEquals": {format!("aws:RequestTag/{}", tags::POLICY): grants.policy}}
+    }));
+    statements.push(json!({
+        "Sid": "DeleteOwnInstanceSnapshots",
+        "Effect": "Allow",
+        "Action": "rds:DeleteDBSnapshot",
+        "Resource": rds("snapshot", &own_prefix),
+        "Condition": {"StringEquals": {format!("rds:snapshot-tag/{}", tags::POLICY): grants.policy}}
+    }));
+    statements.push(json!({
+        "Sid": "DeleteOwnClusterSnapshots",
+        "Effect": "Allow",
+        "Action": "rds:DeleteDBClusterSnapshot",
+        "Resource": rds("cluster-snapshot", &own_prefix),
+        "Condition": {"StringEquals": {format!("rds:cluster-snapshot-tag/{}", tags::POLICY): grants.policy}}
+    }));
+    let bucket_arn = here.bucket_arn(grants.bucket);
+    statements.push(json!({
+        "Sid": "Records",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": format!("{bucket_arn}/snapshots/*")
+    }));
+    statements.push(json!({
+        "Sid": "ListRecords",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": "snapshots/*"}}
+    }));
+    statements.push(json!({
+        "Sid": "Logs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": format!(
+            "arn:{}:logs:{}:{}:log-group:{}:*",
+            here.partition, here.region, here.account_id, grants.log_group
+        )
+    }));
+    if let Some(key) = grants.kms_key_arn {
+        let actions = json!(["kms:Decrypt", "kms:GenerateDataKey"]);
+        statements.push(match key.split_once(":alias/") {
+            // IAM cannot name a key by alias ARN: allow whichever key carries that alias.
+            Some((_, alias)) => json!({
+                "Sid": "RecordsKey",
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": format!("alias/{alias}")}}
+            }),
+            None => json!({"Sid": "RecordsKey", "Effect": "Allow", "Action": actions, "Resource": key}),
+        });
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn here() -> Location {
+        Location {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account_id: "123456789012".into(),
+        }
+    }
+
+    fn statements(doc: &Value) -> Vec<Value> {
+        doc["Statement"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn destructive_actions_are_scoped_by_arn_and_tag() {
+        let instances = BTreeSet::from(["orders".to_string()]);
+        let none = BTreeSet::new();
+        let doc = document(
+            &Grants {
+                policy: "nightly",
+                bucket: "b",
+                log_group: "/aws/lambda/rdsbackup-nightly",
+                instances: &instances,
+                clusters: &none,
+                selection_tags: &BTreeMap::new(),
+                kms_key_arn: None,
+            },
+            &here(),
+        );
+        for statement in statements(&doc) {
+            let actions = statement["Action"].to_string();
+            if statement["Resource"] == "*" {
+                assert_eq!(
+                    statement["Sid"], "Describe",
+                    "only describe calls may use *: {statement}"
+                );
+            }
+            if actions.contains("Delete") {
+                assert!(
+                    statement["Resource"].to_string().contains("rdsbackup-nightly-*"),
+                    "{statement}"
+                );
+                assert!(
+                    statement["Condition"].to_string().contains("rdsbackup:policy"),
+                    "{statement}"
+                );
+                assert!(statement["Condition"].to_string().contains("nightly"), "{statement}");
+            }
+        }
+        let listed = statements(&doc)
+            .into_iter()
+            .find(|s| s["Sid"] == "SnapshotInstancesListed")
+            .unwrap();
+        assert_eq!(
+            listed["Resource"],
+            json!(["arn:aws:rds:eu-west-1:123456789012:db:orders"])
+        );
+        assert!(
+            !doc.to_string().contains("SnapshotClusters"),
+            "no cluster grant without clusters"
+        );
+    }
+
+    #[test]
+    fn selection_tags_become_conditions_and_keys_are_scoped() {
+        let none = BTreeSet::new();
+        let selection = BTreeMap::from([("backup".to_string(), "daily".to_string())]);
+        let doc = document(
+            &Grants {
+                policy: "p",
+                bucket: "b",
+                log_group: "g",
+                instances: &none,
+                clusters: &none,
+                selection_tags: &selection,
+                kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k1"),
+            },
+            &here(),
+        );
+        let tagged = statements(&doc)
+            .into_iter()
+            .find(|s| s["Sid"] == "SnapshotClustersTagged")
+            .unwrap();
+        assert_eq!(tagged["Condition"]["StringEquals"]["rds:cluster-tag/backup"], "daily");
+        let key = statements(&doc).into_iter().find(|s| s["Sid"] == "RecordsKey").unwrap();
+        assert_eq!(key["Resource"], "arn:aws:kms:eu-west-1:123456789012:key/k1");
+    }
+}

@@ -1,0 +1,155 @@
+//! Turning what was found on AWS back into the policy's attributes. Settings that have an argument (schedule,
+//! retention, memory, log retention, ...) take the value found, so a change made outside Terraform shows in the
+//! plan as a change of that argument; what has no argument is reported in `drift`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rdsbackup_common::{env, tags};
+
+use super::names::{self, Location};
+use super::schema::PolicyModel;
+use super::stack::Observed;
+use crate::plugin::schema::{Role, Schema};
+use crate::plugin::typed::Tf;
+use crate::plugin::value::Value;
+
+/// Fills what an imported skeleton lacks with the schema's defaults, so that a stack can be described from it.
+pub fn with_defaults(schema: &Schema, state: &Value) -> Value {
+    let Value::Map(entries) = state else {
+        return state.clone();
+    };
+    let mut entries = entries.clone();
+    for attribute in &schema.block.attributes {
+        if let (Role::OptionalComputed, Some(default)) = (attribute.role, &attribute.default) {
+            let entry = entries.entry(attribute.name.to_string()).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = default.clone();
+            }
+        }
+    }
+    Value::Map(entries)
+}
+
+/// The bucket a stack uses: recorded in state, else in the function's environment (import), else the default.
+pub fn bucket_name(model: &PolicyModel, function_env: Option<&BTreeMap<String, String>>, here: &Location) -> String {
+    model
+        .bucket_name
+        .known()
+        .cloned()
+        .or_else(|| function_env.and_then(|e| e.get(env::BUCKET)).cloned())
+        .unwrap_or_else(|| names::default_bucket_name(model.name.known().map_or("", String::as_str), &here.account_id))
+}
+
+fn list(value: &str) -> BTreeSet<String> {
+    value.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// The attributes as AWS holds them; parts not found keep their recorded values.
+pub fn reflect(
+    model: &PolicyModel,
+    observed: &Observed,
+    here: &Location,
+    bucket: &str,
+    default_tags: &BTreeMap<String, String>,
+) -> PolicyModel {
+    let mut m = model.clone();
+    let name = model.name.known().cloned().unwrap_or_default();
+    let set = |target: &mut Tf<i64>, found: Option<i64>| {
+        if let Some(v) = found {
+            *target = Tf::Known(v);
+        }
+    };
+    if let Some(function) = &observed.function {
+        let env = &function.environment;
+        if let Some(v) = env.get(env::DB_INSTANCES) {
+            m.db_instance_identifiers = Tf::Known(list(v));
+        }
+        if let Some(v) = env.get(env::DB_CLUSTERS) {
+            m.db_cluster_identifiers = Tf::Known(list(v));
+        }
+        if let Some(Ok(tags)) = env.get(env::SELECTION_TAGS).map(|v| serde_json::from_str(v)) {
+            m.selection_tags = Tf::Known(tags);
+        }
+        set(
+            &mut m.retention_days,
+            env.get(env::RETENTION_DAYS).and_then(|v| v.parse().ok()),
+        );
+        set(
+            &mut m.min_snapshots,
+            env.get(env::MIN_SNAPSHOTS).and_then(|v| v.parse().ok()),
+        );
+        set(&mut m.lambda_memory_mb, function.memory_mb.map(i64::from));
+        set(&mut m.lambda_timeout_seconds, function.timeout_seconds.map(i64::from));
+        m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
+        let mut all = function.tags.clone();
+        all.remove(tags::POLICY);
+        let own = match model.tags.known() {
+            Some(recorded) => all
+                .iter()
+                .filter(|(k, v)| recorded.contains_key(*k) || default_tags.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            None => all
+                .iter()
+                .filter(|(k, v)| default_tags.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        m.tags = Tf::Known(own);
+        m.tags_all = Tf::Known(all);
+    }
+    if let Some(found) = &observed.bucket {
+        m.kms_key_arn = found.kms_key_arn().map_or(Tf::Null, Tf::Known);
+        m.deny_insecure_transport = Tf::Known(found.denies_insecure_transport());
+        set(
+            &mut m.glacier_transition_days,
+            found.glacier_transition_days().map(i64::from),
+        );
+    }
+    if let Some(group) = &observed.log_group {
+        set(&mut m.log_retention_days, group.retention_days.map(i64::from));
+    }
+    if let Some(schedule) = &observed.schedule {
+        if let Some(expression) = &schedule.expression {
+            m.schedule = Tf::Known(expression.clone());
+        }
+        m.enabled = Tf::Known(schedule.enabled);
+    }
+    let overdue = names::overdue_alarm_name(&name);
+    set(&mut m.max_backup_age_hours, observed.alarms.threshold_hours(&overdue));
+    if let Some(topic) = observed.alarms.topic_arn(&overdue) {
+        m.alarm_sns_topic_arn = Tf::Known(topic);
+    }
+    if let Some(role) = &observed.role {
+        m.role_arn = Tf::Known(role.arn.clone());
+    }
+
+    m.id = Tf::Known(name.clone());
+    m.account_id = Tf::Known(here.account_id.clone());
+    m.bucket_name = Tf::Known(bucket.to_string());
+    m.bucket_arn = Tf::Known(here.bucket_arn(bucket));
+    m.function_name = Tf::Known(names::function_name(&name));
+    m.function_arn = Tf::Known(
+        observed
+            .function
+            .as_ref()
+            .map_or_else(|| here.function_arn(&name), |f| f.arn.clone()),
+    );
+    m.log_group_name = Tf::Known(names::log_group_name(&name));
+    m.schedule_rule_name = Tf::Known(names::schedule_rule_name(&name));
+    m.schedule_rule_arn = Tf::Known(here.schedule_rule_arn(&name));
+    m.alarm_names = Tf::Known(names::alarm_names(&name));
+    if m.role_arn.known().is_none() {
+        m.role_arn = Tf::Known(here.role_arn(&name));
+    }
+    if m.alarm_sns_topic_arn.known().is_none() {
+        m.alarm_sns_topic_arn = Tf::Known(here.alarm_topic_arn(&name));
+    }
+    if m.lambda_code_sha256.known().is_none() {
+        m.lambda_code_sha256 = Tf::Known(String::new());
+    }
+    if m.tags_all.known().is_none() {
+        m.tags_all = Tf::Known(default_tags.clone());
+    }
+    m
+}

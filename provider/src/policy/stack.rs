@@ -1,0 +1,351 @@
+//! The whole stack of one policy as AWS should hold it (`Desired`, derived from the policy's attributes), and
+//! the three things done to it: converge (create or repair, in dependency order, each step idempotent so a
+//! retried apply continues where a failed one stopped), observe (every part read concurrently), destroy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rdsbackup_common::{env, tags};
+
+use super::iam_policy::{self, Grants};
+use super::names::{self, Location};
+use super::schema::PolicyModel;
+use crate::aws::alarms::{self, Alarms, AlarmsSpec};
+use crate::aws::bucket::{self, Bucket, BucketSpec};
+use crate::aws::error::{AwsError, Result};
+use crate::aws::function::{self, Function, FunctionSpec};
+use crate::aws::function_code;
+use crate::aws::log_group::{self, LogGroup, LogGroupSpec};
+use crate::aws::role::{self, Role, RoleSpec};
+use crate::aws::schedule_rule::{self, Schedule, ScheduleSpec};
+use crate::aws::settings::Clients;
+
+/// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes.
+pub struct Desired {
+    pub policy: String,
+    pub bucket: String,
+    pub role: String,
+    pub role_arn: String,
+    pub function: String,
+    pub function_arn: String,
+    pub log_group: String,
+    pub log_group_arn: String,
+    pub rule: String,
+    pub rule_arn: String,
+    pub topic_arn: String,
+    /// The topic is the provider's own (`alarm_sns_topic_arn` left unset), created and deleted with the stack.
+    pub managed_topic: bool,
+    pub alarm_names: Vec<String>,
+    pub overdue_alarm: String,
+    pub errors_alarm: String,
+    pub region: String,
+    pub partition: String,
+    pub kms_key_arn: Option<String>,
+    pub deny_insecure_transport: bool,
+    pub glacier_transition_days: i32,
+    pub log_retention_days: i32,
+    pub memory_mb: i32,
+    pub timeout_seconds: i32,
+    pub schedule: String,
+    pub enabled: bool,
+    pub threshold_hours: i32,
+    pub environment: BTreeMap<String, String>,
+    /// `tags_all` plus the `rdsbackup:policy` tag that marks what the policy owns.
+    pub tags: BTreeMap<String, String>,
+    pub iam_policy: serde_json::Value,
+}
+
+fn need<'a, T>(model: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> std::result::Result<&'a T, String> {
+    model.known().ok_or_else(|| format!("{attribute} is not known"))
+}
+
+fn small(value: i64, attribute: &str) -> std::result::Result<i32, String> {
+    i32::try_from(value).map_err(|_| format!("{attribute} is out of range"))
+}
+
+impl Desired {
+    /// `bucket` is passed separately: on import it is found on AWS rather than in the attributes.
+    pub fn new(model: &PolicyModel, here: &Location, bucket: String) -> std::result::Result<Desired, String> {
+        let policy = need(&model.name, "name")?.clone();
+        let empty_set = BTreeSet::new();
+        let empty_map = BTreeMap::new();
+        let instances = model.db_instance_identifiers.known().unwrap_or(&empty_set);
+        let clusters = model.db_cluster_identifiers.known().unwrap_or(&empty_set);
+        let selection_tags = model.selection_tags.known().unwrap_or(&empty_map);
+        let kms_key_arn = model.kms_key_arn.known().cloned();
+        let log_group = names::log_group_name(&policy);
+        let topic_arn = match model.alarm_sns_topic_arn.known() {
+            Some(arn) => arn.clone(),
+            None => here.alarm_topic_arn(&policy),
+        };
+        let mut tags = model.tags_all.known().cloned().unwrap_or_default();
+        tags.insert(tags::POLICY.to_string(), policy.clone());
+        let environment = BTreeMap::from([
+            (env::POLICY.to_string(), policy.clone()),
+            (env::BUCKET.to_string(), bucket.clone()),
+            (
+                env::DB_INSTANCES.to_string(),
+                instances.iter().cloned().collect::<Vec<_>>().join(","),
+            ),
+            (
+                env::DB_CLUSTERS.to_string(),
+                clusters.iter().cloned().collect::<Vec<_>>().join(","),
+            ),
+            (
+                env::SELECTION_TAGS.to_string(),
+                serde_json::to_string(selection_tags).expect("a map of strings"),
+            ),
+            (
+                env::RETENTION_DAYS.to_string(),
+                need(&model.retention_days, "retention_days")?.to_string(),
+            ),
+            (
+                env::MIN_SNAPSHOTS.to_string(),
+                need(&model.min_snapshots, "min_snapshots")?.to_string(),
+            ),
+        ])
+        .into_iter()
+        .chain(kms_key_arn.clone().map(|key| (env::KMS_KEY_ARN.to_string(), key)))
+        .collect();
+        let iam_policy = iam_policy::document(
+            &Grants {
+                policy: &policy,
+                bucket: &bucket,
+                log_group: &log_group,
+                instances,
+                clusters,
+                selection_tags,
+                kms_key_arn: kms_key_arn.as_deref(),
+            },
+            here,
+        );
+        Ok(Desired {
+            role: names::role_name(&policy),
+            role_arn: here.role_arn(&policy),
+            function: names::function_name(&policy),
+            function_arn: here.function_arn(&policy),
+            log_group_arn: format!(
+                "arn:{}:logs:{}:{}:log-group:{log_group}",
+                here.partition, here.region, here.account_id
+            ),
+            log_group,
+            rule: names::schedule_rule_name(&policy),
+            rule_arn: here.schedule_rule_arn(&policy),
+            managed_topic: model
+                .alarm_sns_topic_arn
+                .known()
+                .is_none_or(|arn| *arn == here.alarm_topic_arn(&policy)),
+            topic_arn,
+            alarm_names: names::alarm_names(&policy),
+            overdue_alarm: names::overdue_alarm_name(&policy),
+            errors_alarm: names::errors_alarm_name(&policy),
+            region: here.region.clone(),
+            partition: here.partition.clone(),
+            deny_insecure_transport: *need(&model.deny_insecure_transport, "deny_insecure_transport")?,
+            glacier_transition_days: small(
+                *need(&model.glacier_transition_days, "glacier_transition_days")?,
+                "glacier_transition_days",
+            )?,
+            log_retention_days: small(
+                *need(&model.log_retention_days, "log_retention_days")?,
+                "log_retention_days",
+            )?,
+            memory_mb: small(*need(&model.lambda_memory_mb, "lambda_memory_mb")?, "lambda_memory_mb")?,
+            timeout_seconds: small(
+                *need(&model.lambda_timeout_seconds, "lambda_timeout_seconds")?,
+                "lambda_timeout_seconds",
+            )?,
+            schedule: need(&model.schedule, "schedule")?.clone(),
+            enabled: *need(&model.enabled, "enabled")?,
+            threshold_hours: small(
+                *need(&model.max_backup_age_hours, "max_backup_age_hours")?,
+                "max_backup_age_hours",
+            )?,
+            kms_key_arn,
+            environment,
+            tags,
+            iam_policy,
+            bucket,
+            policy,
+        })
+    }
+
+    pub fn bucket_spec(&self) -> BucketSpec<'_> {
+        BucketSpec {
+            name: &self.bucket,
+            region: &self.region,
+            partition: &self.partition,
+            kms_key_arn: self.kms_key_arn.as_deref(),
+            deny_insecure_transport: self.deny_insecure_transport,
+            glacier_transition_days: self.glacier_transition_days,
+            tags: &self.tags,
+        }
+    }
+
+    pub fn role_spec(&self) -> RoleSpec<'_> {
+        RoleSpec {
+            name: &self.role,
+            policy: &self.iam_policy,
+            tags: &self.tags,
+        }
+    }
+
+    pub fn log_group_spec(&self) -> LogGroupSpec<'_> {
+        LogGroupSpec {
+            name: &self.log_group,
+            arn: &self.log_group_arn,
+            retention_days: self.log_retention_days,
+            kms_key_arn: self.kms_key_arn.as_deref(),
+            tags: &self.tags,
+        }
+    }
+
+    pub fn function_spec<'a>(&'a self, role_arn: &'a str) -> FunctionSpec<'a> {
+        FunctionSpec {
+            name: &self.function,
+            role_arn,
+            zip: function_code::ZIP,
+            code_sha256: function_code::CODE_SHA256,
+            memory_mb: self.memory_mb,
+            timeout_seconds: self.timeout_seconds,
+            environment: &self.environment,
+            tags: &self.tags,
+        }
+    }
+
+    pub fn schedule_spec<'a>(&'a self, function_arn: &'a str) -> ScheduleSpec<'a> {
+        ScheduleSpec {
+            rule_name: &self.rule,
+            rule_arn: &self.rule_arn,
+            expression: &self.schedule,
+            enabled: self.enabled,
+            function_name: &self.function,
+            function_arn,
+            tags: &self.tags,
+        }
+    }
+
+    pub fn alarms_spec(&self) -> AlarmsSpec<'_> {
+        AlarmsSpec {
+            policy: &self.policy,
+            function_name: &self.function,
+            errors_alarm: &self.errors_alarm,
+            overdue_alarm: &self.overdue_alarm,
+            threshold_hours: self.threshold_hours,
+            topic_arn: &self.topic_arn,
+            tags: &self.tags,
+        }
+    }
+}
+
+/// Creates what is missing and repairs what differs, in dependency order: bucket, role, log group (before the
+/// function, so Lambda never creates one without retention), function, topic, schedule, alarms.
+pub async fn converge(aws: &Clients, desired: &Desired) -> Result<()> {
+    bucket::ensure(&aws.s3, &desired.bucket_spec()).await?;
+    let role_arn = role::ensure(&aws.iam, &desired.role_spec()).await?;
+    log_group::ensure(&aws.logs, &desired.log_group_spec()).await?;
+    let function_arn = function::ensure(&aws.lambda, &desired.function_spec(&role_arn)).await?;
+    if desired.managed_topic {
+        let topic = alarms::ensure_topic(&aws.sns, &names::alarm_topic_name(&desired.policy), &desired.tags).await?;
+        if topic != desired.topic_arn {
+            return Err(AwsError::new(format!(
+                "sns:CreateTopic returned {topic}, expected {}",
+                desired.topic_arn
+            )));
+        }
+    }
+    schedule_rule::ensure(&aws.events, &aws.lambda, &desired.schedule_spec(&function_arn)).await?;
+    alarms::ensure(&aws.cloudwatch, &aws.sns, &desired.alarms_spec()).await?;
+    Ok(())
+}
+
+/// Every part of the stack as found; `None` where a part does not exist.
+pub struct Observed {
+    pub bucket: Option<Bucket>,
+    pub role: Option<Role>,
+    pub log_group: Option<LogGroup>,
+    pub function: Option<Function>,
+    pub schedule: Option<Schedule>,
+    pub alarms: Alarms,
+}
+
+impl Observed {
+    pub fn nothing_left(&self) -> bool {
+        self.bucket.is_none()
+            && self.role.is_none()
+            && self.log_group.is_none()
+            && self.function.is_none()
+            && self.schedule.is_none()
+    }
+
+    /// Each managed setting found different from `desired`, in words; missing parts included.
+    pub fn drift(&self, desired: &Desired) -> Vec<String> {
+        let mut drift = Vec::new();
+        let mut part = |name: &str, found: Option<Vec<String>>| match found {
+            Some(found) => drift.extend(found),
+            None => drift.push(format!("{name} is missing")),
+        };
+        part(
+            &format!("bucket {}", desired.bucket),
+            self.bucket.as_ref().map(|b| b.drift(&desired.bucket_spec())),
+        );
+        part(
+            &format!("role {}", desired.role),
+            self.role.as_ref().map(|r| r.drift(&desired.role_spec())),
+        );
+        part(
+            &format!("log group {}", desired.log_group),
+            self.log_group.as_ref().map(|g| g.drift(&desired.log_group_spec())),
+        );
+        part(
+            &format!("function {}", desired.function),
+            self.function
+                .as_ref()
+                .map(|f| f.drift(&desired.function_spec(&desired.role_arn))),
+        );
+        part(
+            &format!("schedule rule {}", desired.rule),
+            self.schedule
+                .as_ref()
+                .map(|s| s.drift(&desired.schedule_spec(&desired.function_arn))),
+        );
+        drift.extend(self.alarms.drift(&desired.alarms_spec()));
+        drift
+    }
+}
+
+/// Reads every part concurrently: a refresh costs the longest chain of calls, not their sum.
+pub async fn observe(aws: &Clients, desired: &Desired) -> Result<Observed> {
+    let schedule_spec = desired.schedule_spec(&desired.function_arn);
+    let alarms_spec = desired.alarms_spec();
+    let (bucket, role, log_group, function, schedule, alarms) = tokio::join!(
+        bucket::read(&aws.s3, &desired.bucket),
+        role::read(&aws.iam, &desired.role),
+        log_group::read(&aws.logs, &desired.log_group),
+        function::read(&aws.lambda, &desired.function),
+        schedule_rule::read(&aws.events, &aws.lambda, &schedule_spec),
+        alarms::read(&aws.cloudwatch, &aws.sns, &alarms_spec, desired.managed_topic),
+    );
+    Ok(Observed {
+        bucket: bucket?,
+        role: role?,
+        log_group: log_group?,
+        function: function?,
+        schedule: schedule?,
+        alarms: alarms?,
+    })
+}
+
+/// Deletes every part the policy created, tolerating parts already gone. RDS snapshots are never touched. The
+/// bucket goes last, and only empty unless `force_destroy`; the caller checks that before anything is deleted.
+pub async fn destroy(aws: &Clients, desired: &Desired) -> Result<()> {
+    schedule_rule::delete(&aws.events, &desired.rule).await?;
+    alarms::delete(&aws.cloudwatch, &desired.alarm_names).await?;
+    if desired.managed_topic {
+        alarms::delete_topic(&aws.sns, &desired.topic_arn).await?;
+    }
+    function::delete(&aws.lambda, &desired.function).await?;
+    log_group::delete(&aws.logs, &desired.log_group).await?;
+    role::delete(&aws.iam, &desired.role).await?;
+    bucket::delete(&aws.s3, &desired.bucket).await?;
+    Ok(())
+}

@@ -1,0 +1,702 @@
+//! The whole stack provisioned by the real Terraform CLI against moto, checked through the AWS SDK: apply,
+//! empty plan, drift of every part shown and repaired, update in place, import, destroy, and a failure
+//! injected halfway through create.
+
+use rdsbackup_tests::fault_proxy::FaultProxy;
+use rdsbackup_tests::{Aws, Clients, Terraform};
+use serde_json::Value;
+
+const POLICY: &str = "nightly";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+provider "rdsbackup" {{
+  default_tags = {{ owner = "platform" }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  name                    = "{POLICY}"
+  db_instance_identifiers = ["orders"]
+  db_cluster_identifiers  = ["analytics"]
+  retention_days          = 7
+  tags                    = {{ team = "data" }}
+{extra}
+}}
+"#
+    )
+}
+
+/// The policy's attributes as Terraform recorded them.
+fn state(tf: &Terraform) -> Value {
+    let run = tf.run(&["show", "-json"]);
+    run.success();
+    let shown: Value = serde_json::from_str(&run.stdout).expect("terraform show -json prints JSON");
+    shown["values"]["root_module"]["resources"][0]["values"].clone()
+}
+
+#[track_caller]
+fn plan_is_empty(tf: &Terraform) {
+    tf.run(&["plan", "-detailed-exitcode"]).expect_code(0);
+}
+
+fn tag(tags: &std::collections::HashMap<String, String>, key: &str) -> Option<String> {
+    tags.get(key).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_creates_every_part_and_a_second_plan_is_empty() {
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(""), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    let aws_clients = aws.clients().await;
+    let Clients {
+        s3,
+        iam,
+        lambda,
+        logs,
+        events,
+        cloudwatch,
+        sns,
+        ..
+    } = &aws_clients;
+    let bucket = s["bucket_name"].as_str().unwrap();
+    assert_eq!(
+        bucket,
+        format!("rdsbackup-{POLICY}-{}", s["account_id"].as_str().unwrap())
+    );
+
+    let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.unwrap();
+    let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(
+        rule.apply_server_side_encryption_by_default()
+            .unwrap()
+            .sse_algorithm()
+            .as_str(),
+        "aws:kms"
+    );
+    let versioning = s3.get_bucket_versioning().bucket(bucket).send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let blocks = s3.get_public_access_block().bucket(bucket).send().await.unwrap();
+    let blocks = blocks.public_access_block_configuration().unwrap();
+    assert_eq!(
+        [
+            blocks.block_public_acls(),
+            blocks.ignore_public_acls(),
+            blocks.block_public_policy(),
+            blocks.restrict_public_buckets()
+        ],
+        [Some(true); 4]
+    );
+    let ownership = s3.get_bucket_ownership_controls().bucket(bucket).send().await.unwrap();
+    assert_eq!(
+        ownership.ownership_controls().unwrap().rules()[0]
+            .object_ownership()
+            .as_str(),
+        "BucketOwnerEnforced"
+    );
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    let transition = &lifecycle.rules()[0].transitions()[0];
+    assert_eq!(
+        (transition.days(), transition.storage_class().map(|c| c.as_str())),
+        (Some(30), Some("GLACIER"))
+    );
+    let policy = s3.get_bucket_policy().bucket(bucket).send().await.unwrap();
+    assert!(policy.policy().unwrap().contains("aws:SecureTransport"));
+
+    let role = iam
+        .get_role()
+        .role_name(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert!(
+        role.assume_role_policy_document()
+            .unwrap()
+            .contains("lambda.amazonaws.com")
+    );
+    assert_eq!(s["role_arn"], role.arn());
+    let inline = iam
+        .get_role_policy()
+        .role_name(role.role_name())
+        .policy_name("rdsbackup")
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    let inline = inline
+        .replace("%22", "\"")
+        .replace("%3A", ":")
+        .replace("%2A", "*")
+        .replace("%2F", "/");
+    assert!(
+        inline.contains("rds:DeleteDBSnapshot") && inline.contains("rds:snapshot-tag/rdsbackup:policy"),
+        "{inline}"
+    );
+    assert!(
+        inline.contains("db:orders"),
+        "snapshot creation scoped to the listed instance: {inline}"
+    );
+
+    let function = lambda
+        .get_function()
+        .function_name(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap();
+    let configuration = function.configuration().unwrap();
+    assert_eq!(configuration.runtime().map(|r| r.as_str()), Some("provided.al2023"));
+    assert_eq!(configuration.handler(), Some("bootstrap"));
+    assert_eq!(configuration.role(), Some(role.arn()));
+    assert_eq!(configuration.code_sha256(), s["lambda_code_sha256"].as_str());
+    let env = configuration.environment().unwrap().variables().unwrap();
+    assert_eq!(env.get("RDSBACKUP_POLICY").map(String::as_str), Some(POLICY));
+    assert_eq!(env.get("RDSBACKUP_BUCKET").map(String::as_str), Some(bucket));
+    assert_eq!(env.get("RDSBACKUP_RETENTION_DAYS").map(String::as_str), Some("7"));
+    let tags = function.tags().unwrap();
+    assert_eq!(tag(tags, "rdsbackup:policy").as_deref(), Some(POLICY));
+    assert_eq!(
+        tag(tags, "owner").as_deref(),
+        Some("platform"),
+        "default_tags reach every resource"
+    );
+    assert_eq!(tag(tags, "team").as_deref(), Some("data"));
+
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+
+    let rule = events
+        .describe_rule()
+        .name(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rule.schedule_expression(), Some("cron(0 3 * * ? *)"));
+    assert_eq!(rule.state().map(|s| s.as_str()), Some("ENABLED"));
+    let targets = events
+        .list_targets_by_rule()
+        .rule(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(targets.targets().len(), 1);
+    assert_eq!(Some(targets.targets()[0].arn()), s["function_arn"].as_str());
+    assert!(
+        targets.targets()[0].input().is_none(),
+        "the scheduled event reaches the function unchanged"
+    );
+    let permission = lambda
+        .get_policy()
+        .function_name(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(permission.policy().unwrap().contains("events.amazonaws.com"));
+
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("rdsbackup-{POLICY}-"))
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = alarms.metric_alarms().iter().filter_map(|a| a.alarm_name()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("rdsbackup-{POLICY}-backup-overdue"),
+            format!("rdsbackup-{POLICY}-errors")
+        ]
+    );
+    assert_eq!(s["alarm_names"], serde_json::json!(names));
+    for alarm in alarms.metric_alarms() {
+        assert_eq!(alarm.alarm_actions(), [s["alarm_sns_topic_arn"].as_str().unwrap()]);
+    }
+    let overdue = &alarms.metric_alarms()[0];
+    assert_eq!(
+        (overdue.namespace(), overdue.metric_name()),
+        (Some("RDSBackup"), Some("NewestSnapshotAgeHours"))
+    );
+    assert_eq!(overdue.threshold(), Some(26.0));
+    sns.get_topic_attributes()
+        .topic_arn(s["alarm_sns_topic_arn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(s["drift"], serde_json::json!([]));
+    plan_is_empty(&tf);
+}
+
+/// One change made behind Terraform's back, what the plan must say about it, and how to see it repaired.
+struct OutOfBand {
+    what: &'static str,
+    plan_mentions: &'static str,
+}
+
+async fn change(c: &Clients, s: &Value, what: &str) {
+    let bucket = s["bucket_name"].as_str().unwrap();
+    let name = format!("rdsbackup-{POLICY}");
+    match what {
+        "bucket versioning" => {
+            use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+            let suspended = VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build();
+            c.s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(suspended)
+                .send()
+                .await
+                .unwrap();
+        }
+        "bucket public access block" => {
+            c.s3.delete_public_access_block().bucket(bucket).send().await.unwrap();
+        }
+        "bucket policy" => {
+            c.s3.delete_bucket_policy().bucket(bucket).send().await.unwrap();
+        }
+        "bucket lifecycle" => {
+            c.s3.delete_bucket_lifecycle().bucket(bucket).send().await.unwrap();
+        }
+        "role inline policy" => {
+            c.iam
+                .delete_role_policy()
+                .role_name(&name)
+                .policy_name("rdsbackup")
+                .send()
+                .await
+                .unwrap();
+        }
+        "function memory" => {
+            c.lambda
+                .update_function_configuration()
+                .function_name(&name)
+                .memory_size(512)
+                .send()
+                .await
+                .unwrap();
+        }
+        "function handler" => {
+            c.lambda
+                .update_function_configuration()
+                .function_name(&name)
+                .handler("other")
+                .send()
+                .await
+                .unwrap();
+        }
+        "log retention" => {
+            let group = format!("/aws/lambda/{name}");
+            c.logs
+                .put_retention_policy()
+                .log_group_name(group)
+                .retention_in_days(7)
+                .send()
+                .await
+                .unwrap();
+        }
+        "rule disabled" => {
+            c.events.disable_rule().name(&name).send().await.unwrap();
+        }
+        "rule target" => {
+            c.events
+                .remove_targets()
+                .rule(&name)
+                .ids("rdsbackup")
+                .send()
+                .await
+                .unwrap();
+        }
+        "alarm deleted" => {
+            c.cloudwatch
+                .delete_alarms()
+                .alarm_names(format!("{name}-errors"))
+                .send()
+                .await
+                .unwrap();
+        }
+        "topic deleted" => {
+            c.sns
+                .delete_topic()
+                .topic_arn(s["alarm_sns_topic_arn"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        other => panic!("no such change: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(""), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    let c = aws.clients().await;
+    let cases = [
+        OutOfBand {
+            what: "bucket versioning",
+            plan_mentions: "versioning is Suspended",
+        },
+        OutOfBand {
+            what: "bucket public access block",
+            plan_mentions: "public access is not fully blocked",
+        },
+        OutOfBand {
+            what: "bucket policy",
+            plan_mentions: "deny_insecure_transport = false -> true",
+        },
+        OutOfBand {
+            what: "bucket lifecycle",
+            plan_mentions: "lifecycle rule rdsbackup-glacier is missing",
+        },
+        OutOfBand {
+            what: "role inline policy",
+            plan_mentions: "inline policy rdsbackup is missing or differs",
+        },
+        OutOfBand {
+            what: "function memory",
+            plan_mentions: "lambda_memory_mb = 512 -> 256",
+        },
+        OutOfBand {
+            what: "function handler",
+            plan_mentions: "handler is other",
+        },
+        OutOfBand {
+            what: "log retention",
+            plan_mentions: "log_retention_days = 7 -> 30",
+        },
+        OutOfBand {
+            what: "rule disabled",
+            plan_mentions: "enabled = false -> true",
+        },
+        OutOfBand {
+            what: "rule target",
+            plan_mentions: "targets differ",
+        },
+        OutOfBand {
+            what: "alarm deleted",
+            plan_mentions: "alarm rdsbackup-nightly-errors is missing",
+        },
+        OutOfBand {
+            what: "topic deleted",
+            plan_mentions: "is missing",
+        },
+    ];
+    for case in cases {
+        change(&c, &s, case.what).await;
+        let plan = tf.run(&["plan", "-detailed-exitcode"]);
+        plan.expect_code(2);
+        let text = plan.text();
+        assert!(
+            text.contains(case.plan_mentions),
+            "{}: the plan shows {:?}: {text}",
+            case.what,
+            case.plan_mentions
+        );
+        assert!(text.contains("1 to change"), "{}: repaired in place: {text}", case.what);
+        tf.run(&["apply", "-auto-approve"]).success();
+        let after = tf.run(&["plan", "-detailed-exitcode"]);
+        assert_eq!(
+            after.code,
+            Some(0),
+            "{}: apply repaired it: {}",
+            case.what,
+            after.text()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arguments_update_in_place() {
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(""), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let before = state(&tf);
+    std::fs::write(
+        tf.dir.join("main.tf"),
+        config("schedule = \"rate(12 hours)\"\nenabled = false\nmax_backup_age_hours = 13\nlambda_memory_mb = 512")
+            .replace("retention_days          = 7", "retention_days          = 14"),
+    )
+    .unwrap();
+    let plan = tf.run(&["plan"]);
+    plan.success();
+    assert!(
+        plan.text().contains("0 to add, 1 to change, 0 to destroy"),
+        "{}",
+        plan.text()
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    plan_is_empty(&tf);
+    let after = state(&tf);
+    assert_eq!(before["function_arn"], after["function_arn"]);
+    let c = aws.clients().await;
+    let name = format!("rdsbackup-{POLICY}");
+    let rule = c.events.describe_rule().name(&name).send().await.unwrap();
+    assert_eq!(rule.schedule_expression(), Some("rate(12 hours)"));
+    assert_eq!(rule.state().map(|s| s.as_str()), Some("DISABLED"));
+    let function = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(function.memory_size(), Some(512));
+    let env = function.environment().unwrap().variables().unwrap();
+    assert_eq!(env.get("RDSBACKUP_RETENTION_DAYS").map(String::as_str), Some("14"));
+    let alarm = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(format!("{name}-backup-overdue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarm.metric_alarms()[0].threshold(), Some(13.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_by_name_rebuilds_the_state_and_plans_no_change() {
+    let aws = Aws::start();
+    let original = Terraform::new(
+        &config("schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90"),
+        &aws,
+    );
+    original.run(&["apply", "-auto-approve"]).success();
+    let applied = state(&original);
+
+    let adopter = Terraform::new(
+        &config("schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90"),
+        &aws,
+    );
+    adopter.run(&["import", "rdsbackup_policy.p", POLICY]).success();
+    let imported = state(&adopter);
+    for attribute in [
+        "bucket_name",
+        "function_arn",
+        "role_arn",
+        "schedule",
+        "retention_days",
+        "log_retention_days",
+        "tags",
+        "tags_all",
+        "lambda_code_sha256",
+        "alarm_sns_topic_arn",
+        "db_instance_identifiers",
+        "db_cluster_identifiers",
+    ] {
+        assert_eq!(imported[attribute], applied[attribute], "{attribute}");
+    }
+    plan_is_empty(&adopter);
+
+    let missing = Terraform::new(&config(""), &aws);
+    let run = missing.run(&["import", "rdsbackup_policy.p", "absent"]);
+    run.expect_code(1);
+    assert!(run.text().contains("non-existent"), "{}", run.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snapshots() {
+    let aws = Aws::start();
+    let c = aws.clients().await;
+    c.rds
+        .create_db_instance()
+        .db_instance_identifier("orders")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("admin")
+        .master_user_password("password123")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    c.rds
+        .create_db_snapshot()
+        .db_instance_identifier("orders")
+        .db_snapshot_identifier("rdsbackup-nightly-orders-202611280300")
+        .send()
+        .await
+        .unwrap();
+
+    let tf = Terraform::new(&config("deny_insecure_transport = false"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    let bucket = s["bucket_name"].as_str().unwrap().to_string();
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("snapshots/orders/record.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let refused = tf.run(&["destroy", "-auto-approve"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .text()
+            .contains("holds snapshot records, so nothing was deleted"),
+        "{}",
+        refused.text()
+    );
+    c.lambda
+        .get_function()
+        .function_name(format!("rdsbackup-{POLICY}"))
+        .send()
+        .await
+        .expect("nothing was deleted");
+
+    std::fs::write(
+        tf.dir.join("main.tf"),
+        config("deny_insecure_transport = false\nforce_destroy = true"),
+    )
+    .unwrap();
+    tf.run(&["apply", "-auto-approve"]).success();
+    tf.run(&["destroy", "-auto-approve"]).success();
+
+    let name = format!("rdsbackup-{POLICY}");
+    assert!(
+        c.s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "bucket deleted"
+    );
+    assert!(c.iam.get_role().role_name(&name).send().await.is_err(), "role deleted");
+    assert!(
+        c.lambda.get_function().function_name(&name).send().await.is_err(),
+        "function deleted"
+    );
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{name}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty(), "log group deleted");
+    assert!(
+        c.events.describe_rule().name(&name).send().await.is_err(),
+        "rule deleted"
+    );
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .unwrap();
+    assert!(alarms.metric_alarms().is_empty(), "alarms deleted");
+    let topics = c.sns.list_topics().send().await.unwrap();
+    assert!(
+        topics
+            .topics()
+            .iter()
+            .all(|t| !t.topic_arn().unwrap_or_default().contains(&name)),
+        "topic deleted"
+    );
+    let snapshots = c
+        .rds
+        .describe_db_snapshots()
+        .db_snapshot_identifier("rdsbackup-nightly-orders-202611280300")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshots.db_snapshots().len(), 1, "destroy never deletes a snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converges() {
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped: fault injection needs the local endpoint, not real AWS (acceptance mode)");
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    // The schedule rule comes after the bucket, role, log group, function and topic.
+    proxy.fail_on(Some("PutRule"));
+    let tf = Terraform::new(&config("force_destroy = true"), &aws).with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let failed = tf.run(&["apply", "-auto-approve"]);
+    failed.expect_code(1);
+    assert!(
+        failed.text().contains("injected failure of PutRule"),
+        "{}",
+        failed.text()
+    );
+    assert!(proxy.failed() >= 1);
+    let listed = tf.run(&["state", "list"]);
+    assert!(
+        listed.stdout.contains("rdsbackup_policy.p"),
+        "the partial stack is tracked: {}",
+        listed.stdout
+    );
+
+    proxy.fail_on(None);
+    tf.run(&["apply", "-auto-approve"]).success();
+    plan_is_empty(&tf);
+
+    let c = aws.clients().await;
+    let name = format!("rdsbackup-{POLICY}");
+    let functions = c.lambda.list_functions().send().await.unwrap();
+    let ours: Vec<_> = functions
+        .functions()
+        .iter()
+        .filter(|f| f.function_name() == Some(name.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1, "one function, no orphan");
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    assert_eq!(
+        buckets
+            .buckets()
+            .iter()
+            .filter(|b| b.name().unwrap_or_default().starts_with("rdsbackup-"))
+            .count(),
+        1
+    );
+    let roles = c.iam.list_roles().send().await.unwrap();
+    assert_eq!(
+        roles
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with("rdsbackup-"))
+            .count(),
+        1
+    );
+
+    tf.run(&["destroy", "-auto-approve"]).success();
+    assert!(c.lambda.get_function().function_name(&name).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_deleted_out_of_band_leaves_the_state_and_is_planned_again() {
+    let aws = Aws::start();
+    let tf = Terraform::new(&config("force_destroy = true"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let other = Terraform::new(&config("force_destroy = true"), &aws);
+    other.run(&["import", "rdsbackup_policy.p", POLICY]).success();
+    other.run(&["destroy", "-auto-approve"]).success();
+    let plan = tf.run(&["plan", "-detailed-exitcode"]);
+    plan.expect_code(2);
+    assert!(
+        plan.text().contains("1 to add, 0 to change, 0 to destroy"),
+        "{}",
+        plan.text()
+    );
+}
