@@ -209,8 +209,26 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 /// A Terraform working directory with its own CLI configuration that uses the freshly built provider.
 pub struct Terraform {
+    /// The folder the test owns (removed on drop).
     pub dir: PathBuf,
+    /// Where terraform runs: `dir`, or an example's folder inside it.
+    pub workdir: PathBuf,
     env: Vec<(String, String)>,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".terraform" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 static WORKSPACES: AtomicUsize = AtomicUsize::new(0);
@@ -247,7 +265,21 @@ impl Terraform {
             ]
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        Terraform { dir, env }
+        Terraform {
+            workdir: dir.clone(),
+            dir,
+            env,
+        }
+    }
+
+    /// Copies the whole `examples/` tree in (examples refer to each other's modules by relative path) and works
+    /// in `examples/<example>`.
+    pub fn in_examples(example: &str, aws: &Aws) -> Terraform {
+        let mut terraform = Terraform::new("", aws);
+        std::fs::remove_file(terraform.dir.join("main.tf")).unwrap();
+        copy_tree(&repo_root().join("examples"), &terraform.dir.join("examples"));
+        terraform.workdir = terraform.dir.join("examples").join(example);
+        terraform
     }
 
     /// Copies an example's `.tf` files in, replacing `main.tf`.
@@ -273,7 +305,7 @@ impl Terraform {
         let output = Command::new("terraform")
             .args(args)
             .arg("-no-color")
-            .current_dir(&self.dir)
+            .current_dir(&self.workdir)
             .env_remove("TF_LOG")
             .env_remove("TF_LOG_PROVIDER")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -61,6 +61,11 @@ fn registry_examples_validate_and_plan() {
         "{}",
         plan.text()
     );
+    // The import block example is valid configuration (planning it needs the stack to exist: see provision.rs).
+    let import_tf = std::fs::read_to_string(examples.join("resources/rdsbackup_policy/import.tf")).unwrap();
+    Terraform::new(&format!("{main_tf}\n{import_tf}"), &aws)
+        .run(&["validate"])
+        .success();
 }
 
 #[test]

@@ -1,0 +1,14 @@
+# A backup policy with an organisation's defaults; one instance per account, through provider aliases.
+resource "rdsbackup_policy" "this" {
+  name                    = var.name
+  db_instance_identifiers = var.db_instance_identifiers
+  db_cluster_identifiers  = var.db_cluster_identifiers
+  selection_tags          = var.selection_tags
+  schedule                = var.schedule
+  retention_days          = var.retention_days
+  min_snapshots           = var.min_snapshots
+  alarm_sns_topic_arn     = var.alarm_sns_topic_arn
+  deny_insecure_transport = var.deny_insecure_transport
+  log_retention_days      = 90
+  tags                    = merge({ backup-policy = var.name }, var.tags)
+}

@@ -1,0 +1,58 @@
+variable "name" {
+  description = "Policy name, part of every AWS name the stack gets (rdsbackup-<name>)."
+  type        = string
+}
+
+variable "db_instance_identifiers" {
+  description = "RDS DB instances to back up."
+  type        = set(string)
+  default     = []
+}
+
+variable "db_cluster_identifiers" {
+  description = "Aurora DB clusters to back up."
+  type        = set(string)
+  default     = []
+}
+
+variable "selection_tags" {
+  description = "Also back up every instance and cluster carrying all these tags."
+  type        = map(string)
+  default     = {}
+}
+
+variable "schedule" {
+  description = "EventBridge cron(...) (six fields, UTC) or rate(...) expression."
+  type        = string
+  default     = "cron(0 3 * * ? *)"
+}
+
+variable "retention_days" {
+  description = "Days a snapshot is kept, min_snapshots permitting."
+  type        = number
+  default     = 35
+}
+
+variable "min_snapshots" {
+  description = "Snapshots always kept per database, however old."
+  type        = number
+  default     = 3
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "An existing SNS topic for the alarms; null creates one per policy."
+  type        = string
+  default     = null
+}
+
+variable "deny_insecure_transport" {
+  description = "Deny every request to the records bucket made without TLS."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags on every AWS resource of the stack."
+  type        = map(string)
+  default     = {}
+}
