@@ -8,7 +8,7 @@ use serde_json::Value;
 /// `terraform get`, not `init`: init asks the registry about every provider, dev-overridden ones included, and
 /// these machines reach no registry.
 fn install_modules(tf: &Terraform) {
-    install_modules(&tf);
+    tf.run(&["get"]).success();
 }
 
 fn outputs(tf: &Terraform) -> Value {
