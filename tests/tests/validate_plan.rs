@@ -259,3 +259,56 @@ fn run_by_hand_the_binary_says_it_is_a_plugin_and_exits_1() {
     assert!(output.stdout.is_empty(), "nothing on stdout but the handshake");
     assert!(String::from_utf8_lossy(&output.stderr).contains("is a Terraform plugin"));
 }
+
+#[test]
+fn debug_mode_serves_terraform_through_tf_reattach_providers() {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new(provider_binary())
+        .arg("--debug")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let reattach = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("TF_REATTACH_PROVIDERS='")
+                .map(|v| v.trim_end_matches('\'').to_string())
+        })
+        .expect("the reattach value is printed");
+    let config: serde_json::Value = serde_json::from_str(&reattach).unwrap();
+    let socket = config["registry.terraform.io/rdsbackup/rdsbackup"]["Addr"]["String"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let dir = std::env::temp_dir().join(format!("rdsbackup-debug-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        policy(
+            r#"name = "nightly"
+db_instance_identifiers = ["orders"]
+schedule = "cron(0 3 * * *)""#,
+        ),
+    )
+    .unwrap();
+    let validate = std::process::Command::new("terraform")
+        .args(["validate", "-no-color"])
+        .current_dir(&dir)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("TF_REATTACH_PROVIDERS", &reattach)
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&validate.stderr);
+    assert!(text.contains("cron expressions need 6 fields"), "{text}");
+    assert!(
+        !std::path::Path::new(&socket).exists(),
+        "a terminated debug server removes its socket"
+    );
+}

@@ -207,23 +207,28 @@ pub async fn read(
         },
     );
     let described = described.map_err(failed("cloudwatch:DescribeAlarms", names.join(", ")))?;
-    let mut found = BTreeMap::new();
-    for alarm in described.metric_alarms() {
-        let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else {
-            continue;
-        };
-        let tags = cloudwatch
+    // One tag call per alarm, all at once: a refresh waits for the slowest, not the sum.
+    let tagged = described
+        .metric_alarms()
+        .iter()
+        .filter_map(|alarm| Some((alarm, alarm.alarm_name()?, alarm.alarm_arn()?)));
+    let found = futures_util::future::try_join_all(tagged.map(|(alarm, name, arn)| async move {
+        let listed = cloudwatch
             .list_tags_for_resource()
             .resource_arn(arn)
             .send()
             .await
-            .map_err(failed("cloudwatch:ListTagsForResource", name))?
+            .map_err(failed("cloudwatch:ListTagsForResource", name))?;
+        let tags = listed
             .tags()
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect();
-        found.insert(name.to_string(), (shape(alarm), arn.to_string(), tags));
-    }
+        Ok::<_, AwsError>((name.to_string(), (shape(alarm), arn.to_string(), tags)))
+    }))
+    .await?
+    .into_iter()
+    .collect();
     Ok(Alarms {
         found,
         topic_exists: topic?,

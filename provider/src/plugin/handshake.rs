@@ -114,9 +114,17 @@ pub async fn serve_debug<P: Provider>(provider: Arc<P>, provider_address: &str) 
     let until = {
         let shutdown = shutdown.clone();
         async move {
+            // Ctrl-C in the debugger's terminal, or a plain kill: either way the socket folder is removed.
+            let terminated = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut terminate) => drop(terminate.recv().await),
+                    Err(_) => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.notified() => {}
                 _ = tokio::signal::ctrl_c() => {}
+                _ = terminated => {}
             }
         }
     };
