@@ -150,11 +150,7 @@ mod tests {
     use super::*;
 
     fn here() -> Location {
-        Location {
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-            account_id: "123456789012".into(),
-        }
+        Location::example()
     }
 
     fn statements(doc: &Value) -> Vec<Value> {

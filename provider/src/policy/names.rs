@@ -86,6 +86,18 @@ pub fn errors_alarm_name(policy: &str) -> String {
     format!("rdsbackup-{policy}-errors")
 }
 
+#[cfg(test)]
+impl Location {
+    /// The location the unit tests plan into.
+    pub fn example() -> Location {
+        Location {
+            partition: "aws".into(),
+            region: "eu-west-1".into(),
+            account_id: "123456789012".into(),
+        }
+    }
+}
+
 /// Sorted, as the `alarm_names` attribute is.
 pub fn alarm_names(policy: &str) -> Vec<String> {
     vec![overdue_alarm_name(policy), errors_alarm_name(policy)]
@@ -105,11 +117,7 @@ mod tests {
             default_bucket_name("nightly", "123456789012"),
             "rdsbackup-nightly-123456789012"
         );
-        let here = Location {
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-            account_id: "123456789012".into(),
-        };
+        let here = Location::example();
         assert_eq!(
             here.role_arn("nightly"),
             "arn:aws:iam::123456789012:role/rdsbackup-nightly"

@@ -173,11 +173,7 @@ mod tests {
     use crate::policy::schema::{PolicyModel, schema};
 
     fn here() -> Location {
-        Location {
-            partition: "aws".into(),
-            region: "eu-west-1".into(),
-            account_id: "123456789012".into(),
-        }
+        Location::example()
     }
 
     fn object(entries: &[(&str, Value)]) -> Value {
