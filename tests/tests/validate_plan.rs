@@ -268,9 +268,10 @@ fn debug_mode_serves_terraform_through_tf_reattach_providers() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    // The reader stays open until the server is stopped, as a debugger's terminal would.
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
     let reattach = stdout
-        .lines()
+        .by_ref()
         .map_while(Result::ok)
         .find_map(|line| {
             line.trim()
@@ -304,6 +305,7 @@ schedule = "cron(0 3 * * *)""#,
         .unwrap();
     let _ = std::process::Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();
+    drop(stdout);
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&validate.stderr);
     assert!(text.contains("cron expressions need 6 fields"), "{text}");

@@ -189,9 +189,11 @@ async fn finish(served: tokio::task::JoinHandle<Result<(), tonic::transport::Err
 }
 
 /// Writes the one thing this process ever prints on stdout.
+/// One write of the whole text: a reader that stops at the line it wants must not make a later write fail.
 fn announce(line: &str) -> Result<(), String> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")
+    stdout
+        .write_all(format!("{line}\n").as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write the handshake: {e}"))
 }

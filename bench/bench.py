@@ -1,0 +1,803 @@
+#!/usr/bin/env python3
+"""rdsbackup benchmarks (issue 5): measures the provider and the backup Lambda side by side with hashicorp/aws
+5.100.0 and a Python boto3 handler, and writes BENCHMARKS.md. Run through bench/run, which prepares the build
+and the Python environment; this file only measures.
+
+Every comparison is measured in the same run, interleaved (ours, theirs, ours, ...) so that a slow moment of
+the machine hits both sides. Figures are medians. Every process started here is killed on exit.
+"""
+import argparse
+import atexit
+import datetime
+import glob
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+sys.path.insert(0, BENCH)
+from runtime_api import RuntimeApi  # noqa: E402
+
+COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
+AWS_PROVIDER = glob.glob("/opt/tf-plugins/registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64/terraform-provider-aws*")
+MOTO = os.path.join(ROOT, ".venv/bin/moto_server")
+CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+         "AWS_DEFAULT_REGION": "us-east-1"}
+
+CHILDREN = []  # every Popen started here, killed at exit (bench/run also traps)
+
+
+def cleanup():
+    for p in CHILDREN:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+
+
+def spawn(cmd, **kw):
+    # A process group of its own, so that killing it also kills what it started (terraform's providers).
+    p = subprocess.Popen(cmd, start_new_session=True, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def kill(p):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    p.wait()
+
+
+def log(*a):
+    print("[bench %s]" % time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def status_kb(pid, field="VmHWM"):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+
+
+class PeakRss:
+    """Polls VmHWM (the kernel's own peak-RSS record) of every process under `root` whose executable name
+    contains `needle`, every 5 ms, so the peak of a provider child that terraform starts and stops is caught."""
+
+    def __init__(self, root_pid, needle):
+        self.root, self.needle, self.peak, self.stop = root_pid, needle, None, threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def descendants(self):
+        kids = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open("/proc/%s/stat" % d) as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    kids.setdefault(ppid, []).append(int(d))
+                except (OSError, IndexError, ValueError):
+                    pass
+        out, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += kids.get(pid, [])
+        return out
+
+    def poll(self):
+        while not self.stop.is_set():
+            for pid in self.descendants():
+                try:
+                    exe = os.readlink("/proc/%d/exe" % pid)
+                except OSError:
+                    continue
+                if self.needle in os.path.basename(exe):
+                    kb = status_kb(pid)
+                    if kb and (self.peak is None or kb > self.peak):
+                        self.peak = kb
+            time.sleep(0.005)
+
+    def done(self):
+        self.stop.set()
+        self.thread.join()
+        return self.peak
+
+
+# ---------------------------------------------------------------------------------------------------- moto
+
+class Moto:
+    """A fresh moto_server on a fixed port (the aws provider's endpoints are written in its configuration)."""
+
+    def __init__(self, port):
+        self.port, self.proc = port, None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.stop()
+        self.proc = spawn([MOTO, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/moto-api/", timeout=2).read()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("moto did not start")
+
+    def reset(self):
+        urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST")).read()
+
+    def stop(self):
+        if self.proc:
+            kill(self.proc)
+            self.proc = None
+
+
+# ---------------------------------------------------------------------------------------------------- terraform
+
+def cli_config(path, body):
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def tf(workdir, env, *args, check=True, peak_needle=None):
+    """Runs one terraform command; returns (seconds, exit code, peak RSS kB of the provider child or None)."""
+    t0 = time.monotonic()
+    p = spawn(["terraform", *args], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    rss = PeakRss(p.pid, peak_needle) if peak_needle else None
+    out, _ = p.communicate()
+    dt = time.monotonic() - t0
+    peak = rss.done() if rss else None
+    if check and p.returncode not in (0, 2):
+        raise RuntimeError("terraform %s in %s failed:\n%s" % (" ".join(args), workdir, out.decode()[-4000:]))
+    return dt, p.returncode, peak, out
+
+
+def ours_root(n):
+    blocks = ['terraform {\n  required_providers {\n    rdsbackup = { source = "rdsbackup/rdsbackup" }\n  }\n}\n\n'
+              'provider "rdsbackup" {\n  default_tags = { managed-by = "terraform" }\n}\n']
+    for i in range(n):
+        blocks.append('''
+resource "rdsbackup_policy" "p%d" {
+  name                    = "bench%d"
+  db_instance_identifiers = ["orders"]
+  schedule                = "cron(0 3 * * ? *)"
+  log_retention_days      = 30
+  deny_insecure_transport = false # moto enforces TLS-only denials without their condition: both sides go without
+  force_destroy           = true
+}
+''' % (i, i))
+    return "".join(blocks)
+
+
+def aws_root(n, zip_path):
+    services = ["s3", "iam", "sts", "lambda", "cloudwatch", "logs", "events", "sns"]
+    endpoints = "\n".join("    %s = var.endpoint" % s for s in services)
+    blocks = ['''terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = "5.100.0" }
+  }
+}
+
+variable "endpoint" { type = string }
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+  endpoints {
+%s
+  }
+}
+''' % endpoints]
+    for i in range(n):
+        blocks.append('''
+module "p%d" {
+  source        = "%s"
+  name          = "bench%d"
+  bootstrap_zip = "%s"
+}
+''' % (i, os.path.join(BENCH, "aws-module"), i, zip_path))
+    return "".join(blocks)
+
+
+# ---------------------------------------------------------------------------------------------------- 1. provider
+
+def handshake(cmd, proto, cert):
+    env = dict(os.environ, TF_PLUGIN_MAGIC_COOKIE=COOKIE, PLUGIN_PROTOCOL_VERSIONS=str(proto),
+               PLUGIN_CLIENT_CERT=cert, PLUGIN_MIN_PORT="10000", PLUGIN_MAX_PORT="25000")
+    t0 = time.monotonic()
+    p = spawn(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = p.stdout.readline()
+    dt = time.monotonic() - t0
+    rss = status_kb(p.pid)
+    kill(p)
+    if not line.startswith(b"1|%d|" % proto):
+        raise RuntimeError("no handshake from %s: %r" % (cmd, line))
+    return dt, rss
+
+
+def schema_over_debug_socket(binary, stubs, runs):
+    """GetProviderSchema on a fresh provider (--debug: plaintext on a unix socket): the first call (connect and
+    answer), then `runs` more calls, and the process's peak RSS afterwards."""
+    import grpc
+    sys.path.insert(0, stubs)
+    import tfplugin6_pb2
+    import tfplugin6_pb2_grpc
+    p = spawn([binary, "--debug"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    reattach = None
+    deadline = time.time() + 30
+    while time.time() < deadline and reattach is None:
+        line = p.stdout.readline().decode()
+        if "TF_REATTACH_PROVIDERS=" in line:
+            raw = line.split("TF_REATTACH_PROVIDERS=", 1)[1].strip().strip("'")
+            reattach = json.loads(raw)
+    if reattach is None:
+        kill(p)
+        raise RuntimeError("no TF_REATTACH_PROVIDERS from --debug")
+    addr = next(iter(reattach.values()))["Addr"]
+    target = "unix:" + addr["String"] if addr["Network"] == "unix" else addr["String"]
+    # Authority "localhost", as Terraform's go-grpc sends on a unix socket: grpc-python's default (the
+    # percent-encoded socket path) is refused by the provider's HTTP/2 server with RST_STREAM PROTOCOL_ERROR.
+    chan = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 256 << 20),
+                                                  ("grpc.default_authority", "localhost")])
+    stub = tfplugin6_pb2_grpc.ProviderStub(chan)
+    t0 = time.monotonic()
+    resp = stub.GetProviderSchema(tfplugin6_pb2.GetProviderSchema.Request(), timeout=30)
+    first = time.monotonic() - t0
+    warm = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        stub.GetProviderSchema(tfplugin6_pb2.GetProviderSchema.Request(), timeout=30)
+        warm.append(time.monotonic() - t0)
+    rss = status_kb(p.pid)
+    size = resp.ByteSize()
+    chan.close()
+    kill(p)
+    return first, med(warm), rss, size
+
+
+def bench_provider(a, R, tmp):
+    log("1. provider process")
+    cert = os.path.join(tmp, "client.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(tmp, "client.key"), "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    cert_pem = open(cert).read()
+    stubs = os.path.join(tmp, "stubs")
+    os.makedirs(stubs, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(ROOT, "proto"),
+                    "--python_out", stubs, "--grpc_python_out", stubs, "tfplugin6.proto"], check=True)
+
+    ours_hs, aws_hs, ours_hs_rss, aws_hs_rss = [], [], [], []
+    for _ in range(a.runs):
+        dt, rss = handshake([a.provider], 6, cert_pem)
+        ours_hs.append(dt), ours_hs_rss.append(rss)
+        dt, rss = handshake([AWS_PROVIDER[0]], 5, cert_pem)
+        aws_hs.append(dt), aws_hs_rss.append(rss)
+
+    first, warm, rss_after, size = [], [], [], None
+    for _ in range(a.runs):
+        f, w, r, size = schema_over_debug_socket(a.provider, stubs, a.runs)
+        first.append(f), warm.append(w), rss_after.append(r)
+
+    # `terraform providers schema -json`, each provider in a directory configured for it.
+    ours_dir, aws_dir = os.path.join(tmp, "schema-ours"), os.path.join(tmp, "schema-aws")
+    for d in (ours_dir, aws_dir):
+        os.makedirs(d, exist_ok=True)
+    open(os.path.join(ours_dir, "main.tf"), "w").write(ours_root(0))
+    open(os.path.join(aws_dir, "main.tf"), "w").write(aws_root(0, "unused"))
+    tf(aws_dir, a.env_aws, "init", "-input=false", "-no-color")  # the aws side needs its mirror installed
+    ours_ts, aws_ts, ours_tr, aws_tr = [], [], [], []
+    for _ in range(a.runs):
+        dt, _, peak, _ = tf(ours_dir, a.env_ours, "providers", "schema", "-json", peak_needle="terraform-provider-rdsbackup")
+        ours_ts.append(dt), ours_tr.append(peak)
+        dt, _, peak, _ = tf(aws_dir, a.env_aws, "providers", "schema", "-json", peak_needle="terraform-provider-aws")
+        aws_ts.append(dt), aws_tr.append(peak)
+
+    R["provider"] = {
+        "ours_handshake": med(ours_hs), "aws_handshake": med(aws_hs),
+        "ours_handshake_rss": med(ours_hs_rss), "aws_handshake_rss": med(aws_hs_rss),
+        "ours_schema_first": med(first), "ours_schema_warm": med(warm), "ours_schema_rss": max(rss_after),
+        "ours_schema_bytes": size,
+        "ours_tf_schema": med(ours_ts), "aws_tf_schema": med(aws_ts),
+        "ours_tf_schema_rss": max(x for x in ours_tr if x), "aws_tf_schema_rss": max(x for x in aws_tr if x),
+        "ours_size": os.path.getsize(a.provider), "aws_size": os.path.getsize(AWS_PROVIDER[0]),
+    }
+    log(R["provider"])
+
+
+# ---------------------------------------------------------------------------------------------------- 2. workflow
+
+def prepare_dirs(a, tmp, n):
+    ours = os.path.join(tmp, "wf-ours-%d" % n)
+    aws = os.path.join(tmp, "wf-aws-%d" % n)
+    for d in (ours, aws):
+        os.makedirs(d, exist_ok=True)
+    open(os.path.join(ours, "main.tf"), "w").write(ours_root(n))
+    open(os.path.join(aws, "main.tf"), "w").write(aws_root(n, a.zip))
+    if not os.path.exists(os.path.join(aws, ".terraform")):
+        tf(aws, a.env_aws, "init", "-input=false", "-no-color")
+    return ours, aws
+
+
+def clean_state(d):
+    for f in glob.glob(os.path.join(d, "terraform.tfstate*")):
+        os.remove(f)
+
+
+def workflow(a, moto, d, env, extra):
+    """Fresh moto, then apply, plan (must show no change), destroy: seconds for each."""
+    moto.start()
+    clean_state(d)
+    apply, _, _, _ = tf(d, env, "apply", "-auto-approve", "-input=false", "-no-color", *extra)
+    plan, code, _, out = tf(d, env, "plan", "-detailed-exitcode", "-input=false", "-no-color", *extra)
+    if code != 0:
+        log("WARNING: plan after apply in %s is not empty (exit %d):\n%s" % (d, code, out.decode()[-3000:]))
+    destroy, _, _, _ = tf(d, env, "destroy", "-auto-approve", "-input=false", "-no-color", *extra)
+    moto.stop()
+    return {"apply": apply, "plan": plan, "destroy": destroy, "plan_empty": code == 0}
+
+
+def bench_workflow(a, R, tmp, moto):
+    log("2. terraform workflow")
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty, exist_ok=True)
+    open(os.path.join(empty, "main.tf"), "w").write("")
+    R["empty_plan"] = med([tf(empty, a.env_aws, "plan", "-input=false", "-no-color")[0] for _ in range(a.runs)])
+    R["workflow"] = {}
+    var = ["-var", "endpoint=" + moto.url]
+    for n in a.policies:
+        ours, aws = prepare_dirs(a, tmp, n)
+        runs = {"ours": [], "aws": []}
+        for i in range(a.tf_runs):
+            log("  %d policies, run %d: rdsbackup" % (n, i + 1))
+            runs["ours"].append(workflow(a, moto, ours, a.env_ours, []))
+            log("  %d policies, run %d: hashicorp/aws" % (n, i + 1))
+            runs["aws"].append(workflow(a, moto, aws, a.env_aws, var))
+        R["workflow"][n] = {side: {step: med([r[step] for r in rs]) for step in ("apply", "plan", "destroy")}
+                            | {"plan_empty": all(r["plan_empty"] for r in rs)} for side, rs in runs.items()}
+        log(R["workflow"][n])
+
+
+# ---------------------------------------------------------------------------------------------------- 3. refresh
+
+def chain(entries):
+    """The longest chain of round trips that were serialized: a request is one step after every request that
+    had finished before it started. Under a fixed injected latency this is the number of latency waits the
+    plan could not overlap."""
+    entries = sorted(entries, key=lambda e: e["start"])
+    depth = []
+    for i, e in enumerate(entries):
+        before = [depth[j] for j in range(i) if entries[j]["end"] <= e["start"]]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0), [(e["action"], d) for e, d in zip(entries, depth)]
+
+
+def bench_refresh(a, R, tmp, moto):
+    log("3. refresh under injected latency")
+    ours, aws = prepare_dirs(a, tmp, 1)
+    R["refresh"] = {}
+    for side, d, env in (("ours", ours, a.env_ours), ("aws", aws, a.env_aws)):
+        moto.start()
+        clean_state(d)
+        var = ["-var", "endpoint=" + moto.url] if side == "aws" else []
+        tf(d, env, "apply", "-auto-approve", "-input=false", "-no-color", *var)
+        res = {}
+        for delay in (0, a.delay_ms):
+            port = free_port()
+            logf = os.path.join(tmp, "proxy-%s-%d.jsonl" % (side, delay))
+            proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
+                           "--upstream", moto.url, "--delay-ms", str(delay), "--log", logf])
+            time.sleep(0.5)
+            url = "http://127.0.0.1:%d" % port
+            penv = dict(env, AWS_ENDPOINT_URL=url)
+            pvar = ["-var", "endpoint=" + url] if side == "aws" else []
+            times = []
+            for i in range(a.tf_runs):
+                # Truncate, not remove: the proxy keeps its file open (append) and would write to the old inode.
+                open(logf, "w").close()
+                dt, code, _, out = tf(d, penv, "plan", "-detailed-exitcode", "-input=false", "-no-color", *pvar)
+                times.append(dt)
+            kill(proxy)
+            entries = [json.loads(l) for l in open(logf)] if os.path.exists(logf) else []
+            longest, timeline = chain(entries)
+            res[delay] = {"plan": med(times), "calls": len(entries), "chain": longest,
+                          "actions": sorted({e["service"] + ":" + e["action"] for e in entries})}
+            if delay:
+                res["timeline"] = timeline
+        moto.stop()
+        R["refresh"][side] = res
+        log(side, {k: v for k, v in res.items() if k != "timeline"})
+
+
+# ---------------------------------------------------------------------------------------------------- 4. lambda
+
+def lambda_env(api, moto, dbs, bucket):
+    return dict(os.environ, **CREDS, AWS_ENDPOINT_URL=moto.url, AWS_LAMBDA_RUNTIME_API=api.address,
+                AWS_LAMBDA_FUNCTION_NAME="rdsbackup-bench", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/rdsbackup-bench",
+                AWS_LAMBDA_LOG_STREAM_NAME="2026/01/01/[$LATEST]bench", RDSBACKUP_POLICY="bench",
+                RDSBACKUP_BUCKET=bucket, RDSBACKUP_DB_INSTANCES=",".join(dbs), RDSBACKUP_DB_CLUSTERS="",
+                RDSBACKUP_SELECTION_TAGS="{}", RDSBACKUP_RETENTION_DAYS="35", RDSBACKUP_MIN_SNAPSHOTS="3")
+
+
+def seed(moto, n, bucket):
+    import boto3
+    moto.reset()
+    kw = dict(endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    rds, s3 = boto3.client("rds", **kw), boto3.client("s3", **kw)
+    s3.create_bucket(Bucket=bucket)
+    dbs = ["db%04d" % i for i in range(n)]
+    for db in dbs:
+        rds.create_db_instance(DBInstanceIdentifier=db, DBInstanceClass="db.t3.micro", Engine="postgres",
+                               MasterUsername="bench", MasterUserPassword="bench-password", AllocatedStorage=20)
+    return dbs
+
+
+def cold_start(cmd, env, api):
+    """Spawn until the first GET next, and the process's peak RSS by then (it is then idle, long-polling)."""
+    api.reset()
+    t0 = time.monotonic()
+    p = spawn(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hwm = None
+    while api.first_next is None and p.poll() is None and time.monotonic() - t0 < 30:
+        hwm = status_kb(p.pid) or hwm
+        time.sleep(0.001)
+    first = api.wait_first_next(30)
+    time.sleep(0.05)
+    hwm = status_kb(p.pid) or hwm
+    kill(p)
+    return (first - t0) if first else None, hwm
+
+
+def one_run(cmd, env, api, rid, payload, out_path):
+    """One invocation: spawn, hand out the event, wait for the answer. Returns (invocation seconds, answer kind,
+    peak RSS kB)."""
+    api.reset()
+    api.invoke(rid, payload)
+    with open(out_path, "wb") as out:
+        p = spawn(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        peak = [None]
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                peak[0] = status_kb(p.pid) or peak[0]
+                time.sleep(0.01)
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        ans = api.wait_answer(rid, 1800)
+        peak[0] = status_kb(p.pid) or peak[0]
+        stop.set(), t.join()
+        kill(p)
+    if not ans:
+        raise RuntimeError("no answer for %s (see %s)" % (rid, out_path))
+    return ans[0] - api.handed_out[rid], ans[1], peak[0], ans[2]
+
+
+def bench_lambda(a, R, tmp, moto):
+    log("4. the Lambda")
+    api = RuntimeApi()
+    bucket = "rdsbackup-bench-123456789012"
+    moto.start()
+    py = [sys.executable, os.path.join(BENCH, "python_handler.py")]
+    rs = [a.bootstrap]
+    dbs = seed(moto, 1, bucket)
+    env = lambda_env(api, moto, dbs, bucket)
+    cs = {"ours": [], "python": []}
+    for _ in range(a.runs):
+        cs["ours"].append(cold_start(rs, env, api))
+        cs["python"].append(cold_start(py, env, api))
+    R["lambda_cold"] = {k: {"cold": med([x[0] for x in v]), "rss": med([x[1] for x in v])} for k, v in cs.items()}
+    log(R["lambda_cold"])
+    R["lambda_run"] = {}
+    counter = [0]
+    for n in a.databases:
+        runs = {"ours": [], "python": []}
+        for i in range(a.lambda_runs):
+            for side, cmd in (("ours", rs), ("python", py)):
+                dbs = seed(moto, n, bucket)  # same fresh state for every run: no snapshots from earlier runs
+                counter[0] += 1
+                rid = "bench-%d" % counter[0]
+                event = {"time": "2026-01-01T03:00:00Z", "source": "aws.events", "detail-type": "Scheduled Event"}
+                dt, kind, peak, body = one_run(cmd, lambda_env(api, moto, dbs, bucket), api, rid, event,
+                                               os.path.join(tmp, "lambda-%s-%d-%d.log" % (side, n, i)))
+                ok = kind == "response" and len(json.loads(body).get("created", [])) == n
+                if not ok:
+                    log("WARNING: %s %d databases: %s %s" % (side, n, kind, body[:500]))
+                runs[side].append((dt, peak, ok))
+                log("  %s %d databases run %d: %.2f s, %s kB, ok=%s" % (side, n, i + 1, dt, peak, ok))
+        R["lambda_run"][n] = {k: {"time": med([x[0] for x in v]), "rss": max(x[1] or 0 for x in v),
+                                  "ok": all(x[2] for x in v)} for k, v in runs.items()}
+    # Where the time goes: one more run of ours per size with a 0 ms proxy that logs every call moto answers.
+    R["lambda_calls"] = {}
+    for n in a.databases:
+        dbs = seed(moto, n, bucket)
+        port = free_port()
+        logf = os.path.join(tmp, "proxy-lambda-%d.jsonl" % n)
+        proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
+                       "--upstream", moto.url, "--delay-ms", "0", "--log", logf])
+        time.sleep(0.5)
+        env = lambda_env(api, moto, dbs, bucket)
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
+        counter[0] += 1
+        dt, _, _, _ = one_run(rs, env, api, "bench-%d" % counter[0], {"time": "2026-01-01T03:00:00Z"},
+                              os.path.join(tmp, "lambda-proxied-%d.log" % n))
+        kill(proxy)
+        entries = [json.loads(l) for l in open(logf)]
+        per = {}
+        for e in entries:
+            per.setdefault(e["action"].split(" ")[0] if e["service"] != "s3" else "s3:" + e["action"].split(" ")[0], []).append(e["end"] - e["start"])
+        R["lambda_calls"][n] = {"time": dt, "calls": len(entries),
+                                "busy": sum(e["end"] - e["start"] for e in entries),
+                                "per_action": {k: (len(v), statistics.median(v)) for k, v in per.items()}}
+        log(n, R["lambda_calls"][n]["calls"], "calls")
+    moto.stop()
+    api.close()
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+def fmt_s(x):
+    return "n/a" if x is None else ("%.0f ms" % (x * 1000) if x < 1 else "%.2f s" % x)
+
+
+def fmt_mb(kb):
+    return "n/a" if not kb else "%.1f MB" % (kb / 1024)
+
+
+def ratio(theirs, ours):
+    return "n/a" if not theirs or not ours else "%.1f×" % (theirs / ours)
+
+
+def machine():
+    mem = open("/proc/meminfo").readline().split()[1]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except Exception:
+            return "?"
+    moto_v = subprocess.run([os.path.join(ROOT, ".venv/bin/python"), "-c", "import moto;print(moto.__version__)"],
+                            capture_output=True, text=True).stdout.strip()
+    import boto3
+    return [("nproc", str(os.cpu_count())), ("RAM", "%.1f GiB" % (int(mem) / 1048576)), ("CPU", cpu),
+            ("kernel", platform.release()), ("terraform", ver(["terraform", "version"])),
+            ("rustc", ver(["rustc", "--version"])), ("moto", moto_v), ("python", platform.python_version()),
+            ("boto3 (Python handler)", boto3.__version__), ("hashicorp/aws", "5.100.0 (" + os.path.basename(AWS_PROVIDER[0]) + ")")]
+
+
+def write_report(a, R, path):
+    P = R.get("provider", {})
+    L = []
+    w = L.append
+    w("# Benchmarks\n")
+    w("Written by `bench/run` (not part of the test suite) on %s. Every comparison below was measured side by "
+      "side in the same run, interleaved; figures are medians of %d runs unless said otherwise (the terraform "
+      "workflow and the refresh: %d runs; the Lambda run time: %d runs)." % (
+          datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), a.runs, a.tf_runs, a.lambda_runs))
+    w("\n```sh\n%s\n```\n" % a.command)
+    w("| machine | |\n|---|---|")
+    for k, v in machine():
+        w("| %s | %s |" % (k, v))
+    w("")
+    for note in R.get("notes", []):
+        w("> " + note + "\n")
+    if P:
+        w("## 1. Provider process\n")
+        w("| | rdsbackup | hashicorp/aws 5.100.0 | ratio |\n|---|---|---|---|")
+        w("| start → handshake line | %s | %s | %s |" % (fmt_s(P["ours_handshake"]), fmt_s(P["aws_handshake"]), ratio(P["aws_handshake"], P["ours_handshake"])))
+        w("| RSS at handshake (VmHWM) | %s | %s | %s |" % (fmt_mb(P["ours_handshake_rss"]), fmt_mb(P["aws_handshake_rss"]), ratio(P["aws_handshake_rss"], P["ours_handshake_rss"])))
+        w("| `GetProviderSchema`, first call on a fresh process (connect + answer, `--debug` socket) | %s | not measured¹ | |" % fmt_s(P["ours_schema_first"]))
+        w("| `GetProviderSchema`, warm call | %s | not measured¹ | |" % fmt_s(P["ours_schema_warm"]))
+        w("| `terraform providers schema -json` wall time | %s | %s | %s |" % (fmt_s(P["ours_tf_schema"]), fmt_s(P["aws_tf_schema"]), ratio(P["aws_tf_schema"], P["ours_tf_schema"])))
+        w("| provider peak RSS during `providers schema` (VmHWM, max of runs) | %s | %s | %s |" % (fmt_mb(P["ours_tf_schema_rss"]), fmt_mb(P["aws_tf_schema_rss"]), ratio(P["aws_tf_schema_rss"], P["ours_tf_schema_rss"])))
+        w("| peak RSS after the schema calls (`--debug`) | %s | | |" % fmt_mb(P["ours_schema_rss"]))
+        w("| binary size | %.1f MB | %.1f MB | %s |" % (P["ours_size"] / 1e6, P["aws_size"] / 1e6, ratio(P["aws_size"], P["ours_size"])))
+        w("\n¹ hashicorp/aws speaks protocol 5; this bench has only the tfplugin6 stubs. Its schema cost is inside "
+          "the `terraform providers schema -json` row. Our schema response is %d bytes.\n" % P["ours_schema_bytes"])
+    if "workflow" in R:
+        w("## 2. Terraform workflow against moto\n")
+        w("A fresh moto per measured workflow (apply, then plan with no change, then destroy); %d runs, medians. "
+          "hashicorp/aws: `bench/aws-module/` (the same stack, 17 resources and 3 data sources per policy). Neither "
+          "side has the TLS-only bucket policy (moto refuses every object call under it). An empty `terraform plan` "
+          "(no provider at all) takes %s: terraform's own floor.\n" % (a.tf_runs, fmt_s(R["empty_plan"])))
+        w("| policies | step | rdsbackup | hashicorp/aws | ratio (aws / ours) |\n|---|---|---|---|---|")
+        for n, res in R["workflow"].items():
+            for step in ("apply", "plan", "destroy"):
+                w("| %s | %s | %s | %s | %s |" % (n, step, fmt_s(res["ours"][step]), fmt_s(res["aws"][step]), ratio(res["aws"][step], res["ours"][step])))
+        w("\nPlan after apply was empty: " + ", ".join("%s policies: rdsbackup %s, aws %s" % (n, r["ours"]["plan_empty"], r["aws"]["plan_empty"]) for n, r in R["workflow"].items()) + ".\n")
+    if "refresh" in R:
+        w("## 3. Refresh under injected latency (one policy, plan with no change)\n")
+        w("`bench/latency_proxy.py` in front of moto adds %d ms to every request and logs it. Same proxy at 0 ms "
+          "for the baseline. *Serialized round trips* is the longest chain of requests each of which started after "
+          "the previous one finished, as observed in the proxy's timeline. *Extra round trips* = (plan at %d ms − "
+          "plan at 0 ms) / %d ms − chain: the waits the plan spent beyond its chain.\n" % (a.delay_ms, a.delay_ms, a.delay_ms))
+        w("| | rdsbackup | hashicorp/aws |\n|---|---|---|")
+        o, x = R["refresh"]["ours"], R["refresh"].get("aws")
+        d = a.delay_ms
+        rows = [("plan, proxy at 0 ms", lambda r: fmt_s(r[0]["plan"])),
+                ("plan, proxy at %d ms" % d, lambda r: fmt_s(r[d]["plan"])),
+                ("AWS calls", lambda r: str(r[d]["calls"])),
+                ("serialized round trips (observed chain)", lambda r: str(r[d]["chain"])),
+                ("latency cost (plan at %d − at 0)" % d, lambda r: fmt_s(r[d]["plan"] - r[0]["plan"])),
+                ("extra round trips beyond the chain", lambda r: "%.1f" % ((r[d]["plan"] - r[0]["plan"]) / (d / 1000) - r[d]["chain"]))]
+        for label, f in rows:
+            w("| %s | %s | %s |" % (label, f(o), f(x) if x else "n/a"))
+        w("\nrdsbackup's calls under %d ms, in order of start, with their position in the chain: %s\n" % (
+            d, ", ".join("%s (%d)" % tuple(t) for t in o["timeline"])))
+    if "lambda_cold" in R:
+        w("## 4. The backup Lambda\n")
+        C = R["lambda_cold"]
+        w("Under `bench/runtime_api.py` (Lambda Runtime API 2018-06-01). Cold start = process spawn until its first "
+          "`GET /2018-06-01/runtime/invocation/next`; %d runs. Python: `bench/python_handler.py` (boto3, same calls, "
+          "same 8-way concurrency).\n" % a.runs)
+        w("| | rdsbackup `bootstrap` | Python boto3 | ratio |\n|---|---|---|---|")
+        w("| cold start | %s | %s | %s |" % (fmt_s(C["ours"]["cold"]), fmt_s(C["python"]["cold"]), ratio(C["python"]["cold"], C["ours"]["cold"])))
+        w("| peak RSS at first `next` | %s | %s | %s |" % (fmt_mb(C["ours"]["rss"]), fmt_mb(C["python"]["rss"]), ratio(C["python"]["rss"], C["ours"]["rss"])))
+        for n, r in R.get("lambda_run", {}).items():
+            w("| run, %d databases (event handed out → response) | %s | %s | %s |" % (n, fmt_s(r["ours"]["time"]), fmt_s(r["python"]["time"]), ratio(r["python"]["time"], r["ours"]["time"])))
+            w("| peak RSS, %d databases | %s | %s | %s |" % (n, fmt_mb(r["ours"]["rss"]), fmt_mb(r["python"]["rss"]), ratio(r["python"]["rss"], r["ours"]["rss"])))
+        w("\nEvery run starts from the same moto state (reset, then the instances created with boto3), one "
+          "invocation listing all databases in `RDSBACKUP_DB_INSTANCES`. All runs created every snapshot: " +
+          ", ".join("%d: rdsbackup %s, Python %s" % (n, r["ours"]["ok"], r["python"]["ok"]) for n, r in R.get("lambda_run", {}).items()) + ".\n")
+        for n, c in R.get("lambda_calls", {}).items():
+            w("Where the time goes, %d databases (one extra run of `bootstrap` through the proxy at 0 ms): %.2f s, %d "
+              "calls, moto busy %.2f s summed over calls (8 in flight). Calls: %s.\n" % (
+                  n, c["time"], c["calls"], c["busy"], ", ".join("%s ×%d (median %.0f ms)" % (k, v[0], v[1] * 1000) for k, v in sorted(c["per_action"].items()))))
+    w("## Targets\n")
+    w("| target | figure | status |\n|---|---|---|")
+    for t in R.get("targets", []):
+        w("| %s | %s | %s |" % t)
+    w("")
+    for para in R.get("analysis", []):
+        w(para + "\n")
+    open(path, "w").write("\n".join(L))
+
+
+def targets(a, R):
+    T = []
+    P = R.get("provider")
+    if P:
+        s = P["ours_schema_first"]
+        T.append(("schema answer < 50 ms", "%s first call (%s warm)" % (fmt_s(s), fmt_s(P["ours_schema_warm"])), "met" if s < 0.05 else "missed"))
+        rss = max(P["ours_tf_schema_rss"], P["ours_schema_rss"])
+        T.append(("provider RSS < 40 MB", fmt_mb(rss), "met" if rss < 40 * 1024 else "missed"))
+    W = R.get("workflow", {})
+    if 10 in W:
+        r = W[10]["aws"]["plan"] / W[10]["ours"]["plan"]
+        T.append(("plan, 10 policies ≥ 10× faster", "%.1f×" % r, "met" if r >= 10 else "missed"))
+        r = W[10]["aws"]["apply"] / W[10]["ours"]["apply"]
+        T.append(("apply, 10 policies ≥ 5× faster", "%.1f×" % r, "met" if r >= 5 else "missed"))
+    else:
+        T.append(("plan/apply, 10 policies", "not measured", "not measured"))
+    F = R.get("refresh", {}).get("ours")
+    if F:
+        d = a.delay_ms
+        extra = (F[d]["plan"] - F[0]["plan"]) / (d / 1000) - F[d]["chain"]
+        T.append(("refresh under %d ms within 3 round trips of its longest chain" % d,
+                  "chain %d, %.1f extra" % (F[d]["chain"], extra), "met" if extra <= 3 else "missed"))
+    C = R.get("lambda_cold")
+    if C:
+        c = C["ours"]["cold"]
+        T.append(("Lambda cold start < 50 ms", fmt_s(c), "met" if c < 0.05 else "missed"))
+        r = C["python"]["cold"] / c
+        T.append(("Lambda cold start ≥ 10× below Python", "%.1f×" % r, "met" if r >= 10 else "missed"))
+    LR = R.get("lambda_run", {})
+    if 500 in LR:
+        t = LR[500]["ours"]["time"]
+        T.append(("500 databases < 30 s against moto", fmt_s(t), "met" if t < 30 else "missed"))
+    R["targets"] = T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--provider", default=os.path.join(ROOT, "target/release/terraform-provider-rdsbackup"))
+    ap.add_argument("--bootstrap", default=os.path.join(ROOT, "target/lambda/x86_64-unknown-linux-musl/release/bootstrap"))
+    ap.add_argument("--zip", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tf-runs", type=int, default=3)
+    ap.add_argument("--lambda-runs", type=int, default=3)
+    ap.add_argument("--policies", type=int, nargs="+", default=[1, 10])
+    ap.add_argument("--databases", type=int, nargs="+", default=[100, 500])
+    ap.add_argument("--delay-ms", type=int, default=50)
+    ap.add_argument("--only", nargs="+", default=["provider", "workflow", "refresh", "lambda"])
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--results", default=None, help="also dump the raw figures as JSON here")
+    ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--merge", default=None, help="start from the raw figures (--results) of an earlier run")
+    a = ap.parse_args()
+    a.provider, a.bootstrap, a.zip = map(os.path.abspath, (a.provider, a.bootstrap, a.zip))
+    tmp = tempfile.mkdtemp(prefix="rdsbackup-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
+    moto = Moto(free_port())
+    # Each terraform side gets its own CLI configuration: dev_overrides for ours, the filesystem mirror for aws.
+    ours_cfg = cli_config(os.path.join(tmp, "ours.tfrc"), 'provider_installation {\n  dev_overrides {\n    '
+                          '"registry.terraform.io/rdsbackup/rdsbackup" = "%s"\n  }\n  direct {}\n}\n' % os.path.dirname(a.provider))
+    aws_cfg = cli_config(os.path.join(tmp, "aws.tfrc"), 'provider_installation {\n  filesystem_mirror {\n    path = '
+                         '"/opt/tf-plugins"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
+    base = dict(os.environ, **CREDS, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
+    base.pop("TF_LOG", None)
+    a.env_ours = dict(base, TF_CLI_CONFIG_FILE=ours_cfg, AWS_ENDPOINT_URL=moto.url)
+    a.env_aws = dict(base, TF_CLI_CONFIG_FILE=aws_cfg)
+    R = {"notes": []}
+    if a.merge:  # figures of an earlier run for the sections left out of this one (see --merge)
+        R = json.load(open(a.merge))
+        for k in ("workflow", "lambda_run", "lambda_calls"):
+            if k in R:
+                R[k] = {int(n): v for n, v in R[k].items()}
+        for side in R.get("refresh", {}).values():
+            for d in list(side):
+                if d.isdigit():
+                    side[int(d)] = side.pop(d)
+        R["notes"] = [n for n in R.get("notes", []) if not any(n.startswith("**%s:" % p) or n.startswith(p + ":") for p in a.only)]
+        R["notes"].append("Sections %s re-measured later than the others (`--merge`)." % ", ".join(a.only))
+    for part, fn in (("provider", lambda: bench_provider(a, R, tmp)), ("workflow", lambda: bench_workflow(a, R, tmp, moto)),
+                     ("refresh", lambda: bench_refresh(a, R, tmp, moto)), ("lambda", lambda: bench_lambda(a, R, tmp, moto))):
+        if part in a.only:
+            try:
+                fn()
+            except Exception as e:  # keep the other sections: a failed one is reported as not measured
+                import traceback
+                traceback.print_exc()
+                R["notes"].append("**%s: not measured** — the section failed: `%s`" % (part, str(e).splitlines()[0][:300]))
+                moto.stop()
+        elif not a.merge:
+            R["notes"].append("%s: not measured in this run (`--only` left it out)." % part)
+    targets(a, R)
+    if a.results:
+        json.dump(R, open(a.results, "w"), indent=1, default=str)
+    write_report(a, R, a.out)
+    log("wrote", a.out)
+
+
+if __name__ == "__main__":
+    main()
