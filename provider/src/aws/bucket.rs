@@ -139,16 +139,9 @@ fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T
 
 /// `Ok(None)` when the bucket does not exist.
 pub async fn read(s3: &Client, name: &str) -> Result<Option<Bucket>> {
-    let head = s3
-        .head_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .map_err(failed("s3:HeadBucket", name));
-    if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
-        return Ok(None);
-    }
-    let (encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
+    // Every read at once, the existence check included: a refresh pays one round trip for the bucket, not two.
+    let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
+        s3.head_bucket().bucket(name).send(),
         s3.get_bucket_encryption().bucket(name).send(),
         s3.get_bucket_versioning().bucket(name).send(),
         s3.get_public_access_block().bucket(name).send(),
@@ -157,6 +150,10 @@ pub async fn read(s3: &Client, name: &str) -> Result<Option<Bucket>> {
         s3.get_bucket_policy().bucket(name).send(),
         s3.get_bucket_tagging().bucket(name).send(),
     );
+    let head = head.map_err(failed("s3:HeadBucket", name));
+    if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
+        return Ok(None);
+    }
     // Each "not configured" error code means the setting is absent, which is drift, not failure.
     let encryption = encryption
         .map_err(failed("s3:GetBucketEncryption", name))
