@@ -18,6 +18,22 @@ pub mod env {
     pub const MIN_SNAPSHOTS: &str = "RDSBACKUP_MIN_SNAPSHOTS";
     /// Customer managed key for the records (SSE-KMS); absent means the bucket's default encryption.
     pub const KMS_KEY_ARN: &str = "RDSBACKUP_KMS_KEY_ARN";
+
+    /// The value of `DB_INSTANCES` and `DB_CLUSTERS`: the identifiers joined by commas.
+    pub fn join_identifiers<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
+        ids.into_iter().map(String::as_str).collect::<Vec<_>>().join(",")
+    }
+
+    /// Reads `join_identifiers`' form. Duplicates, spaces and stray commas are harmless, so they are dropped
+    /// rather than refused.
+    pub fn split_identifiers(value: &str) -> std::collections::BTreeSet<String> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(String::from)
+            .collect()
+    }
 }
 
 /// Tags on every snapshot a policy creates; retention deletes only snapshots carrying `POLICY` = its name.
@@ -57,6 +73,15 @@ pub fn record_key(db: &str, snapshot_identifier: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifier_lists_round_trip_and_tolerate_stray_commas() {
+        let ids = std::collections::BTreeSet::from(["analytics".to_string(), "orders".to_string()]);
+        assert_eq!(env::join_identifiers(&ids), "analytics,orders");
+        assert_eq!(env::split_identifiers(&env::join_identifiers(&ids)), ids);
+        assert_eq!(env::split_identifiers(" orders,,analytics,orders, "), ids);
+        assert!(env::split_identifiers("").is_empty());
+    }
 
     #[test]
     fn names_follow_the_contract() {

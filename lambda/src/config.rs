@@ -60,18 +60,14 @@ impl Config {
     }
 }
 
-/// Comma-separated identifiers; duplicates and stray commas are harmless, so they are dropped rather than refused.
+/// Sorted, without duplicates (see `env::split_identifiers`).
 fn identifiers(value: Option<String>) -> Vec<String> {
-    let mut ids: Vec<String> = value
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(String::from)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
+    value
+        .as_deref()
+        .map(env::split_identifiers)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 fn selection_tags(value: Option<String>) -> Result<BTreeMap<String, String>, ConfigError> {

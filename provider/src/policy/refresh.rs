@@ -2,7 +2,7 @@
 //! retention, memory, log retention, ...) take the value found, so a change made outside Terraform shows in the
 //! plan as a change of that argument; what has no argument is reported in `drift`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rdsbackup_common::{env, tags};
 
@@ -40,10 +40,6 @@ pub fn bucket_name(model: &PolicyModel, function_env: Option<&BTreeMap<String, S
         .unwrap_or_else(|| names::default_bucket_name(model.name.known().map_or("", String::as_str), &here.account_id))
 }
 
-fn list(value: &str) -> BTreeSet<String> {
-    value.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
 /// The attributes as AWS holds them; parts not found keep their recorded values.
 pub fn reflect(
     model: &PolicyModel,
@@ -62,10 +58,10 @@ pub fn reflect(
     if let Some(function) = &observed.function {
         let env = &function.environment;
         if let Some(v) = env.get(env::DB_INSTANCES) {
-            m.db_instance_identifiers = Tf::Known(list(v));
+            m.db_instance_identifiers = Tf::Known(env::split_identifiers(v));
         }
         if let Some(v) = env.get(env::DB_CLUSTERS) {
-            m.db_cluster_identifiers = Tf::Known(list(v));
+            m.db_cluster_identifiers = Tf::Known(env::split_identifiers(v));
         }
         if let Some(Ok(tags)) = env.get(env::SELECTION_TAGS).map(|v| serde_json::from_str(v)) {
             m.selection_tags = Tf::Known(tags);
@@ -83,18 +79,13 @@ pub fn reflect(
         m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
         let mut all = function.tags.clone();
         all.remove(tags::POLICY);
-        let own = match model.tags.known() {
-            Some(recorded) => all
-                .iter()
-                .filter(|(k, v)| recorded.contains_key(*k) || default_tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            None => all
-                .iter()
-                .filter(|(k, v)| default_tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
+        // A tag equal to a default tag is the policy's own only if its configuration sets it too.
+        let recorded = model.tags.known();
+        let own = all
+            .iter()
+            .filter(|(k, v)| recorded.is_some_and(|r| r.contains_key(*k)) || default_tags.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         m.tags = Tf::Known(own);
         m.tags_all = Tf::Known(all);
     }

@@ -82,14 +82,8 @@ impl Desired {
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
-            (
-                env::DB_INSTANCES.to_string(),
-                instances.iter().cloned().collect::<Vec<_>>().join(","),
-            ),
-            (
-                env::DB_CLUSTERS.to_string(),
-                clusters.iter().cloned().collect::<Vec<_>>().join(","),
-            ),
+            (env::DB_INSTANCES.to_string(), env::join_identifiers(instances)),
+            (env::DB_CLUSTERS.to_string(), env::join_identifiers(clusters)),
             (
                 env::SELECTION_TAGS.to_string(),
                 serde_json::to_string(selection_tags).expect("a map of strings"),
