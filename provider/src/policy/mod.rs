@@ -88,7 +88,7 @@ impl PolicyResource {
         plan::PlanContext {
             location,
             default_tags: aws.map_or(&NO_TAGS, |aws| &aws.default_tags),
-            code_sha256: Some(function_code::CODE_SHA256),
+            code_sha256: function_code::CODE_SHA256,
         }
     }
 

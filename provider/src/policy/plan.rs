@@ -16,7 +16,7 @@ use crate::rules;
 pub struct PlanContext<'a> {
     pub location: Option<&'a Location>,
     pub default_tags: &'a BTreeMap<String, String>,
-    pub code_sha256: Option<&'a str>,
+    pub code_sha256: &'a str,
 }
 
 pub fn plan(schema: &Schema, request: PlanRequest, context: &PlanContext<'_>) -> Planned {
@@ -86,9 +86,7 @@ fn draft(
     }
     let tags = planned.get("tags").cloned().unwrap_or_default();
     planned.insert("tags_all".into(), tags_all(context.default_tags, &tags));
-    if let Some(sha) = context.code_sha256 {
-        planned.insert("lambda_code_sha256".into(), Value::string(sha));
-    }
+    planned.insert("lambda_code_sha256".into(), Value::string(context.code_sha256));
     // Whatever drifted is repaired by this plan's apply.
     planned.insert("drift".into(), Value::List(Vec::new()));
     planned
@@ -190,7 +188,7 @@ mod tests {
         let context = PlanContext {
             location,
             default_tags: &no_tags,
-            code_sha256: Some("c2hh"),
+            code_sha256: "c2hh",
         };
         // Terraform's proposal: the configuration, with optional computed attributes left out taking prior values.
         let mut proposed = config.clone();
@@ -375,7 +373,7 @@ mod tests {
             &PlanContext {
                 location: None,
                 default_tags: &BTreeMap::new(),
-                code_sha256: None,
+                code_sha256: "c2hh",
             },
         );
         assert_eq!(planned.state, Value::Null);
