@@ -1,6 +1,8 @@
 //! What the provider and the backup Lambda must agree on, written once: the function's environment, the tags
 //! that mark what a policy owns, the names of snapshots and records, and the metrics the alarms watch.
-//! No dependencies, so that both sides build it in no time.
+//! One small dependency (SHA-256, for the identifiers), so that both sides build it in no time.
+
+pub mod identifier;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {
@@ -18,6 +20,9 @@ pub mod env {
     pub const MIN_SNAPSHOTS: &str = "RDSBACKUP_MIN_SNAPSHOTS";
     /// Customer managed key for the records (SSE-KMS); absent means the bucket's default encryption.
     pub const KMS_KEY_ARN: &str = "RDSBACKUP_KMS_KEY_ARN";
+    /// The account that owns the bucket, sent as `ExpectedBucketOwner` with every S3 call: a bucket of the same
+    /// name in another account (deleted and re-created by someone else) never receives a record.
+    pub const BUCKET_OWNER: &str = "RDSBACKUP_BUCKET_OWNER";
 
     /// The value of `DB_INSTANCES` and `DB_CLUSTERS`: the identifiers joined by commas.
     pub fn join_identifiers<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
@@ -59,15 +64,28 @@ pub mod metrics {
     pub const DIMENSION_DB: &str = "DBIdentifier";
 }
 
-/// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>`: one snapshot per database and scheduled slot, so that a repeated
-/// event finds the snapshot it already made instead of taking another.
-pub fn snapshot_identifier(policy: &str, db: &str, slot_yyyymmddhhmm: &str) -> String {
-    format!("rdsbackup-{policy}-{db}-{slot_yyyymmddhhmm}")
-}
+/// The S3 prefix of the records.
+pub const RECORDS_PREFIX: &str = "snapshots/";
+/// The S3 prefix of the markers of records whose snapshot has not settled yet (`pending/<db>/<snapshot
+/// identifier>`): a run lists them once and brings each record's `status` up to date, instead of reading every
+/// record of every database.
+pub const PENDING_PREFIX: &str = "pending/";
 
 /// The S3 key of a snapshot's metadata record: `snapshots/<db>/<snapshot identifier>.json`.
 pub fn record_key(db: &str, snapshot_identifier: &str) -> String {
-    format!("snapshots/{db}/{snapshot_identifier}.json")
+    format!("{RECORDS_PREFIX}{db}/{snapshot_identifier}.json")
+}
+
+/// The S3 key of the marker of a record still to settle.
+pub fn pending_key(db: &str, snapshot_identifier: &str) -> String {
+    format!("{PENDING_PREFIX}{db}/{snapshot_identifier}")
+}
+
+/// The database and snapshot identifier of a pending marker's key.
+pub fn parse_pending_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(PENDING_PREFIX)?
+        .split_once('/')
+        .filter(|(db, id)| !db.is_empty() && !id.is_empty())
 }
 
 #[cfg(test)]
@@ -85,11 +103,12 @@ mod tests {
 
     #[test]
     fn names_follow_the_contract() {
-        let id = snapshot_identifier("nightly", "orders", "202611280300");
-        assert_eq!(id, "rdsbackup-nightly-orders-202611280300");
+        let id = "rdsbackup-nightly-orders-202611280300-0123abcd";
         assert_eq!(
-            record_key("orders", &id),
-            "snapshots/orders/rdsbackup-nightly-orders-202611280300.json"
+            record_key("orders", id),
+            "snapshots/orders/rdsbackup-nightly-orders-202611280300-0123abcd.json"
         );
+        assert_eq!(parse_pending_key(&pending_key("orders", id)), Some(("orders", id)));
+        assert_eq!(parse_pending_key("pending/orders"), None);
     }
 }

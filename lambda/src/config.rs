@@ -16,6 +16,8 @@ pub struct Config {
     pub retention_days: u32,
     pub min_snapshots: u32,
     pub kms_key_arn: Option<String>,
+    /// The bucket's account, sent as `ExpectedBucketOwner`.
+    pub bucket_owner: String,
 }
 
 #[derive(Debug, PartialEq)]
@@ -47,6 +49,7 @@ impl Config {
             retention_days: number(env::RETENTION_DAYS, &required(env::RETENTION_DAYS)?, 1, 3650)?,
             min_snapshots: number(env::MIN_SNAPSHOTS, &required(env::MIN_SNAPSHOTS)?, 1, 100)?,
             kms_key_arn: optional(env::KMS_KEY_ARN),
+            bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
         };
         if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
             return Err(ConfigError(format!(
@@ -82,6 +85,16 @@ fn selection_tags(value: Option<String>) -> Result<BTreeMap<String, String>, Con
     })
 }
 
+fn account_id(name: &str, value: &str) -> Result<String, ConfigError> {
+    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else {
+        Err(ConfigError(format!(
+            "{name} must be a 12-digit AWS account id, not {value:?}"
+        )))
+    }
+}
+
 fn number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
     value
         .parse::<u32>()
@@ -104,8 +117,9 @@ mod tests {
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
-    const MINIMAL: [(&str, &str); 5] = [
+    const MINIMAL: [(&str, &str); 6] = [
         (env::POLICY, "nightly"),
+        (env::BUCKET_OWNER, "123456789012"),
         (env::BUCKET, "rdsbackup-nightly-123456789012"),
         (env::DB_INSTANCES, "orders"),
         (env::RETENTION_DAYS, "35"),
@@ -142,6 +156,7 @@ mod tests {
                 retention_days: 35,
                 min_snapshots: 3,
                 kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
+                bucket_owner: "123456789012".into(),
             }
         );
     }
@@ -158,6 +173,8 @@ mod tests {
         for (vars, variable) in [
             (with(&[(env::POLICY, "")]), env::POLICY),
             (with(&[(env::BUCKET, "")]), env::BUCKET),
+            (with(&[(env::BUCKET_OWNER, "")]), env::BUCKET_OWNER),
+            (with(&[(env::BUCKET_OWNER, "1234")]), env::BUCKET_OWNER),
             (with(&[(env::RETENTION_DAYS, "")]), env::RETENTION_DAYS),
             (with(&[(env::RETENTION_DAYS, "0")]), env::RETENTION_DAYS),
             (with(&[(env::RETENTION_DAYS, "3651")]), env::RETENTION_DAYS),

@@ -4,17 +4,22 @@
 
 use std::cmp::Reverse;
 
+use rdsbackup_common::identifier::{self, SnapshotKind};
 use time::{Duration, OffsetDateTime};
+
+use crate::slot::Slot;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub id: String,
     /// The `rdsbackup:policy` tag, if any.
     pub policy: Option<String>,
+    /// The `rdsbackup:db` tag, if any.
+    pub db: Option<String>,
     /// `manual` or `automated`; automated snapshots belong to RDS's own backup retention.
     pub snapshot_type: String,
     pub status: String,
-    /// RDS's `SnapshotCreateTime`; absent while a snapshot is still being created.
+    /// RDS's `SnapshotCreateTime`; absent while a snapshot is still being created, and on some failed ones.
     pub created: Option<OffsetDateTime>,
 }
 
@@ -23,13 +28,39 @@ impl Snapshot {
         self.status == "available"
     }
 
-    fn owned_by(&self, policy: &str) -> bool {
-        self.snapshot_type == "manual" && self.policy.as_deref() == Some(policy)
+    /// Available or failed: nothing more will happen to it by itself.
+    pub fn is_settled(&self) -> bool {
+        self.is_available() || self.status == "failed"
+    }
+}
+
+/// Whose snapshots these are: one database of one policy.
+#[derive(Clone, Copy, Debug)]
+pub struct Owner<'a> {
+    pub policy: &'a str,
+    pub db: &'a str,
+    pub kind: SnapshotKind,
+}
+
+impl Owner<'_> {
+    /// Manual, tagged for this policy and database, and named in one of the policy's identifier forms for it: a
+    /// copy that carries the tags under another identifier is not the policy's.
+    pub fn owns(&self, s: &Snapshot) -> bool {
+        s.snapshot_type == "manual"
+            && s.policy.as_deref() == Some(self.policy)
+            && s.db.as_deref() == Some(self.db)
+            && identifier::parse(&s.id, self.policy, self.db, self.kind).is_some()
+    }
+
+    /// When the snapshot was taken: RDS's create time, else (a failed snapshot may have none) its slot.
+    pub fn taken(&self, s: &Snapshot) -> Option<OffsetDateTime> {
+        s.created
+            .or_else(|| Slot::from_identifier(&s.id, self.policy, self.db, self.kind).map(Slot::time))
     }
 }
 
 pub struct Rules<'a> {
-    pub policy: &'a str,
+    pub owner: Owner<'a>,
     pub retention_days: u32,
     pub min_snapshots: u32,
     pub now: OffsetDateTime,
@@ -40,18 +71,17 @@ pub fn expired(snapshots: &[Snapshot], rules: &Rules) -> Vec<String> {
     let cutoff = rules.now - Duration::days(rules.retention_days.into());
     let mut owned: Vec<(OffsetDateTime, &Snapshot)> = snapshots
         .iter()
-        .filter(|s| s.owned_by(rules.policy))
-        .filter_map(|s| Some((s.created?, s)))
+        .filter(|s| rules.owner.owns(s))
+        .filter_map(|s| Some((rules.owner.taken(s)?, s)))
         .collect();
     // Newest first, so that each snapshot is judged against the newer ones that are being kept; ties go by
-    // identifier, whose slot suffix orders snapshots of one policy and database.
+    // identifier, whose slot orders snapshots of one policy and database.
     owned.sort_by_key(|(created, s)| Reverse((*created, s.id.as_str())));
     let mut kept_available = 0u32;
     let mut delete = Vec::new();
     for (created, snapshot) in owned {
         // Snapshots in transition (creating, deleting, copying...) are left for a later run to judge.
-        let settled = snapshot.is_available() || snapshot.status == "failed";
-        if created < cutoff && settled && kept_available >= rules.min_snapshots {
+        if created < cutoff && snapshot.is_settled() && kept_available >= rules.min_snapshots {
             delete.push(snapshot.id.clone());
         } else if snapshot.is_available() {
             kept_available += 1;
@@ -68,24 +98,41 @@ mod tests {
     use std::collections::HashSet;
 
     const POLICY: &str = "nightly";
+    const DB: &str = "orders";
+    const OWNER: Owner<'static> = Owner {
+        policy: POLICY,
+        db: DB,
+        kind: SnapshotKind::Instance,
+    };
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    /// An identifier of this policy and database for the minute `minutes_old` before now.
+    fn own_id(minutes_old: i64) -> String {
+        let slot = Slot::of(now() - Duration::minutes(minutes_old));
+        identifier::build(POLICY, DB, SnapshotKind::Instance, &slot.compact())
     }
 
     fn snapshot(id: &str, policy: Option<&str>, days_old: i64, status: &str) -> Snapshot {
         Snapshot {
             id: id.into(),
             policy: policy.map(String::from),
+            db: Some(DB.into()),
             snapshot_type: "manual".into(),
             status: status.into(),
             created: Some(now() - Duration::days(days_old)),
         }
     }
 
+    fn own(days_old: i64, status: &str) -> Snapshot {
+        snapshot(&own_id(days_old * 24 * 60), Some(POLICY), days_old, status)
+    }
+
     fn rules(retention_days: u32, min_snapshots: u32) -> Rules<'static> {
         Rules {
-            policy: POLICY,
+            owner: OWNER,
             retention_days,
             min_snapshots,
             now: now(),
@@ -95,66 +142,101 @@ mod tests {
     #[test]
     fn deletes_expired_snapshots_beyond_the_minimum() {
         let snapshots = [
-            snapshot("d0", Some(POLICY), 0, "available"),
-            snapshot("d10", Some(POLICY), 10, "available"),
-            snapshot("d40", Some(POLICY), 40, "available"),
-            snapshot("d50", Some(POLICY), 50, "available"),
-            snapshot("d60", Some(POLICY), 60, "failed"),
+            own(0, "available"),
+            own(10, "available"),
+            own(40, "available"),
+            own(50, "available"),
+            own(60, "failed"),
         ];
-        assert_eq!(expired(&snapshots, &rules(35, 2)), ["d60", "d50", "d40"]);
-        assert_eq!(expired(&snapshots, &rules(35, 3)), ["d60", "d50"]);
-        assert_eq!(expired(&snapshots, &rules(55, 1)), ["d60"]);
+        let ids = |days: &[i64]| days.iter().map(|d| own_id(d * 24 * 60)).collect::<Vec<_>>();
+        assert_eq!(expired(&snapshots, &rules(35, 2)), ids(&[60, 50, 40]));
+        assert_eq!(expired(&snapshots, &rules(35, 3)), ids(&[60, 50]));
+        assert_eq!(expired(&snapshots, &rules(55, 1)), ids(&[60]));
     }
 
     #[test]
-    fn never_touches_foreign_automated_or_unfinished_snapshots() {
-        let mut automated = snapshot("rds:orders-2026", Some(POLICY), 90, "available");
+    fn never_touches_foreign_automated_copied_or_unfinished_snapshots() {
+        let mut automated = own(90, "available");
         automated.snapshot_type = "automated".into();
-        let mut creating = snapshot("creating", Some(POLICY), 90, "creating");
+        let mut creating = own(91, "creating");
         creating.created = None;
+        // A same-region copy that copied the tags: the policy's tags, another identifier.
+        let copy = snapshot("copy-of-orders", Some(POLICY), 92, "available");
+        let mut other_db = own(93, "available");
+        other_db.db = Some("billing".into());
+        let old_form = "rdsbackup-nightly-orders-202001010000";
         let snapshots = [
-            snapshot("new1", Some(POLICY), 0, "available"),
-            snapshot("new2", Some(POLICY), 1, "available"),
+            own(0, "available"),
+            own(1, "available"),
             automated,
             creating,
-            snapshot("foreign", None, 90, "available"),
-            snapshot("other", Some("weekly"), 90, "available"),
-            snapshot("deleting", Some(POLICY), 90, "deleting"),
+            copy.clone(),
+            other_db,
+            snapshot(&own_id(94 * 24 * 60), None, 94, "available"),
+            snapshot(&own_id(95 * 24 * 60), Some("weekly"), 95, "available"),
+            own(96, "deleting"),
         ];
         assert!(expired(&snapshots, &rules(7, 1)).is_empty());
+        assert!(!OWNER.owns(&copy));
+        // The 0.1 form is still the policy's.
+        assert!(OWNER.owns(&snapshot(old_form, Some(POLICY), 90, "available")));
+    }
+
+    #[test]
+    fn copies_do_not_count_towards_the_minimum() {
+        let snapshots = [
+            snapshot("copy-1", Some(POLICY), 0, "available"),
+            snapshot("copy-2", Some(POLICY), 1, "available"),
+            own(40, "available"),
+        ];
+        assert!(expired(&snapshots, &rules(35, 1)).is_empty());
+    }
+
+    #[test]
+    fn failed_snapshots_without_a_create_time_age_by_their_slot() {
+        let mut failed = own(40, "failed");
+        failed.created = None;
+        let snapshots = [own(0, "available"), failed.clone()];
+        assert_eq!(expired(&snapshots, &rules(35, 1)), [failed.id]);
     }
 
     #[test]
     fn unavailable_snapshots_do_not_count_towards_the_minimum() {
-        let snapshots = [
-            snapshot("creating", Some(POLICY), 0, "creating"),
-            snapshot("failed", Some(POLICY), 1, "failed"),
-            snapshot("old", Some(POLICY), 40, "available"),
-        ];
+        let snapshots = [own(0, "creating"), own(1, "failed"), own(40, "available")];
         assert!(expired(&snapshots, &rules(35, 1)).is_empty());
     }
 
     fn arbitrary_snapshot() -> impl Strategy<Value = Snapshot> {
         (
-            prop_oneof![Just(Some(POLICY)), Just(Some("weekly")), Just(None)],
+            prop_oneof![4 => Just(Some(POLICY)), 1 => Just(Some("weekly")), 1 => Just(None)],
+            prop_oneof![4 => Just(Some(DB)), 1 => Just(Some("billing")), 1 => Just(None)],
+            prop_oneof![4 => Just(true), 1 => Just(false)],
             prop_oneof![4 => Just("manual"), 1 => Just("automated")],
             prop_oneof![4 => Just("available"), 1 => Just("creating"), 1 => Just("failed"), 1 => Just("deleting")],
-            prop::option::weighted(0.95, 0i64..24 * 400),
+            prop::option::weighted(0.9, 0i64..24 * 400),
+            0i64..24 * 400,
         )
-            .prop_map(|(policy, snapshot_type, status, hours_old)| Snapshot {
-                id: String::new(),
-                policy: policy.map(String::from),
-                snapshot_type: snapshot_type.into(),
-                status: status.into(),
-                created: hours_old.map(|h| now() - Duration::hours(h)),
-            })
+            .prop_map(
+                |(policy, db, own_form, snapshot_type, status, hours_old, slot_hours)| Snapshot {
+                    id: if own_form {
+                        own_id(slot_hours * 60)
+                    } else {
+                        format!("copy-{slot_hours}")
+                    },
+                    policy: policy.map(String::from),
+                    db: db.map(String::from),
+                    snapshot_type: snapshot_type.into(),
+                    status: status.into(),
+                    created: hours_old.map(|h| now() - Duration::hours(h)),
+                },
+            )
     }
 
     fn arbitrary_snapshots() -> impl Strategy<Value = Vec<Snapshot>> {
         prop::collection::vec(arbitrary_snapshot(), 0..40).prop_map(|mut snapshots| {
-            for (i, s) in snapshots.iter_mut().enumerate() {
-                s.id = format!("s{i:03}");
-            }
+            // Identifiers are unique in a region.
+            let mut seen = HashSet::new();
+            snapshots.retain(|s| seen.insert(s.id.clone()));
             snapshots
         })
     }
@@ -169,34 +251,31 @@ mod tests {
             let rules = rules(retention_days, min_snapshots);
             let cutoff = now() - Duration::days(retention_days.into());
             let deleted: HashSet<String> = expired(&snapshots, &rules).into_iter().collect();
-            let key = |s: &Snapshot| (s.created, s.id.clone());
+            let key = |s: &Snapshot| (OWNER.taken(s), s.id.clone());
+            let kept_newer = |s: &Snapshot| {
+                snapshots
+                    .iter()
+                    .filter(|n| OWNER.owns(n) && n.is_available() && !deleted.contains(&n.id))
+                    .filter(|n| key(n) > key(s))
+                    .count()
+            };
             for s in &snapshots {
                 if deleted.contains(&s.id) {
                     // Only what it owns, only once expired.
-                    prop_assert!(s.owned_by(POLICY), "{s:?}");
-                    prop_assert!(s.created.unwrap() < cutoff, "{s:?}");
-                    // At least min_snapshots newer available snapshots remain.
-                    let newer = snapshots
-                        .iter()
-                        .filter(|n| n.owned_by(POLICY) && n.is_available() && !deleted.contains(&n.id))
-                        .filter(|n| n.created.is_some() && key(n) > key(s))
-                        .count();
-                    prop_assert!(newer >= min_snapshots as usize, "{s:?} leaves {newer}");
-                } else if s.owned_by(POLICY)
-                    && s.created.is_some_and(|c| c < cutoff)
-                    && (s.is_available() || s.status == "failed")
-                {
+                    prop_assert!(OWNER.owns(s), "{s:?}");
+                    prop_assert!(OWNER.taken(s).unwrap() < cutoff, "{s:?}");
+                    // At least min_snapshots newer available own snapshots remain.
+                    prop_assert!(kept_newer(s) >= min_snapshots as usize, "{s:?}");
+                } else if OWNER.owns(s) && OWNER.taken(s).is_some_and(|c| c < cutoff) && s.is_settled() {
                     // Everything else expired and settled is deleted: what is kept is what the minimum needs.
-                    let newer_kept = snapshots
-                        .iter()
-                        .filter(|n| n.owned_by(POLICY) && n.is_available() && !deleted.contains(&n.id))
-                        .filter(|n| n.created.is_some() && key(n) > key(s))
-                        .count();
-                    prop_assert!(newer_kept < min_snapshots as usize, "{s:?} kept with {newer_kept} newer");
+                    prop_assert!(kept_newer(s) < min_snapshots as usize, "{s:?} kept");
                 }
             }
-            let owned_available = snapshots.iter().filter(|s| s.owned_by(POLICY) && s.is_available()).count();
-            let remaining = owned_available - deleted.iter().filter(|id| snapshots.iter().any(|s| &&s.id == id && s.is_available())).count();
+            let owned_available = snapshots.iter().filter(|s| OWNER.owns(s) && s.is_available()).count();
+            let remaining = snapshots
+                .iter()
+                .filter(|s| OWNER.owns(s) && s.is_available() && !deleted.contains(&s.id))
+                .count();
             prop_assert!(remaining >= owned_available.min(min_snapshots as usize));
         }
     }

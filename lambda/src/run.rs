@@ -11,7 +11,7 @@ use tracing::{error, info};
 use crate::config::Config;
 use crate::metrics::{self, DbMetrics};
 use crate::records::{self, Record};
-use crate::retention::{self, Rules};
+use crate::retention::{self, Owner, Rules};
 use crate::select::{self, Database, Failure, Kind};
 use crate::slot::{self, Slot};
 use crate::snapshot::{self, Created};
@@ -49,11 +49,21 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     let now = slot::now(&event, OffsetDateTime::now_utc()).map_err(RunFailed)?;
     let slot = Slot::of(now);
     info!(policy = %config.policy, slot = %slot.rfc3339(), "backup run started");
-    let (instances, clusters) = select::describe(&clients.rds).await.map_err(RunFailed)?;
+    let (databases, pending) = tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config));
+    let (instances, clusters) = databases.map_err(RunFailed)?;
+    // Pending records only wait for a later run: the backups go ahead without them.
+    let pending = pending.unwrap_or_else(|e| {
+        error!(error = %e, "pending records could not be listed; they are settled by a later run");
+        Default::default()
+    });
     let selection = select::select(config, &instances, &clusters);
+    let no_pending = Vec::new();
 
     let reports: Vec<Report> = stream::iter(&selection.databases)
-        .map(|db| back_up(clients, config, now, slot, db))
+        .map(|db| {
+            let pending = pending.get(&db.identifier).unwrap_or(&no_pending);
+            back_up(clients, config, now, slot, db, pending)
+        })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -132,7 +142,14 @@ impl Report {
     }
 }
 
-async fn back_up(clients: &Clients, config: &Config, now: OffsetDateTime, slot: Slot, db: &Database) -> Report {
+async fn back_up(
+    clients: &Clients,
+    config: &Config,
+    now: OffsetDateTime,
+    slot: Slot,
+    db: &Database,
+    pending: &[String],
+) -> Report {
     let mut report = Report {
         db: db.identifier.clone(),
         kind: db.kind,
@@ -142,91 +159,148 @@ async fn back_up(clients: &Clients, config: &Config, now: OffsetDateTime, slot: 
         failed: Vec::new(),
         newest_age_hours: None,
     };
-    take_snapshot(clients, config, slot, db, &mut report).await;
-    if let Some(snapshots) = apply_retention(clients, config, now, db, &mut report).await {
-        report.newest_age_hours = if report.created.is_some() || report.existing.is_some() {
-            Some(0.0)
-        } else {
-            snapshots
-                .iter()
-                .map(|s| &s.snapshot)
-                .filter(|s| s.policy.as_deref() == Some(config.policy.as_str()) && s.is_available())
-                .filter(|s| !report.deleted.contains(&s.id))
-                .filter_map(|s| s.created)
-                .max()
-                .map(|newest| ((now - newest).as_seconds_f64() / 3600.0).max(0.0))
-        };
+    let owner = Owner {
+        policy: &config.policy,
+        db: &db.identifier,
+        kind: db.kind.snapshot_kind(),
+    };
+    let listed = match snapshot::list(&clients.rds, db).await {
+        Ok(listed) => Some(listed),
+        Err(e) => {
+            report.fail(format!("its snapshots could not be listed: {e}"));
+            None
+        }
+    };
+    // Retention first: an expired snapshot makes room under the region's snapshot quota for the new one.
+    if let Some(listed) = &listed {
+        apply_retention(clients, config, now, db, owner, listed, &mut report).await;
+    }
+    let created = take_snapshot(clients, config, slot, db, owner, listed.as_deref(), &mut report).await;
+    if let Some(listed) = &listed {
+        settle_pending(clients, config, db, owner, listed, pending, &mut report).await;
+        let newest = listed
+            .iter()
+            .filter(|s| !report.deleted.contains(&s.snapshot.id))
+            .chain(&created)
+            .filter(|s| owner.owns(&s.snapshot) && s.snapshot.is_available())
+            .filter_map(|s| owner.taken(&s.snapshot))
+            .max();
+        // Only an available snapshot counts: one still creating, or failed, may never restore, and the overdue
+        // alarm must see that.
+        report.newest_age_hours = newest.map(|newest| ((now - newest).as_seconds_f64() / 3600.0).max(0.0));
     }
     report
 }
 
-async fn take_snapshot(clients: &Clients, config: &Config, slot: Slot, db: &Database, report: &mut Report) {
-    // Checked here rather than left to RDS, whose refusal for a stopped database is less clear than this.
-    if db.status != "available" {
-        report.fail(format!(
-            "{} is {}: a snapshot needs it available",
-            db.kind.describe(),
-            db.status
-        ));
-        return;
-    }
-    let id = rdsbackup_common::snapshot_identifier(&config.policy, &db.identifier, &slot.compact());
-    match snapshot::create(&clients.rds, &config.policy, db, &id).await {
-        Ok(Created::New(created)) => {
-            info!(db = %db.identifier, snapshot = %id, status = %created.snapshot.status, "snapshot created");
-            let created_at = created.snapshot.created.unwrap_or_else(OffsetDateTime::now_utc);
-            let record = Record {
-                policy: config.policy.clone(),
-                db_identifier: db.identifier.clone(),
-                kind: db.kind,
-                engine: if created.engine.is_empty() {
-                    db.engine.clone()
-                } else {
-                    created.engine
-                },
-                snapshot_identifier: id.clone(),
-                snapshot_arn: created.arn,
-                slot: Some(slot.rfc3339()),
-                status: created.snapshot.status,
-                created_at: Some(slot::rfc3339(created_at)),
-            };
-            report.created = Some(id.clone());
-            if let Err(e) = records::write(&clients.s3, config, &record).await {
-                report.fail(format!("snapshot {id} was created but its record was not written: {e}"));
-            }
-        }
-        Ok(Created::Existing) => {
-            info!(db = %db.identifier, snapshot = %id, "snapshot for this slot exists already");
-            report.existing = Some(id);
-        }
-        Err(e) => report.fail(e),
+/// What the record of a snapshot says, from what RDS told of it.
+fn record_of(config: &Config, db: &Database, owner: Owner, described: &snapshot::Described) -> Record {
+    let id = &described.snapshot.id;
+    Record {
+        policy: config.policy.clone(),
+        db_identifier: db.identifier.clone(),
+        kind: db.kind,
+        engine: if described.engine.is_empty() {
+            db.engine.clone()
+        } else {
+            described.engine.clone()
+        },
+        snapshot_identifier: id.clone(),
+        snapshot_arn: described.arn.clone(),
+        slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
+        status: described.snapshot.status.clone(),
+        created_at: described.snapshot.created.map(slot::rfc3339),
     }
 }
 
-/// Deletes what retention allows and marks the records; returns the snapshots listed before, for the age metric.
+/// The slot's snapshot, found or made. A snapshot under the slot's identifier that is this policy's snapshot of
+/// this database means the slot is done, whatever state the database is in now (a retried invocation finds it
+/// `backing-up` because of that very snapshot); anything else under that identifier is this database's failure.
+/// Returns the snapshot created, if any.
+async fn take_snapshot(
+    clients: &Clients,
+    config: &Config,
+    slot: Slot,
+    db: &Database,
+    owner: Owner<'_>,
+    listed: Option<&[snapshot::Described]>,
+    report: &mut Report,
+) -> Option<snapshot::Described> {
+    let id = slot.identifier(&config.policy, &db.identifier, owner.kind);
+    let found = match listed.and_then(|listed| listed.iter().find(|s| s.snapshot.id == id)) {
+        Some(found) => Some(found.clone()),
+        None => match snapshot::create(&clients.rds, &config.policy, db, &id).await {
+            Ok(Created::New(created)) => {
+                info!(db = %db.identifier, snapshot = %id, status = %created.snapshot.status, "snapshot created");
+                report.created = Some(id.clone());
+                if let Err(e) = records::write(&clients.s3, config, &record_of(config, db, owner, &created)).await {
+                    report.fail(format!("snapshot {id} was created but its record was not written: {e}"));
+                }
+                return Some(created);
+            }
+            Ok(Created::Exists) => match snapshot::find(&clients.rds, db.kind, &id).await {
+                Ok(found) => found,
+                Err(e) => {
+                    report.fail(format!("snapshot {id} exists but could not be described: {e}"));
+                    return None;
+                }
+            },
+            // RDS's refusal (a stopped database, a quota, a permission) is the database's failure, in its words.
+            Err(e) if db.status == "available" => {
+                report.fail(e);
+                return None;
+            }
+            Err(e) => {
+                report.fail(format!("{e} (status: {})", db.status));
+                return None;
+            }
+        },
+    };
+    match found {
+        Some(found) if found.source == db.identifier && owner.owns(&found.snapshot) => {
+            info!(db = %db.identifier, snapshot = %id, "snapshot for this slot exists already");
+            report.existing = Some(id.clone());
+            match records::repair(&clients.s3, config, &record_of(config, db, owner, &found)).await {
+                Ok(true) => info!(db = %db.identifier, snapshot = %id, "missing record written"),
+                Ok(false) => {}
+                Err(e) => report.fail(format!(
+                    "snapshot {id} exists but its missing record was not written: {e}"
+                )),
+            }
+        }
+        Some(found) => report.fail(format!(
+            "snapshot {id} exists but is not this policy's snapshot of {}: it is of {:?}, tagged {}={:?} and {}={:?}",
+            db.identifier,
+            found.source,
+            rdsbackup_common::tags::POLICY,
+            found.snapshot.policy.as_deref().unwrap_or_default(),
+            rdsbackup_common::tags::DB,
+            found.snapshot.db.as_deref().unwrap_or_default(),
+        )),
+        // Deleted between RDS's "already exists" and the lookup: the next run takes it.
+        None => report.fail(format!("snapshot {id} was reported to exist and then not found")),
+    }
+    None
+}
+
+/// Deletes what retention allows and marks the records.
 async fn apply_retention(
     clients: &Clients,
     config: &Config,
     now: OffsetDateTime,
     db: &Database,
+    owner: Owner<'_>,
+    listed: &[snapshot::Described],
     report: &mut Report,
-) -> Option<Vec<snapshot::Described>> {
-    let snapshots = match snapshot::list(&clients.rds, db).await {
-        Ok(snapshots) => snapshots,
-        Err(e) => {
-            report.fail(format!("retention could not list snapshots: {e}"));
-            return None;
-        }
-    };
+) {
     let rules = Rules {
-        policy: &config.policy,
+        owner,
         retention_days: config.retention_days,
         min_snapshots: config.min_snapshots,
         now,
     };
-    let judged: Vec<retention::Snapshot> = snapshots.iter().map(|s| s.snapshot.clone()).collect();
+    let judged: Vec<retention::Snapshot> = listed.iter().map(|s| s.snapshot.clone()).collect();
     for expired in retention::expired(&judged, &rules) {
-        let described = snapshots
+        let described = listed
             .iter()
             .find(|s| s.snapshot.id == expired)
             .expect("retention picks listed snapshots");
@@ -236,17 +310,8 @@ async fn apply_retention(
         }
         info!(db = %db.identifier, snapshot = %expired, "expired snapshot deleted");
         report.deleted.push(expired.clone());
-        let known = Record {
-            policy: config.policy.clone(),
-            db_identifier: db.identifier.clone(),
-            kind: db.kind,
-            engine: described.engine.clone(),
-            snapshot_identifier: expired.clone(),
-            snapshot_arn: described.arn.clone(),
-            slot: Slot::from_identifier(&expired, &config.policy, &db.identifier).map(|s| s.rfc3339()),
-            status: "deleted".into(),
-            created_at: described.snapshot.created.map(slot::rfc3339),
-        };
+        let mut known = record_of(config, db, owner, described);
+        known.status = "deleted".into();
         let deleted_at = slot::rfc3339(OffsetDateTime::now_utc());
         if let Err(e) = records::mark_deleted(&clients.s3, config, &known, &deleted_at).await {
             report.fail(format!(
@@ -254,5 +319,47 @@ async fn apply_retention(
             ));
         }
     }
-    Some(snapshots)
+}
+
+/// Brings the records still marked pending up to date with what RDS now says of their snapshots.
+async fn settle_pending(
+    clients: &Clients,
+    config: &Config,
+    db: &Database,
+    owner: Owner<'_>,
+    listed: &[snapshot::Described],
+    pending: &[String],
+    report: &mut Report,
+) {
+    for id in pending {
+        if report.deleted.contains(id) || report.created.as_ref() == Some(id) {
+            continue;
+        }
+        let result = match listed.iter().find(|s| &s.snapshot.id == id) {
+            // Still creating: a later run looks again.
+            Some(found) if !found.snapshot.is_settled() => continue,
+            Some(found) => records::settle(&clients.s3, config, &record_of(config, db, owner, found)).await,
+            // Gone without retention (deleted by hand): the record says so.
+            None => {
+                let known = Record {
+                    policy: config.policy.clone(),
+                    db_identifier: db.identifier.clone(),
+                    kind: db.kind,
+                    engine: db.engine.clone(),
+                    snapshot_identifier: id.clone(),
+                    snapshot_arn: String::new(),
+                    slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
+                    status: "deleted".into(),
+                    created_at: None,
+                };
+                records::mark_deleted(&clients.s3, config, &known, &slot::rfc3339(OffsetDateTime::now_utc())).await
+            }
+        };
+        match result {
+            Ok(()) => info!(db = %db.identifier, snapshot = %id, "record brought up to date"),
+            Err(e) => report.fail(format!(
+                "the record of snapshot {id} could not be brought up to date: {e}"
+            )),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rdsbackup_common::identifier::SnapshotKind;
 use serde::Serialize;
 
 use crate::aws_error;
@@ -24,10 +25,10 @@ impl Kind {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub fn snapshot_kind(self) -> SnapshotKind {
         match self {
-            Kind::Instance => "DB instance",
-            Kind::Cluster => "DB cluster",
+            Kind::Instance => SnapshotKind::Instance,
+            Kind::Cluster => SnapshotKind::Cluster,
         }
     }
 }
@@ -175,6 +176,7 @@ mod tests {
             retention_days: 35,
             min_snapshots: 3,
             kms_key_arn: None,
+            bucket_owner: "123456789012".into(),
         }
     }
 

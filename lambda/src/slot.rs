@@ -1,6 +1,7 @@
 //! "Now" and the slot it falls in. The slot names the snapshot, so a repeated or retried event maps to the same
 //! identifier and finds the snapshot it already made.
 
+use rdsbackup_common::identifier::{self, SnapshotKind};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -43,12 +44,19 @@ impl Slot {
         rfc3339(self.0)
     }
 
-    /// The slot of an identifier this policy made for this database, for records rebuilt from a snapshot alone.
-    pub fn from_identifier(identifier: &str, policy: &str, db: &str) -> Option<Slot> {
-        let compact = identifier.strip_prefix(&rdsbackup_common::snapshot_identifier(policy, db, ""))?;
-        if compact.len() != 12 || !compact.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
+    pub fn time(self) -> OffsetDateTime {
+        self.0
+    }
+
+    /// The slot's snapshot identifier for a database of the policy.
+    pub fn identifier(&self, policy: &str, db: &str, kind: SnapshotKind) -> String {
+        identifier::build(policy, db, kind, &self.compact())
+    }
+
+    /// The slot of an identifier this policy made for this database (either form), for records rebuilt from a
+    /// snapshot alone and for snapshots RDS gives no create time.
+    pub fn from_identifier(id: &str, policy: &str, db: &str, kind: SnapshotKind) -> Option<Slot> {
+        let compact = identifier::parse(id, policy, db, kind)?.slot;
         let field = |range: std::ops::Range<usize>| compact[range].parse::<u8>().ok();
         let date = time::Date::from_calendar_date(
             compact[..4].parse().ok()?,
@@ -98,25 +106,31 @@ mod tests {
         assert_eq!(slot.compact(), "202611280300");
         assert_eq!(slot.rfc3339(), "2026-11-28T03:00:00Z");
         assert_eq!(
-            rdsbackup_common::snapshot_identifier("nightly", "orders", &slot.compact()),
-            "rdsbackup-nightly-orders-202611280300"
+            slot.identifier("nightly", "db-a", SnapshotKind::Instance),
+            "rdsbackup-nightly-db-a-202611280300-9ca323f5"
         );
     }
 
     #[test]
     fn slot_is_read_back_only_from_this_policy_and_database() {
-        let id = "rdsbackup-nightly-orders-202611280300";
+        const I: SnapshotKind = SnapshotKind::Instance;
+        let id = "rdsbackup-nightly-db-a-202611280300-9ca323f5";
         assert_eq!(
-            Slot::from_identifier(id, "nightly", "orders").unwrap().rfc3339(),
+            Slot::from_identifier(id, "nightly", "db-a", I).unwrap().rfc3339(),
             "2026-11-28T03:00:00Z"
         );
-        assert_eq!(Slot::from_identifier(id, "nightly", "order"), None);
+        assert_eq!(Slot::from_identifier(id, "nightly", "db", I), None);
+        let old = "rdsbackup-nightly-orders-202611280300";
         assert_eq!(
-            Slot::from_identifier("rdsbackup-nightly-orders-20261128030", "nightly", "orders"),
+            Slot::from_identifier(old, "nightly", "orders", I).unwrap().rfc3339(),
+            "2026-11-28T03:00:00Z"
+        );
+        assert_eq!(
+            Slot::from_identifier("rdsbackup-nightly-orders-20261128030", "nightly", "orders", I),
             None
         );
         assert_eq!(
-            Slot::from_identifier("rdsbackup-nightly-orders-202613280300", "nightly", "orders"),
+            Slot::from_identifier("rdsbackup-nightly-orders-202613280300", "nightly", "orders", I),
             None
         );
     }
@@ -127,8 +141,8 @@ mod tests {
             let t = OffsetDateTime::from_unix_timestamp(seconds).unwrap();
             let slot = Slot::of(t);
             prop_assert!(slot.0 <= t && t - slot.0 < time::Duration::MINUTE);
-            let id = rdsbackup_common::snapshot_identifier("p", "db", &slot.compact());
-            prop_assert_eq!(Slot::from_identifier(&id, "p", "db"), Some(slot));
+            let id = slot.identifier("pp", "db", SnapshotKind::Cluster);
+            prop_assert_eq!(Slot::from_identifier(&id, "pp", "db", SnapshotKind::Cluster), Some(slot));
         }
     }
 }

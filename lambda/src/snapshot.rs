@@ -1,5 +1,5 @@
-//! The RDS side of a backup: create the slot's snapshot, list a database's manual snapshots for retention, delete.
-//! Instances and clusters have parallel APIs; this module hides which one a database needs.
+//! The RDS side of a backup: create the slot's snapshot, find one by identifier, list a database's manual
+//! snapshots, delete. Instances and clusters have parallel APIs; this module hides which one a database needs.
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::Tag;
@@ -14,13 +14,15 @@ use crate::select::{Database, Kind, tags};
 pub struct Described {
     pub arn: String,
     pub engine: String,
+    /// The instance or cluster it was taken of.
+    pub source: String,
     pub snapshot: retention::Snapshot,
 }
 
 pub enum Created {
     New(Described),
-    /// An earlier run for the same slot made it: a retried or repeated event.
-    Existing,
+    /// A snapshot of that identifier exists already: whose it is, the caller finds out.
+    Exists,
 }
 
 pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Result<Created, String> {
@@ -46,7 +48,7 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
                 {
-                    Ok(Created::Existing)
+                    Ok(Created::Exists)
                 }
                 Err(e) => Err(aws_error::describe("CreateDBSnapshot", &e)),
             }
@@ -67,11 +69,37 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
                 {
-                    Ok(Created::Existing)
+                    Ok(Created::Exists)
                 }
                 Err(e) => Err(aws_error::describe("CreateDBClusterSnapshot", &e)),
             }
         }
+    }
+}
+
+/// The snapshot of that identifier, of whichever database; `None` when there is none.
+pub async fn find(rds: &Client, kind: Kind, id: &str) -> Result<Option<Described>, String> {
+    match kind {
+        Kind::Instance => match rds.describe_db_snapshots().db_snapshot_identifier(id).send().await {
+            Ok(output) => Ok(output.db_snapshots().first().map(instance_snapshot)),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_db_snapshot_not_found_fault()) => Ok(None),
+            Err(e) => Err(aws_error::describe("DescribeDBSnapshots", &e)),
+        },
+        Kind::Cluster => match rds
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.db_cluster_snapshots().first().map(cluster_snapshot)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_error::describe("DescribeDBClusterSnapshots", &e)),
+        },
     }
 }
 
@@ -105,12 +133,18 @@ pub async fn list(rds: &Client, db: &Database) -> Result<Vec<Described>, String>
     Ok(snapshots)
 }
 
-/// Deletes a snapshot; one already gone counts as deleted, so that a retried run finishes what it started.
+/// Deletes a snapshot. One already gone, or already being deleted (by a concurrent run of the same policy, or a
+/// retried one), counts as deleted: the second run must not report the first one's work as a failure.
 pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
     match kind {
         Kind::Instance => match rds.delete_db_snapshot().db_snapshot_identifier(id).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_db_snapshot_not_found_fault()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_db_snapshot_not_found_fault() || e.is_invalid_db_snapshot_state_fault()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws_error::describe(&format!("DeleteDBSnapshot {id}"), &e)),
         },
         Kind::Cluster => match rds
@@ -121,8 +155,9 @@ pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
         {
             Ok(_) => Ok(()),
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_db_cluster_snapshot_not_found_fault()) =>
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_db_cluster_snapshot_not_found_fault() || e.is_invalid_db_cluster_snapshot_state_fault()
+                }) =>
             {
                 Ok(())
             }
@@ -132,12 +167,15 @@ pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
 }
 
 fn instance_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
+    let mut tags = tags(s.tag_list());
     Described {
         arn: s.db_snapshot_arn().unwrap_or_default().into(),
         engine: s.engine().unwrap_or_default().into(),
+        source: s.db_instance_identifier().unwrap_or_default().into(),
         snapshot: retention::Snapshot {
             id: s.db_snapshot_identifier().unwrap_or_default().into(),
-            policy: tags(s.tag_list()).remove(rdsbackup_common::tags::POLICY),
+            policy: tags.remove(rdsbackup_common::tags::POLICY),
+            db: tags.remove(rdsbackup_common::tags::DB),
             snapshot_type: s.snapshot_type().unwrap_or_default().into(),
             status: s.status().unwrap_or_default().into(),
             created: s.snapshot_create_time().and_then(timestamp),
@@ -146,12 +184,15 @@ fn instance_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
 }
 
 fn cluster_snapshot(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
+    let mut tags = tags(s.tag_list());
     Described {
         arn: s.db_cluster_snapshot_arn().unwrap_or_default().into(),
         engine: s.engine().unwrap_or_default().into(),
+        source: s.db_cluster_identifier().unwrap_or_default().into(),
         snapshot: retention::Snapshot {
             id: s.db_cluster_snapshot_identifier().unwrap_or_default().into(),
-            policy: tags(s.tag_list()).remove(rdsbackup_common::tags::POLICY),
+            policy: tags.remove(rdsbackup_common::tags::POLICY),
+            db: tags.remove(rdsbackup_common::tags::DB),
             snapshot_type: s.snapshot_type().unwrap_or_default().into(),
             status: s.status().unwrap_or_default().into(),
             created: s.snapshot_create_time().and_then(timestamp),

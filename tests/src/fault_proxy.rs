@@ -1,5 +1,7 @@
-//! A small HTTP proxy in front of moto that fails chosen AWS calls, for testing what an apply leaves behind when
-//! a call fails halfway. One request per connection (it answers `Connection: close`), which every SDK handles.
+//! A small HTTP proxy in front of moto that makes AWS behave as moto cannot: it fails chosen calls with the
+//! error AWS would give, rewrites responses (a database `backing-up`, a snapshot still `creating`), and records
+//! every request that passes, for checking them against the role's policy. One request per connection (it
+//! answers `Connection: close`), which every SDK handles.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -11,12 +13,98 @@ pub struct FaultProxy {
     state: Arc<State>,
 }
 
+/// What to do with a request that matches a rule.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer in place of the endpoint; the request never reaches it.
+    Respond {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
+    /// Forward, then replace every `from` with `to` in the response body.
+    Rewrite { from: String, to: String },
+}
+
+impl Fault {
+    /// An error of an AWS query-protocol service (RDS, IAM, SNS, CloudWatch) as it sends one.
+    pub fn query_error(status: u16, code: &str, message: &str) -> Fault {
+        Fault::Respond {
+            status,
+            content_type: "text/xml",
+            body: format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>fault-proxy</RequestId></ErrorResponse>"
+            ),
+        }
+    }
+
+    /// An S3 error as S3 sends one.
+    pub fn s3_error(status: u16, code: &str, message: &str) -> Fault {
+        Fault::Respond {
+            status,
+            content_type: "application/xml",
+            body: format!(
+                "<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
+            ),
+        }
+    }
+
+    pub fn rewrite(from: &str, to: &str) -> Fault {
+        Fault::Rewrite {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+}
+
+/// One request as it passed the proxy.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The request line and headers.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn method(&self) -> &str {
+        self.head.split(' ').next().unwrap_or_default()
+    }
+
+    /// The path and query of the request line.
+    pub fn target(&self) -> &str {
+        self.head.split(' ').nth(1).unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn contains(&self, text: &str) -> bool {
+        self.head.contains(text) || self.body_text().contains(text)
+    }
+}
+
+struct Rule {
+    /// Every one of these must occur in the request's head or body.
+    all_of: Vec<String>,
+    fault: Fault,
+    /// How many more requests it applies to; `None` for every one.
+    remaining: Option<usize>,
+}
+
 struct State {
     upstream: String,
-    /// Requests whose head or body contains this text fail with `AccessDeniedException`: a permanent error, so
-    /// the SDK does not retry it, as a missing permission would be.
-    fail_on: Mutex<Option<String>>,
-    failed: AtomicUsize,
+    rules: Mutex<Vec<Rule>>,
+    requests: Mutex<Vec<Request>>,
+    faulted: AtomicUsize,
     stopped: AtomicBool,
 }
 
@@ -27,8 +115,9 @@ impl FaultProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
             upstream: upstream.trim_start_matches("http://").to_string(),
-            fail_on: Mutex::new(None),
-            failed: AtomicUsize::new(0),
+            rules: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            faulted: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
         });
         let shared = state.clone();
@@ -47,14 +136,54 @@ impl FaultProxy {
         FaultProxy { endpoint, state }
     }
 
-    /// From now on, fail every request mentioning `operation` (e.g. `PutRule`); `None` lets everything through.
-    pub fn fail_on(&self, operation: Option<&str>) {
-        *self.state.fail_on.lock().unwrap() = operation.map(str::to_string);
+    /// Applies `fault` to every request containing all of `all_of` (e.g. `["Action=CreateDBSnapshot",
+    /// "DBInstanceIdentifier=orders"]`), until `clear`.
+    pub fn inject(&self, all_of: &[&str], fault: Fault) {
+        self.push(all_of, fault, None);
     }
 
-    /// How many requests were failed on purpose.
+    /// Applies `fault` to the next `times` matching requests only.
+    pub fn inject_times(&self, all_of: &[&str], fault: Fault, times: usize) {
+        self.push(all_of, fault, Some(times));
+    }
+
+    fn push(&self, all_of: &[&str], fault: Fault, remaining: Option<usize>) {
+        self.state.rules.lock().unwrap().push(Rule {
+            all_of: all_of.iter().map(|s| s.to_string()).collect(),
+            fault,
+            remaining,
+        });
+    }
+
+    pub fn clear(&self) {
+        self.state.rules.lock().unwrap().clear();
+    }
+
+    /// From now on, fail every request mentioning `operation` (e.g. `PutRule`) with `AccessDeniedException`, a
+    /// permanent error the SDK does not retry, as a missing permission would be; `None` lets everything through.
+    pub fn fail_on(&self, operation: Option<&str>) {
+        self.clear();
+        if let Some(operation) = operation {
+            let body = format!(r#"{{"__type":"AccessDeniedException","message":"injected failure of {operation}"}}"#);
+            self.inject(
+                &[operation],
+                Fault::Respond {
+                    status: 400,
+                    content_type: "application/x-amz-json-1.1",
+                    body,
+                },
+            );
+        }
+    }
+
+    /// How many requests a rule applied to.
     pub fn failed(&self) -> usize {
-        self.state.failed.load(Ordering::Relaxed)
+        self.state.faulted.load(Ordering::Relaxed)
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.requests.lock().unwrap().clone()
     }
 }
 
@@ -63,6 +192,20 @@ impl Drop for FaultProxy {
         self.state.stopped.store(true, Ordering::Relaxed);
         let _ = TcpStream::connect(self.endpoint.trim_start_matches("http://"));
     }
+}
+
+/// The fault of the first rule matching `request`, using up one of its applications.
+fn fault_for(state: &State, request: &Request) -> Option<Fault> {
+    let mut rules = state.rules.lock().unwrap();
+    let index = rules
+        .iter()
+        .position(|r| r.remaining != Some(0) && r.all_of.iter().all(|text| request.contains(text)))?;
+    let rule = &mut rules[index];
+    if let Some(remaining) = &mut rule.remaining {
+        *remaining -= 1;
+    }
+    state.faulted.fetch_add(1, Ordering::Relaxed);
+    Some(rule.fault.clone())
 }
 
 fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
@@ -89,28 +232,79 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
+    let request = Request {
+        head: String::from_utf8_lossy(&head).into_owned(),
+        body: body.clone(),
+    };
+    let fault = fault_for(state, &request);
+    state.requests.lock().unwrap().push(request);
     let mut client = client;
-    let fail_on = state.fail_on.lock().unwrap().clone();
-    if let Some(operation) = fail_on {
-        let text = format!("{}{}", String::from_utf8_lossy(&head), String::from_utf8_lossy(&body));
-        if text.contains(&operation) {
-            state.failed.fetch_add(1, Ordering::Relaxed);
-            let message =
-                format!(r#"{{"__type":"AccessDeniedException","message":"injected failure of {operation}"}}"#);
-            write!(
-                client,
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
-                 x-amzn-ErrorType: AccessDeniedException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{message}",
-                message.len()
-            )?;
-            return Ok(());
-        }
+    if let Some(Fault::Respond {
+        status,
+        content_type,
+        body,
+    }) = &fault
+    {
+        write!(
+            client,
+            "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return Ok(());
     }
     let mut upstream = TcpStream::connect(&state.upstream)?;
     upstream.write_all(&head)?;
     upstream.write_all(&body)?;
     let mut response = Vec::new();
     upstream.read_to_end(&mut response)?;
+    if let Some(Fault::Rewrite { from, to }) = &fault {
+        response = rewrite(&response, from, to);
+    }
     client.write_all(&response)?;
     Ok(())
+}
+
+/// The response with `from` replaced by `to` in its body, its framing made `Content-Length` again.
+fn rewrite(response: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let Some(split) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut body = response[split + 4..].to_vec();
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    let body = String::from_utf8_lossy(&body).replace(from, to);
+    let mut out: String = head
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("content-length:") && !l.starts_with("transfer-encoding:")
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&body[..end]).split(';').next().unwrap().trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&body[start..(start + size).min(body.len())]);
+        body = &body[(start + size + 2).min(body.len())..];
+    }
+    out
 }

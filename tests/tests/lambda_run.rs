@@ -6,7 +6,9 @@ use std::future::Future;
 
 use aws_sdk_rds::primitives::DateTime;
 use aws_sdk_rds::types::Tag;
-use rdsbackup_common::{env, record_key, snapshot_identifier, tags};
+use rdsbackup_common::identifier::{self, SnapshotKind};
+use rdsbackup_common::{env, pending_key, record_key, tags};
+use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::{Answer, Function, RuntimeApi};
 use rdsbackup_tests::{Aws, Moto, acceptance};
 use serde_json::{Value, json};
@@ -153,10 +155,29 @@ impl Local {
 
     /// The function's environment: this moto, and the policy's configuration on top of `config`.
     fn function(&self, api: &RuntimeApi, config: &[(&str, &str)]) -> Function {
+        self.function_with(api, config, self.aws.env())
+    }
+
+    /// The function talking to AWS through `proxy`.
+    fn function_through(&self, api: &RuntimeApi, config: &[(&str, &str)], proxy: &FaultProxy) -> Function {
         let mut vars = self.aws.env();
+        vars.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        vars.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+        self.function_with(api, config, vars)
+    }
+
+    fn proxy(&self) -> FaultProxy {
+        let Aws::Moto(moto) = &self.aws else {
+            unreachable!("local tests run against moto")
+        };
+        FaultProxy::start(&moto.endpoint)
+    }
+
+    fn function_with(&self, api: &RuntimeApi, config: &[(&str, &str)], mut vars: Vec<(String, String)>) -> Function {
         let defaults = [
             (env::POLICY, POLICY),
             (env::BUCKET, BUCKET),
+            (env::BUCKET_OWNER, "123456789012"),
             (env::RETENTION_DAYS, "35"),
             (env::MIN_SNAPSHOTS, "3"),
         ];
@@ -208,8 +229,13 @@ fn scheduled_event(time: &str) -> Value {
     })
 }
 
+/// The slot's identifier of an instance snapshot of this policy.
 fn id(db: &str, slot: &str) -> String {
-    snapshot_identifier(POLICY, db, slot)
+    identifier::build(POLICY, db, SnapshotKind::Instance, slot)
+}
+
+fn cluster_id(db: &str, slot: &str) -> String {
+    identifier::build(POLICY, db, SnapshotKind::Cluster, slot)
 }
 
 #[track_caller]
@@ -236,7 +262,7 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
     );
     let event = scheduled_event("2026-11-28T03:00:00Z");
     let slot = "202611280300";
-    let ids = [id("analytics", slot), id("billing", slot), id("orders", slot)];
+    let ids = [cluster_id("analytics", slot), id("billing", slot), id("orders", slot)];
 
     let first = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
@@ -356,7 +382,11 @@ fn selects_tagged_databases_and_aurora_members_through_their_cluster() {
     let slot = "202611280300";
     assert_eq!(
         output["created"],
-        json!([id("ledger", slot), id("reports", slot), id("tagged", slot)])
+        json!([
+            cluster_id("ledger", slot),
+            cluster_id("reports", slot),
+            id("tagged", slot)
+        ])
     );
     assert_eq!(
         local.instance_snapshots("tagged"),
@@ -364,11 +394,11 @@ fn selects_tagged_databases_and_aurora_members_through_their_cluster() {
     );
     assert_eq!(
         local.cluster_snapshots("ledger"),
-        [(id("ledger", slot), owned_tags("ledger"))]
+        [(cluster_id("ledger", slot), owned_tags("ledger"))]
     );
     assert_eq!(
         local.cluster_snapshots("reports"),
-        [(id("reports", slot), owned_tags("reports"))]
+        [(cluster_id("reports", slot), owned_tags("reports"))]
     );
     for untouched in ["half", "plain", "reports-1"] {
         assert!(
@@ -376,7 +406,7 @@ fn selects_tagged_databases_and_aurora_members_through_their_cluster() {
             "{untouched} was not selected"
         );
     }
-    assert!(local.record("reports", &id("reports", slot)).is_some());
+    assert!(local.record("reports", &cluster_id("reports", slot)).is_some());
 }
 
 #[test]
@@ -396,6 +426,15 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         .db_snapshot_identifier("rdsbackup-weekly-orders-202601010000")
         .tags(Tag::builder().key(tags::POLICY).value("weekly").build());
     local.block_on(other_policy.send()).unwrap();
+    // A same-region copy that copied the policy's tags: not the policy's, whatever its age.
+    let copy = local
+        .rds
+        .create_db_snapshot()
+        .db_instance_identifier("orders")
+        .db_snapshot_identifier("orders-copy-for-audit")
+        .tags(Tag::builder().key(tags::POLICY).value(POLICY).build())
+        .tags(Tag::builder().key(tags::DB).value("orders").build());
+    local.block_on(copy.send()).unwrap();
     let automated = local.automated_snapshots();
     assert!(
         !automated.is_empty(),
@@ -408,7 +447,8 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         (env::RETENTION_DAYS, "7"),
         (env::MIN_SNAPSHOTS, "2"),
     ];
-    let mut function = local.function(&api, &config);
+    let proxy = local.proxy();
+    let mut function = local.function_through(&api, &config, &proxy);
     // Snapshots are created at the real time, so "now" starts at the clock and then moves 30 days on.
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -443,12 +483,38 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         )
         .unwrap();
 
+    // S3 answers a missing key with 403 to a caller without s3:ListBucket: still "no record".
+    proxy.inject(
+        &["GET ", &record_key("orders", &made[0])],
+        Fault::s3_error(403, "AccessDenied", "Access Denied"),
+    );
+    // A concurrent run is deleting this one already: RDS says so, and that is not a failure.
+    proxy.inject(
+        &["Action=DeleteDBSnapshot", &format!("DBSnapshotIdentifier={}", made[1])],
+        Fault::query_error(
+            400,
+            "InvalidDBSnapshotState",
+            "Cannot delete a snapshot that is being deleted.",
+        ),
+    );
+    let before = proxy.requests().len();
     let later = start + 30 * 24 * 3600;
     let output = response(api.invoke(&scheduled_event(&at(later)), &mut function), &function);
+    // Retention ran first: the expired snapshots made room under the region's quota for the new one.
+    let actions: Vec<String> = proxy.requests()[before..]
+        .iter()
+        .filter_map(|r| r.body_text().split('&').next().map(String::from))
+        .collect();
+    let first = |action: &str| actions.iter().position(|a| a == action).unwrap();
+    assert!(
+        first("Action=DeleteDBSnapshot") < first("Action=CreateDBSnapshot"),
+        "{actions:?}"
+    );
     let newest = id("orders", &slot(later));
     assert_eq!(output["created"], json!([newest]));
-    // Five snapshots of this policy, all older than 7 days at the event's "now": the newest two stay.
-    assert_eq!(output["deleted"], json!(made[..3]));
+    // Four snapshots of this policy before the run, all older than 7 days at the event's "now": the newest two
+    // stay (the one this run takes is not available yet, so it does not count).
+    assert_eq!(output["deleted"], json!(made[..2]));
     let remaining: Vec<String> = local
         .instance_snapshots("orders")
         .into_iter()
@@ -458,6 +524,9 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         remaining,
         [
             "by-hand",
+            "orders-copy-for-audit",
+            made[1].as_str(),
+            made[2].as_str(),
             made[3].as_str(),
             newest.as_str(),
             "rdsbackup-weekly-orders-202601010000"
@@ -465,7 +534,7 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
     );
     assert_eq!(local.automated_snapshots(), automated);
 
-    for deleted in &made[..3] {
+    for deleted in &made[..2] {
         let (record, _) = local
             .record("orders", deleted)
             .expect("records outlive their snapshots");
@@ -479,24 +548,34 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         (&json!("orders"), &json!("instance"))
     );
     assert_eq!(rebuilt["slot"], at(start));
-    assert_eq!(local.record("orders", &made[3]).unwrap().0["status"], "available");
+    assert_eq!(local.record("orders", &made[2]).unwrap().0["status"], "available");
 }
 
 #[test]
-fn missing_and_stopped_databases_fail_the_invocation_after_the_others_are_done() {
+fn missing_and_refused_databases_fail_the_invocation_after_the_others_are_done() {
     let Some(local) = Local::start() else { return };
     local.instance("orders", "postgres", None, &[]);
     local.instance("sleepy", "postgres", None, &[]);
     local
         .block_on(local.rds.stop_db_instance().db_instance_identifier("sleepy").send())
         .unwrap();
+    // moto snapshots a stopped instance; RDS refuses, and the run must report RDS's own words.
+    let proxy = local.proxy();
+    proxy.inject(
+        &["Action=CreateDBSnapshot", "DBInstanceIdentifier=sleepy"],
+        Fault::query_error(
+            400,
+            "InvalidDBInstanceState",
+            "Instance sleepy is not currently in the available state.",
+        ),
+    );
 
     let api = RuntimeApi::start();
     let config = [
         (env::DB_INSTANCES, "orders,ghost,sleepy"),
         (env::DB_CLUSTERS, "nowhere"),
     ];
-    let mut function = local.function(&api, &config);
+    let mut function = local.function_through(&api, &config, &proxy);
     let Answer::Error(error) = api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function) else {
         panic!("a run with failed databases must fail\n{}", function.output());
     };
@@ -510,7 +589,7 @@ fn missing_and_stopped_databases_fail_the_invocation_after_the_others_are_done()
         json!([
             {"db": "ghost", "kind": "instance", "error": "DB instance not found"},
             {"db": "nowhere", "kind": "cluster", "error": "DB cluster not found"},
-            {"db": "sleepy", "kind": "instance", "error": "DB instance is stopped: a snapshot needs it available"},
+            {"db": "sleepy", "kind": "instance", "error": "CreateDBSnapshot: InvalidDBInstanceState: Instance sleepy is not currently in the available state. (status: stopped)"},
         ])
     );
     assert_eq!(
@@ -549,6 +628,7 @@ fn runs_once_outside_lambda() {
     let config = [
         (env::POLICY, POLICY),
         (env::BUCKET, BUCKET),
+        (env::BUCKET_OWNER, "123456789012"),
         (env::DB_INSTANCES, "orders"),
         (env::RETENTION_DAYS, "35"),
         (env::MIN_SNAPSHOTS, "3"),
@@ -584,4 +664,170 @@ fn runs_once_outside_lambda() {
         Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
     );
     assert_eq!(head.ssekms_key_id(), Some(KMS_KEY));
+}
+
+/// 0.1 named `prod` + `eu-orders` and `prod-eu` + `orders` alike: the second policy found the first one's snapshot,
+/// called it "existing", and its own database was never backed up.
+#[test]
+fn policies_whose_identifiers_once_collided_each_back_up_their_own_database() {
+    let Some(local) = Local::start() else { return };
+    local.instance("eu-orders", "postgres", None, &[]);
+    local.instance("orders", "postgres", None, &[]);
+    let event = scheduled_event("2026-11-28T03:00:00Z");
+    for (policy, db) in [("prod", "eu-orders"), ("prod-eu", "orders")] {
+        // One Runtime API per function, as Lambda gives each its own.
+        let api = RuntimeApi::start();
+        let mut function = local.function(&api, &[(env::POLICY, policy), (env::DB_INSTANCES, db)]);
+        let output = response(api.invoke(&event, &mut function), &function);
+        let expected = identifier::build(policy, db, SnapshotKind::Instance, "202611280300");
+        assert_eq!(
+            output,
+            json!({"created": [expected], "existing": [], "deleted": [], "failed": []})
+        );
+        assert_eq!(
+            local.instance_snapshots(db),
+            [(
+                expected,
+                vec![
+                    (tags::DB.to_string(), db.to_string()),
+                    (tags::POLICY.to_string(), policy.to_string())
+                ]
+            )]
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_under_the_slots_identifier_that_is_not_the_policys_is_a_failure() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    local.instance("billing", "postgres", None, &[]);
+    let slot = "202611280300";
+    // Someone took a snapshot of another database under orders' identifier for this slot.
+    let squatter = local
+        .rds
+        .create_db_snapshot()
+        .db_instance_identifier("billing")
+        .db_snapshot_identifier(id("orders", slot))
+        .tags(Tag::builder().key(tags::POLICY).value(POLICY).build())
+        .tags(Tag::builder().key(tags::DB).value("orders").build());
+    local.block_on(squatter.send()).unwrap();
+    let api = RuntimeApi::start();
+    let mut function = local.function(&api, &[(env::DB_INSTANCES, "orders")]);
+    let Answer::Error(error) = api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function) else {
+        panic!("orders was not backed up: the run must fail\n{}", function.output());
+    };
+    let message = error["errorMessage"].as_str().unwrap();
+    let output: Value = serde_json::from_str(&message[message.find('{').unwrap()..]).unwrap();
+    assert_eq!(output["existing"], json!([]), "{output}");
+    assert_eq!(output["failed"][0]["db"], "orders", "{output}");
+    let why = output["failed"][0]["error"].as_str().unwrap();
+    assert!(
+        why.contains("is not this policy's snapshot of orders") && why.contains("\"billing\""),
+        "{why}"
+    );
+    assert!(local.record("orders", &id("orders", slot)).is_none());
+}
+
+/// A snapshot puts its database in `backing-up` for as long as it takes; Lambda retries a failed invocation with
+/// the same event meanwhile. The retry must find the slot's snapshot, not fail the database for its state.
+#[test]
+fn a_repeated_run_while_the_database_is_backing_up_reports_it_existing_and_repairs_its_record() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let mut function = local.function_through(&api, &[(env::DB_INSTANCES, "orders")], &proxy);
+    let event = scheduled_event("2026-11-28T03:00:00Z");
+    let slot = "202611280300";
+    response(api.invoke(&event, &mut function), &function);
+    // The run stopped between snapshot and record.
+    local
+        .block_on(
+            local
+                .s3
+                .delete_object()
+                .bucket(BUCKET)
+                .key(record_key("orders", &id("orders", slot)))
+                .send(),
+        )
+        .unwrap();
+    proxy.inject(
+        &["Action=DescribeDBInstances"],
+        Fault::rewrite(
+            "<DBInstanceStatus>available</DBInstanceStatus>",
+            "<DBInstanceStatus>backing-up</DBInstanceStatus>",
+        ),
+    );
+    proxy.inject(
+        &["Action=CreateDBSnapshot"],
+        Fault::query_error(
+            400,
+            "InvalidDBInstanceState",
+            "Instance orders is not currently in the available state.",
+        ),
+    );
+    let again = response(api.invoke(&event, &mut function), &function);
+    assert_eq!(
+        again,
+        json!({"created": [], "existing": [id("orders", slot)], "deleted": [], "failed": []})
+    );
+    assert!(proxy.failed() >= 1, "the database was shown backing-up");
+    let (record, _) = local
+        .record("orders", &id("orders", slot))
+        .expect("the missing record is written");
+    assert_eq!(
+        (&record["status"], &record["slot"]),
+        (&json!("available"), &json!("2026-11-28T03:00:00Z"))
+    );
+}
+
+/// On AWS a snapshot is `creating` for minutes to hours after the call that made it.
+#[test]
+fn a_snapshot_still_creating_is_no_backup_yet_and_its_record_settles_on_a_later_run() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let mut function = local.function_through(&api, &[(env::DB_INSTANCES, "orders")], &proxy);
+    proxy.inject(
+        &["Action=CreateDBSnapshot"],
+        Fault::rewrite("<Status>available</Status>", "<Status>creating</Status>"),
+    );
+    let first = id("orders", "202611280300");
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(output["created"], json!([first]));
+    let ages = |function: &Function| -> Vec<Value> {
+        function
+            .lines()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|d| d.get("_aws").is_some() && d["DBIdentifier"] == "orders")
+            .map(|d| d.get("NewestSnapshotAgeHours").cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    // Not 0: nothing available yet, so the overdue alarm (missing data breaching) keeps watching.
+    assert_eq!(ages(&function), [Value::Null]);
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert_eq!(record["status"], "creating");
+    let marker = local.s3.head_object().bucket(BUCKET).key(pending_key("orders", &first));
+    assert!(local.block_on(marker.send()).is_ok(), "a pending marker");
+
+    proxy.clear();
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T04:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(output["failed"], json!([]), "{output}");
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert_eq!(record["status"], "available", "{record}");
+    let marker = local.s3.head_object().bucket(BUCKET).key(pending_key("orders", &first));
+    assert!(
+        local.block_on(marker.send()).is_err(),
+        "the marker is gone once settled"
+    );
+    assert_eq!(ages(&function)[1], json!(0.0));
 }

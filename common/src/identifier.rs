@@ -1,0 +1,205 @@
+//! Snapshot identifiers (contract 0.2): `rdsbackup-<policy>-<db>-<yyyymmddhhmm>-<h8>`, built and parsed here
+//! only, so that the Lambda that names a snapshot, the retention that recognises it and the provider that checks
+//! limits can never disagree.
+//!
+//! `<h8>` (the first 8 hex digits of SHA-256 of `<policy>/<db>`) makes the identifier unambiguous: without it,
+//! policy `prod` + database `eu-orders` and policy `prod-eu` + database `orders` name the same snapshot. It also
+//! keeps a cut `<db>` (cluster snapshot identifiers are limited to 63 characters) unique.
+
+use sha2::{Digest, Sha256};
+
+/// The longest policy name: with it, a cluster snapshot identifier keeps at least 6 characters of `<db>`.
+pub const POLICY_NAME_MAX: usize = 24;
+
+/// Which RDS API a snapshot belongs to; it decides the identifier's length limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SnapshotKind {
+    Instance,
+    Cluster,
+}
+
+impl SnapshotKind {
+    /// RDS's limit for the kind's snapshot identifier: 255 for a DB snapshot, 63 for a DB cluster snapshot.
+    pub const fn max_len(self) -> usize {
+        match self {
+            SnapshotKind::Instance => 255,
+            SnapshotKind::Cluster => 63,
+        }
+    }
+}
+
+/// The 8 lowercase hex digits of SHA-256 of `<policy>/<db>`, with `db` the full identifier.
+pub fn h8(policy: &str, db: &str) -> String {
+    let digest = Sha256::digest(format!("{policy}/{db}").as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The slot's snapshot identifier for `db`. `slot` is "now" in UTC as `yyyymmddhhmm`.
+pub fn build(policy: &str, db: &str, kind: SnapshotKind, slot: &str) -> String {
+    let hash = h8(policy, db);
+    // rdsbackup- + policy + - + db + - + slot + - + h8
+    let fixed = "rdsbackup-".len() + policy.len() + 1 + 1 + slot.len() + 1 + hash.len();
+    let room = kind.max_len().saturating_sub(fixed);
+    let mut cut = &db[..db.len().min(room)];
+    // RDS refuses a hyphen before another one; the cut may end on one.
+    cut = cut.trim_end_matches('-');
+    format!("rdsbackup-{policy}-{cut}-{slot}-{hash}")
+}
+
+/// Which of the policy's identifier forms an identifier has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>`, written by 0.1.
+    V01,
+    /// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>-<h8>`.
+    V02,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// `yyyymmddhhmm`, twelve digits (not checked to be a date).
+    pub slot: &'a str,
+    pub form: Form,
+}
+
+/// Reads an identifier as one this policy made for `db` (of `kind`) in either form; `None` when it is not one, so
+/// that a copy carrying the policy's tags under another identifier is not the policy's.
+pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind) -> Option<Parsed<'a>> {
+    let rest = identifier
+        .strip_prefix("rdsbackup-")?
+        .strip_prefix(policy)?
+        .strip_prefix('-')?;
+    let twelve_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    // 0.2: ...-<slot>-<h8>, and the whole identifier exactly as `build` makes it.
+    if let Some((head, hash)) = rest.rsplit_once('-')
+        && let Some((_, slot)) = head.rsplit_once('-')
+        && twelve_digits(slot)
+        && hash.len() == 8
+        && build(policy, db, kind, slot) == identifier
+    {
+        let start = identifier.len() - hash.len() - 1 - slot.len();
+        return Some(Parsed {
+            slot: &identifier[start..start + 12],
+            form: Form::V02,
+        });
+    }
+    // 0.1: ...-<db>-<slot>
+    let slot = rest.strip_prefix(db)?.strip_prefix('-')?;
+    twelve_digits(slot).then_some(Parsed { slot, form: Form::V01 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_contract_example() {
+        assert_eq!(
+            build("nightly", "db-a", SnapshotKind::Instance, "202611280300"),
+            "rdsbackup-nightly-db-a-202611280300-9ca323f5"
+        );
+    }
+
+    #[test]
+    fn pairs_that_0_1_confused_are_told_apart() {
+        let a = build("prod", "eu-orders", SnapshotKind::Instance, "202611280300");
+        let b = build("prod-eu", "orders", SnapshotKind::Instance, "202611280300");
+        assert_ne!(a, b);
+        assert!(parse(&a, "prod", "eu-orders", SnapshotKind::Instance).is_some());
+        assert_eq!(parse(&a, "prod-eu", "orders", SnapshotKind::Instance), None);
+        assert_eq!(parse(&b, "prod", "eu-orders", SnapshotKind::Instance), None);
+    }
+
+    #[test]
+    fn cluster_identifiers_are_cut_to_63_without_a_trailing_hyphen() {
+        let policy = "a".repeat(POLICY_NAME_MAX);
+        let db = "analytics-warehouse-eu-west-1-primary";
+        let id = build(&policy, db, SnapshotKind::Cluster, "202611280300");
+        assert_eq!(id.len(), 63, "{id}");
+        assert!(id.contains("-analyt-202611280300-"), "{id}");
+        // A cut that ends on a hyphen drops it.
+        let id = build(&policy, "abcde-fgh", SnapshotKind::Cluster, "202611280300");
+        assert!(id.contains("-abcde-202611280300-"), "{id}");
+        assert_eq!(
+            parse(&id, &policy, "abcde-fgh", SnapshotKind::Cluster).map(|p| p.slot),
+            Some("202611280300")
+        );
+        // Instance snapshots keep the whole identifier.
+        assert!(build(&policy, db, SnapshotKind::Instance, "202611280300").contains(db));
+    }
+
+    #[test]
+    fn the_0_1_form_is_still_recognised() {
+        let old = "rdsbackup-nightly-orders-202611280300";
+        assert_eq!(
+            parse(old, "nightly", "orders", SnapshotKind::Instance),
+            Some(Parsed {
+                slot: "202611280300",
+                form: Form::V01
+            })
+        );
+        for other in [
+            "rdsbackup-nightly-orders-20261128030",
+            "rdsbackup-nightly-orders-copy-202611280300",
+            "copy-of-rdsbackup-nightly-orders-202611280300",
+            "rdsbackup-nightly-orders-202611280300-00000000",
+        ] {
+            assert_eq!(
+                parse(other, "nightly", "orders", SnapshotKind::Instance),
+                None,
+                "{other}"
+            );
+        }
+    }
+
+    fn policy_name() -> impl Strategy<Value = String> {
+        "[a-z]([a-z0-9]|-[a-z0-9]){0,22}"
+            .prop_filter("at most 24 characters", |s| (2..=POLICY_NAME_MAX).contains(&s.len()))
+    }
+
+    fn db_identifier() -> impl Strategy<Value = String> {
+        "[a-z]([a-z0-9]|-[a-z0-9]){0,40}".prop_filter("at most 63 characters", |s| s.len() <= 63)
+    }
+
+    fn slot() -> impl Strategy<Value = String> {
+        "[0-9]{12}"
+    }
+
+    fn kind() -> impl Strategy<Value = SnapshotKind> {
+        prop_oneof![Just(SnapshotKind::Instance), Just(SnapshotKind::Cluster)]
+    }
+
+    /// RDS's rule for a snapshot identifier of the kind.
+    fn rds_accepts(id: &str, kind: SnapshotKind) -> bool {
+        (1..=kind.max_len()).contains(&id.len())
+            && id.starts_with(|c: char| c.is_ascii_alphabetic())
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !id.ends_with('-')
+            && !id.contains("--")
+    }
+
+    proptest! {
+        #[test]
+        fn every_identifier_is_valid_for_rds_and_parses_back(
+            policy in policy_name(), db in db_identifier(), kind in kind(), slot in slot()
+        ) {
+            let id = build(&policy, &db, kind, &slot);
+            prop_assert!(rds_accepts(&id, kind), "{id}");
+            // At least 6 characters of the database remain (or all of it).
+            prop_assert!(id.contains(&db[..db.len().min(6)].trim_end_matches('-').to_string()), "{id}");
+            prop_assert_eq!(parse(&id, &policy, &db, kind), Some(Parsed { slot: &slot, form: Form::V02 }));
+        }
+
+        #[test]
+        fn different_databases_or_policies_never_share_an_identifier(
+            p1 in policy_name(), d1 in db_identifier(), p2 in policy_name(), d2 in db_identifier(),
+            kind in kind(), slot in slot()
+        ) {
+            prop_assume!((&p1, &d1) != (&p2, &d2));
+            let id = build(&p1, &d1, kind, &slot);
+            prop_assert_ne!(&id, &build(&p2, &d2, kind, &slot));
+            prop_assert_eq!(parse(&id, &p2, &d2, kind), None);
+        }
+    }
+}
