@@ -1,7 +1,6 @@
 //! The provider block: its schema, its validation, and turning it into AWS settings on `ConfigureProvider`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::aws::{AssumeRole, AwsSettings, Service};
@@ -195,6 +194,22 @@ fn validate(config: &Value) -> Diagnostics {
     d
 }
 
+/// The settings that decide which account and endpoint the plan is made in, and are not known yet. A block with
+/// any attribute not known yet is not known as a whole.
+fn unknown_settings(model: &ProviderModel) -> Vec<String> {
+    [
+        ("region", model.region.is_unknown()),
+        ("profile", model.profile.is_unknown()),
+        ("default_tags", model.default_tags.is_unknown()),
+        ("assume_role", model.assume_role.is_unknown()),
+        ("endpoints", model.endpoints.is_unknown()),
+    ]
+    .into_iter()
+    .filter(|(_, unknown)| *unknown)
+    .map(|(name, _)| name.to_string())
+    .collect()
+}
+
 /// Tag maps are checked key by key so the error points at the offending entry.
 pub fn validate_tags(d: &mut Diagnostics, at: &AttrPath, tags: &BTreeMap<String, String>) {
     if tags.len() > 40 {
@@ -215,7 +230,6 @@ pub fn validate_tags(d: &mut Diagnostics, at: &AttrPath, tags: &BTreeMap<String,
 #[derive(Default)]
 pub struct ProviderState {
     pub aws: OnceLock<Arc<AwsSettings>>,
-    pub stopping: AtomicBool,
 }
 
 pub struct RdsbackupProvider {
@@ -256,11 +270,15 @@ impl Provider for RdsbackupProvider {
             return d;
         }
         let model = ProviderModel::from_value(config, &AttrPath::default()).unwrap_or_default();
-        if [&model.region, &model.profile].iter().any(|v| v.is_unknown()) || model.default_tags.is_unknown() {
+        let unknown = unknown_settings(&model);
+        if !unknown.is_empty() {
             d.error(
                 "Provider configuration depends on values not known yet",
-                "region, profile and default_tags must be known at plan time: they cannot come from resources \
-                 created in the same run.",
+                format!(
+                    "{} must be known at plan time: they cannot come from resources created in the same run. \
+                     Planning without them would show the names and ARNs of another account or endpoint.",
+                    unknown.join(", ")
+                ),
             );
             return d;
         }
@@ -298,10 +316,6 @@ impl Provider for RdsbackupProvider {
             Err(message) => d.error("Cannot configure AWS", message),
         }
         d
-    }
-
-    fn stop(&self) {
-        self.state.stopping.store(true, Ordering::Relaxed);
     }
 }
 
@@ -361,6 +375,26 @@ mod tests {
                 "endpoints.s3"
             ]
         );
+    }
+
+    #[test]
+    fn settings_that_choose_the_account_must_be_known_to_configure() {
+        let assume = AssumeRoleModel {
+            role_arn: Tf::Unknown,
+            session_name: Tf::Null,
+            external_id: Tf::Unknown,
+        };
+        let endpoints = EndpointsModel {
+            rds: Tf::Unknown,
+            ..Default::default()
+        };
+        let model = ProviderModel::from_value(
+            &config(&[("assume_role", assume.to_value()), ("endpoints", endpoints.to_value())]),
+            &AttrPath::default(),
+        )
+        .unwrap();
+        assert_eq!(unknown_settings(&model), ["assume_role", "endpoints"]);
+        assert!(unknown_settings(&ProviderModel::default()).is_empty());
     }
 
     #[test]

@@ -9,9 +9,12 @@ fn lower_alnum(c: char) -> bool {
 
 /// `^[a-z][a-z0-9-]{0,30}[a-z0-9]$` without `--`: it prefixes every AWS name the policy creates.
 pub fn policy_name(name: &str) -> Check {
-    let allowed = "2 to 32 characters: lowercase letters, digits and single hyphens, starting with a letter and \
-                   ending with a letter or digit";
-    let ok = (2..=32).contains(&name.len())
+    let max = rdsbackup_common::identifier::POLICY_NAME_MAX;
+    let allowed = format!(
+        "2 to {max} characters (a DB cluster snapshot identifier, at most 63 characters, carries it): lowercase \
+         letters, digits and single hyphens, starting with a letter and ending with a letter or digit"
+    );
+    let ok = (2..=max).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.ends_with(lower_alnum)
         && name.chars().all(|c| lower_alnum(c) || c == '-')
@@ -238,7 +241,7 @@ mod tests {
 
     #[test]
     fn policy_names() {
-        for ok in ["ab", "nightly", "prod-db-2", "a1", &format!("a{}", "b".repeat(31))] {
+        for ok in ["ab", "nightly", "prod-db-2", "a1", &format!("a{}", "b".repeat(23))] {
             assert!(policy_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -249,7 +252,7 @@ mod tests {
             "a--b",
             "a_b",
             "",
-            &format!("a{}", "b".repeat(32)),
+            &format!("a{}", "b".repeat(24)),
         ] {
             let message = policy_name(bad).unwrap_err();
             assert!(message.contains("lowercase letters"), "{bad}: {message}");

@@ -58,12 +58,14 @@ impl Fault {
     }
 }
 
-/// One request as it passed the proxy.
+/// One request as it passed the proxy, with the response the client got.
 #[derive(Clone, Debug)]
 pub struct Request {
     /// The request line and headers.
     pub head: String,
     pub body: Vec<u8>,
+    /// The whole response, status line to body.
+    pub response: Vec<u8>,
 }
 
 impl Request {
@@ -85,6 +87,25 @@ impl Request {
 
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn response_text(&self) -> String {
+        String::from_utf8_lossy(&self.response).into_owned()
+    }
+
+    /// The AWS service the request was signed for (`rds`, `s3`...), from its SigV4 credential scope.
+    pub fn service(&self) -> Option<&str> {
+        let credential = self.header("authorization")?.split("Credential=").nth(1)?;
+        credential.split('/').nth(3)
+    }
+
+    /// The decoded parameters of a query-protocol request (`Action=CreateDBSnapshot&...`).
+    pub fn form(&self) -> Vec<(String, String)> {
+        self.body_text()
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+            .collect()
     }
 
     fn contains(&self, text: &str) -> bool {
@@ -232,35 +253,38 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
-    let request = Request {
+    let mut request = Request {
         head: String::from_utf8_lossy(&head).into_owned(),
         body: body.clone(),
+        response: Vec::new(),
     };
     let fault = fault_for(state, &request);
-    state.requests.lock().unwrap().push(request);
-    let mut client = client;
-    if let Some(Fault::Respond {
-        status,
-        content_type,
-        body,
-    }) = &fault
-    {
-        write!(
-            client,
+    let response = match &fault {
+        Some(Fault::Respond {
+            status,
+            content_type,
+            body,
+        }) => format!(
             "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
-        )?;
-        return Ok(());
-    }
-    let mut upstream = TcpStream::connect(&state.upstream)?;
-    upstream.write_all(&head)?;
-    upstream.write_all(&body)?;
-    let mut response = Vec::new();
-    upstream.read_to_end(&mut response)?;
-    if let Some(Fault::Rewrite { from, to }) = &fault {
-        response = rewrite(&response, from, to);
-    }
+        )
+        .into_bytes(),
+        _ => {
+            let mut upstream = TcpStream::connect(&state.upstream)?;
+            upstream.write_all(&head)?;
+            upstream.write_all(&body)?;
+            let mut response = Vec::new();
+            upstream.read_to_end(&mut response)?;
+            match &fault {
+                Some(Fault::Rewrite { from, to }) => rewrite(&response, from, to),
+                _ => response,
+            }
+        }
+    };
+    let mut client = client;
     client.write_all(&response)?;
+    request.response = response;
+    state.requests.lock().unwrap().push(request);
     Ok(())
 }
 
@@ -307,4 +331,28 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[(start + size + 2).min(body.len())..];
     }
     out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -22,6 +22,8 @@ const TLS_STATEMENT_ID: &str = "DenyInsecureTransport";
 
 pub struct BucketSpec<'a> {
     pub name: &'a str,
+    /// The account that must own it (`ExpectedBucketOwner`).
+    pub owner: &'a str,
     pub region: &'a str,
     pub partition: &'a str,
     pub kms_key_arn: Option<&'a str>,
@@ -138,17 +140,34 @@ fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T
 }
 
 /// `Ok(None)` when the bucket does not exist.
-pub async fn read(s3: &Client, name: &str) -> Result<Option<Bucket>> {
+/// `owner` (the stack's account) goes with every call as `ExpectedBucketOwner`: a bucket of that name in another
+/// account is refused by S3 rather than read, written or emptied.
+pub async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
     // Every read at once, the existence check included: a refresh pays one round trip for the bucket, not two.
     let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
-        s3.head_bucket().bucket(name).send(),
-        s3.get_bucket_encryption().bucket(name).send(),
-        s3.get_bucket_versioning().bucket(name).send(),
-        s3.get_public_access_block().bucket(name).send(),
-        s3.get_bucket_ownership_controls().bucket(name).send(),
-        s3.get_bucket_lifecycle_configuration().bucket(name).send(),
-        s3.get_bucket_policy().bucket(name).send(),
-        s3.get_bucket_tagging().bucket(name).send(),
+        s3.head_bucket().bucket(name).expected_bucket_owner(owner).send(),
+        s3.get_bucket_encryption()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_versioning()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_public_access_block()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_ownership_controls()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_lifecycle_configuration()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_policy().bucket(name).expected_bucket_owner(owner).send(),
+        s3.get_bucket_tagging().bucket(name).expected_bucket_owner(owner).send(),
     );
     let head = head.map_err(failed("s3:HeadBucket", name));
     if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
@@ -240,8 +259,8 @@ pub async fn read(s3: &Client, name: &str) -> Result<Option<Bucket>> {
 
 /// Creates the bucket if missing, then rewrites every setting that differs from the spec.
 pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
-    let name = spec.name;
-    let current = match read(s3, name).await? {
+    let (name, owner) = (spec.name, spec.owner);
+    let current = match read(s3, name, owner).await? {
         Some(bucket) => bucket,
         None => {
             let mut create = s3
@@ -272,6 +291,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
     if current.public_access_blocks != [true; 4] {
         s3.put_public_access_block()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .public_access_block_configuration(
                 PublicAccessBlockConfiguration::builder()
                     .block_public_acls(true)
@@ -292,6 +312,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         )?;
         s3.put_bucket_ownership_controls()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .ownership_controls(built(OwnershipControls::builder().rules(rule).build())?)
             .send()
             .await
@@ -310,6 +331,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
             .build();
         s3.put_bucket_encryption()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .server_side_encryption_configuration(built(
                 ServerSideEncryptionConfiguration::builder().rules(rule).build(),
             )?)
@@ -320,6 +342,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
     if current.versioning.as_deref() != Some("Enabled") {
         s3.put_bucket_versioning()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .versioning_configuration(
                 aws_sdk_s3::types::VersioningConfiguration::builder()
                     .status(BucketVersioningStatus::Enabled)
@@ -352,6 +375,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         )?;
         s3.put_bucket_lifecycle_configuration()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .lifecycle_configuration(built(BucketLifecycleConfiguration::builder().rules(rule).build())?)
             .send()
             .await
@@ -361,6 +385,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         if spec.deny_insecure_transport {
             s3.put_bucket_policy()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .policy(spec.tls_policy().to_string())
                 .send()
                 .await
@@ -368,6 +393,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         } else {
             s3.delete_bucket_policy()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .send()
                 .await
                 .map_err(failed("s3:DeleteBucketPolicy", name))?;
@@ -377,6 +403,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         if spec.tags.is_empty() {
             s3.delete_bucket_tagging()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .send()
                 .await
                 .map_err(failed("s3:DeleteBucketTagging", name))?;
@@ -388,6 +415,7 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             s3.put_bucket_tagging()
                 .bucket(name)
+                .expected_bucket_owner(owner)
                 .tagging(built(Tagging::builder().set_tag_set(Some(tags)).build())?)
                 .send()
                 .await
@@ -398,8 +426,14 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
 }
 
 /// True when the bucket holds no object version and no delete marker (or does not exist).
-pub async fn is_empty(s3: &Client, name: &str) -> Result<bool> {
-    let listed = s3.list_object_versions().bucket(name).max_keys(1).send().await;
+pub async fn is_empty(s3: &Client, name: &str, owner: &str) -> Result<bool> {
+    let listed = s3
+        .list_object_versions()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .max_keys(1)
+        .send()
+        .await;
     let listed = listed
         .map_err(failed("s3:ListObjectVersions", name))
         .or_absent(&["NoSuchBucket"])?;
@@ -407,12 +441,13 @@ pub async fn is_empty(s3: &Client, name: &str) -> Result<bool> {
 }
 
 /// Deletes every object version and delete marker, then the bucket. Missing is fine.
-pub async fn delete(s3: &Client, name: &str) -> Result<()> {
+pub async fn delete(s3: &Client, name: &str, owner: &str) -> Result<()> {
     // The TLS-only policy is the provider's own; removing it first keeps endpoints that enforce Deny statements
     // without their conditions (moto) from refusing the deletions below.
     match s3
         .delete_bucket_policy()
         .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
         .map_err(failed("s3:DeleteBucketPolicy", name))
@@ -425,6 +460,7 @@ pub async fn delete(s3: &Client, name: &str) -> Result<()> {
         let page = s3
             .list_object_versions()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .send()
             .await
             .map_err(failed("s3:ListObjectVersions", name))?;
@@ -449,8 +485,10 @@ pub async fn delete(s3: &Client, name: &str) -> Result<()> {
         if objects.is_empty() {
             break;
         }
-        s3.delete_objects()
+        let deleted = s3
+            .delete_objects()
             .bucket(name)
+            .expected_bucket_owner(owner)
             .delete(built(
                 aws_sdk_s3::types::Delete::builder()
                     .set_objects(Some(objects))
@@ -460,9 +498,21 @@ pub async fn delete(s3: &Client, name: &str) -> Result<()> {
             .send()
             .await
             .map_err(failed("s3:DeleteObjects", name))?;
+        // A refused object (Object Lock, a policy) would come back on every page: stop and say which, rather
+        // than loop.
+        if let Some(refused) = deleted.errors().first() {
+            return Err(AwsError::new(format!(
+                "s3:DeleteObjects {name}: {} object(s) not deleted, the first {:?}: {}: {}",
+                deleted.errors().len(),
+                refused.key().unwrap_or_default(),
+                refused.code().unwrap_or("UnknownError"),
+                refused.message().unwrap_or_default()
+            )));
+        }
     }
     s3.delete_bucket()
         .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
         .map_err(failed("s3:DeleteBucket", name))

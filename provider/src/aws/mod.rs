@@ -4,6 +4,7 @@
 
 pub mod alarms;
 pub mod bucket;
+pub mod cluster_members;
 pub mod error;
 pub mod function;
 pub mod function_code;

@@ -79,6 +79,7 @@ pub struct Clients {
     pub events: aws_sdk_eventbridge::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
+    pub rds: aws_sdk_rds::Client,
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +191,7 @@ fn clients(sdk: &SdkConfig, endpoints: &BTreeMap<Service, String>) -> Clients {
         events: aws_sdk_eventbridge::Client::new(&config(Service::Events)),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config(Service::CloudWatch)),
         sns: aws_sdk_sns::Client::new(&config(Service::Sns)),
+        rds: aws_sdk_rds::Client::new(&config(Service::Rds)),
     }
 }
 

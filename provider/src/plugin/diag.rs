@@ -45,9 +45,16 @@ impl fmt::Display for AttrPath {
     }
 }
 
-/// Every diagnostic of this provider is an error: whatever it finds wrong must stop the run.
+/// An error stops the run; a warning is shown and the run goes on (a deprecated or risky setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub summary: String,
     pub detail: String,
     pub path: Option<AttrPath>,
@@ -62,16 +69,30 @@ impl Diagnostics {
     }
 
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
-        self.push(summary.into(), detail.into(), None);
+        self.push(Severity::Error, summary.into(), detail.into(), None);
     }
 
     /// An error on one attribute; Terraform underlines it in the configuration.
     pub fn attribute_error(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
-        self.push(summary.into(), detail.into(), Some(path));
+        self.push(Severity::Error, summary.into(), detail.into(), Some(path));
     }
 
-    fn push(&mut self, summary: String, detail: String, path: Option<AttrPath>) {
-        self.0.push(Diagnostic { summary, detail, path });
+    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Severity::Warning, summary.into(), detail.into(), None);
+    }
+
+    /// A warning on one attribute.
+    pub fn attribute_warning(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Severity::Warning, summary.into(), detail.into(), Some(path));
+    }
+
+    fn push(&mut self, severity: Severity, summary: String, detail: String, path: Option<AttrPath>) {
+        self.0.push(Diagnostic {
+            severity,
+            summary,
+            detail,
+            path,
+        });
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
@@ -79,6 +100,6 @@ impl Diagnostics {
     }
 
     pub fn has_errors(&self) -> bool {
-        !self.0.is_empty()
+        self.0.iter().any(|d| d.severity == Severity::Error)
     }
 }

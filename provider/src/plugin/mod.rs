@@ -61,6 +61,4 @@ pub trait Provider: Send + Sync + 'static {
     fn resources(&self) -> &BTreeMap<&'static str, Arc<dyn Resource>>;
     fn validate(&self, config: &Value) -> Diagnostics;
     async fn configure(&self, terraform_version: &str, config: &Value) -> Diagnostics;
-    /// Terraform asks the provider to stop what it is doing (Ctrl-C): calls in flight should end soon.
-    fn stop(&self);
 }

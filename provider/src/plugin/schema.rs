@@ -55,6 +55,7 @@ pub struct Attribute {
     pub ty: AttrType,
     pub role: Role,
     pub sensitive: bool,
+    pub deprecated: bool,
     /// Planned when the configuration leaves the attribute out; only for `OptionalComputed`.
     pub default: Option<Value>,
     /// A change of the attribute plans a replacement.
@@ -69,6 +70,7 @@ impl Attribute {
             ty,
             role,
             sensitive: false,
+            deprecated: false,
             default: None,
             requires_replace: false,
             description,
@@ -107,6 +109,12 @@ impl Attribute {
         self
     }
 
+    /// Marks the attribute deprecated in the schema; the resource's validation says why, as a warning.
+    pub fn deprecated(mut self) -> Attribute {
+        self.deprecated = true;
+        self
+    }
+
     pub fn requires_replace(mut self) -> Attribute {
         self.requires_replace = true;
         self
@@ -123,7 +131,7 @@ impl Attribute {
             computed: matches!(self.role, Role::Computed | Role::OptionalComputed),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
-            deprecated: false,
+            deprecated: self.deprecated,
             write_only: false,
         }
     }

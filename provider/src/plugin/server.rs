@@ -6,19 +6,37 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::diag::{AttrPath, Diagnostic, Diagnostics, Step};
+use super::diag::{AttrPath, Diagnostic, Diagnostics, Severity, Step};
 use super::proto::tfplugin6 as pb;
 use super::proto::tfplugin6::provider_server;
 use super::value::Value;
-use super::{PlanRequest, Provider, Resource};
+use super::{Outcome, PlanRequest, Provider, Resource};
 
 pub struct ProviderService<P> {
     provider: Arc<P>,
+    /// Set by `StopProvider` (Ctrl-C): calls in flight end at once, their waits and retries dropped.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
+
+const STOPPED: &str = "Stopped";
+const STOPPED_DETAIL: &str = "Terraform asked the provider to stop, so the operation was cancelled where it was. What \
+                              it made is in the state; apply again to finish.";
 
 impl<P: Provider> ProviderService<P> {
     pub fn new(provider: Arc<P>) -> ProviderService<P> {
-        ProviderService { provider }
+        ProviderService {
+            provider,
+            stopped: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Runs `work` unless and until Terraform asks the provider to stop; `None` when stopped.
+    async fn until_stopped<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stopped = self.stopped.subscribe();
+        tokio::select! {
+            done = work => Some(done),
+            _ = stopped.wait_for(|stopped| *stopped) => None,
+        }
     }
 
     pub fn into_server(self) -> provider_server::ProviderServer<ProviderService<P>> {
@@ -76,7 +94,10 @@ fn diagnostics(d: Diagnostics) -> Vec<pb::Diagnostic> {
 
 fn diagnostic(d: Diagnostic) -> pb::Diagnostic {
     pb::Diagnostic {
-        severity: pb::diagnostic::Severity::Error as i32,
+        severity: match d.severity {
+            Severity::Error => pb::diagnostic::Severity::Error,
+            Severity::Warning => pb::diagnostic::Severity::Warning,
+        } as i32,
         summary: d.summary,
         detail: d.detail,
         attribute: d.path.as_ref().map(attribute_path),
@@ -223,10 +244,14 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
             self.resource(&request.type_name),
             decode(request.current_state.as_ref(), "state"),
         ) {
-            (Ok(resource), Ok(state)) => {
-                let outcome = resource.read(state).await;
-                (outcome.state, outcome.diagnostics)
-            }
+            (Ok(resource), Ok(state)) => match self.until_stopped(resource.read(state.clone())).await {
+                Some(outcome) => (outcome.state, outcome.diagnostics),
+                None => {
+                    let mut d = Diagnostics::new();
+                    d.error(STOPPED, STOPPED_DETAIL);
+                    (state, d)
+                }
+            },
             (Err(d), _) | (_, Err(d)) => (Value::Null, d),
         };
         Ok(Response::new(pb::read_resource::Response {
@@ -281,7 +306,21 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
             ))
         })();
         let outcome = match (self.resource(&request.type_name), decoded) {
-            (Ok(resource), Ok((prior, planned, config))) => resource.apply(prior, planned, config).await,
+            (Ok(resource), Ok((prior, planned, config))) => {
+                let work = resource.apply(prior.clone(), planned.clone(), config);
+                self.until_stopped(work).await.unwrap_or_else(|| {
+                    let mut diagnostics = Diagnostics::new();
+                    diagnostics.error(STOPPED, STOPPED_DETAIL);
+                    // A create cancelled half-way keeps what the plan knew, so that Terraform tracks (and the next
+                    // apply or a destroy finishes) whatever was made; anything else keeps the prior state.
+                    let state = match (&prior, &planned) {
+                        (Value::Null, Value::Null) => Value::Null,
+                        (Value::Null, planned) => planned.clone().known_or_null(),
+                        (prior, _) => prior.clone(),
+                    };
+                    Outcome { state, diagnostics }
+                })
+            }
             (Err(d), _) | (_, Err(d)) => {
                 return Ok(Response::new(pb::apply_resource_change::Response {
                     diagnostics: diagnostics(d),
@@ -402,7 +441,7 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
 
     async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Answer<pb::stop_provider::Response> {
         tracing::info!("Terraform asked the provider to stop");
-        self.provider.stop();
+        self.stopped.send_replace(true);
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }

@@ -31,6 +31,16 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 impl Value {
+    /// A state Terraform accepts after a failed or cancelled call: what is not known is null.
+    pub fn known_or_null(self) -> Value {
+        match self {
+            Value::Unknown => Value::Null,
+            Value::List(items) => Value::List(items.into_iter().map(Value::known_or_null).collect()),
+            Value::Map(entries) => Value::Map(entries.into_iter().map(|(k, v)| (k, v.known_or_null())).collect()),
+            other => other,
+        }
+    }
+
     pub fn string(s: impl Into<String>) -> Value {
         Value::String(s.into())
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rdsbackup_common::tags;
+use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, tags};
 use serde_json::{Value, json};
 
 use super::names::Location;
@@ -16,6 +16,8 @@ pub struct Grants<'a> {
     pub log_group: &'a str,
     pub instances: &'a BTreeSet<String>,
     pub clusters: &'a BTreeSet<String>,
+    /// Clusters of listed instances that are cluster members, as RDS reports them.
+    pub member_clusters: &'a BTreeSet<String>,
     pub selection_tags: &'a BTreeMap<String, String>,
     pub kms_key_arn: Option<&'a str>,
 }
@@ -71,11 +73,12 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         grants.instances,
         "db-tag",
     );
+    let clusters: BTreeSet<String> = grants.clusters.union(grants.member_clusters).cloned().collect();
     selected(
         "SnapshotClusters",
         "rds:CreateDBClusterSnapshot",
         "cluster",
-        grants.clusters,
+        &clusters,
         "cluster-tag",
     );
     statements.push(json!({
@@ -110,14 +113,21 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         "Sid": "Records",
         "Effect": "Allow",
         "Action": ["s3:GetObject", "s3:PutObject"],
-        "Resource": format!("{bucket_arn}/snapshots/*")
+        "Resource": format!("{bucket_arn}/{RECORDS_PREFIX}*")
     }));
+    statements.push(json!({
+        "Sid": "PendingRecords",
+        "Effect": "Allow",
+        "Action": ["s3:DeleteObject", "s3:PutObject"],
+        "Resource": format!("{bucket_arn}/{PENDING_PREFIX}*")
+    }));
+    // Unconditional on the policy's own bucket: with it S3 answers a missing record with 404, without it 403
+    // (S3 checks ListBucket without a prefix then). The run lists `pending/` with it.
     statements.push(json!({
         "Sid": "ListRecords",
         "Effect": "Allow",
         "Action": "s3:ListBucket",
-        "Resource": bucket_arn,
-        "Condition": {"StringLike": {"s3:prefix": "snapshots/*"}}
+        "Resource": bucket_arn
     }));
     statements.push(json!({
         "Sid": "Logs",
@@ -168,6 +178,7 @@ mod tests {
                 log_group: "/aws/lambda/rdsbackup-nightly",
                 instances: &instances,
                 clusters: &none,
+                member_clusters: &none,
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
             },
@@ -181,7 +192,13 @@ mod tests {
                     "only describe calls may use *: {statement}"
                 );
             }
-            if actions.contains("Delete") {
+            if actions.contains("s3:DeleteObject") {
+                assert_eq!(statement["Action"], json!(["s3:DeleteObject", "s3:PutObject"]));
+                assert_eq!(
+                    statement["Resource"], "arn:aws:s3:::b/pending/*",
+                    "only the pending markers"
+                );
+            } else if actions.contains("Delete") {
                 assert!(
                     statement["Resource"].to_string().contains("rdsbackup-nightly-*"),
                     "{statement}"
@@ -208,6 +225,35 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_cluster_member_grants_its_cluster_snapshot() {
+        let instances = BTreeSet::from(["reports-1".to_string()]);
+        let members = BTreeSet::from(["reports".to_string()]);
+        let none = BTreeSet::new();
+        let doc = document(
+            &Grants {
+                policy: "nightly",
+                bucket: "b",
+                log_group: "g",
+                instances: &instances,
+                clusters: &none,
+                member_clusters: &members,
+                selection_tags: &BTreeMap::new(),
+                kms_key_arn: None,
+            },
+            &here(),
+        );
+        let listed = statements(&doc)
+            .into_iter()
+            .find(|s| s["Sid"] == "SnapshotClustersListed")
+            .expect("a cluster grant for the member's cluster");
+        assert_eq!(listed["Action"], "rds:CreateDBClusterSnapshot");
+        assert_eq!(
+            listed["Resource"],
+            json!(["arn:aws:rds:eu-west-1:123456789012:cluster:reports"])
+        );
+    }
+
+    #[test]
     fn selection_tags_become_conditions_and_keys_are_scoped() {
         let none = BTreeSet::new();
         let selection = BTreeMap::from([("backup".to_string(), "daily".to_string())]);
@@ -218,6 +264,7 @@ mod tests {
                 log_group: "g",
                 instances: &none,
                 clusters: &none,
+                member_clusters: &none,
                 selection_tags: &selection,
                 kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k1"),
             },

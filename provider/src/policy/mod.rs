@@ -9,10 +9,12 @@ pub mod schema;
 mod stack;
 mod validate;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::aws::AwsSettings;
 use crate::aws::bucket;
+use crate::aws::cluster_members;
 use crate::aws::function_code;
 use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::schema::Schema;
@@ -41,16 +43,6 @@ fn failure(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
     let mut d = Diagnostics::new();
     d.error(summary, detail.to_string());
     d
-}
-
-/// A state Terraform accepts after a failed call: what is not known is null.
-fn known_or_null(value: Value) -> Value {
-    match value {
-        Value::Unknown => Value::Null,
-        Value::List(items) => Value::List(items.into_iter().map(known_or_null).collect()),
-        Value::Map(entries) => Value::Map(entries.into_iter().map(|(k, v)| (k, known_or_null(v))).collect()),
-        other => other,
-    }
 }
 
 impl PolicyResource {
@@ -104,7 +96,10 @@ impl PolicyResource {
         let planned = plan::plan(&self.schema, request, &self.plan_context(Some(&here), Some(aws))).state;
         let model = PolicyModel::from_value(&planned, &AttrPath::default())?;
         let bucket = model.bucket_name.known().cloned().unwrap_or_default();
-        let desired = Desired::new(&model, &here, bucket).map_err(|e| failure(APPLY_FAILED, e))?;
+        let members = cluster_members::clusters_of(&aws.clients.rds, listed_instances(&model))
+            .await
+            .map_err(|e| failure(APPLY_FAILED, e))?;
+        let desired = Desired::new(&model, &here, bucket, &members).map_err(|e| failure(APPLY_FAILED, e))?;
         Ok(match stack::converge(&aws.clients, &desired).await {
             Ok(()) => Outcome {
                 state: planned,
@@ -114,7 +109,7 @@ impl PolicyResource {
             // destroy finishes it); a failed update keeps the prior state, and the next plan shows the rest.
             Err(e) => Outcome {
                 state: if prior.is_null() {
-                    known_or_null(planned)
+                    planned.known_or_null()
                 } else {
                     prior.clone()
                 },
@@ -130,9 +125,10 @@ impl PolicyResource {
         let here = location(aws);
         let model = PolicyModel::from_value(&refresh::with_defaults(&self.schema, prior), &AttrPath::default())?;
         let bucket = refresh::bucket_name(&model, None, &here);
-        let desired = Desired::new(&model, &here, bucket).map_err(|e| failure(FAILED, e))?;
+        // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
+        let desired = Desired::new(&model, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
         if model.force_destroy.known() != Some(&true)
-            && !bucket::is_empty(&aws.clients.s3, &desired.bucket)
+            && !bucket::is_empty(&aws.clients.s3, &desired.bucket, &desired.account_id)
                 .await
                 .map_err(|e| failure(FAILED, e))?
         {
@@ -172,19 +168,32 @@ impl PolicyResource {
             }
         };
         let bucket = refresh::bucket_name(&recorded, function_env.as_ref(), &here);
-        let describe = |model: &PolicyModel| Desired::new(model, &here, bucket.clone()).map_err(|e| failure(FAILED, e));
-        let observed = stack::observe(&aws.clients, &describe(&recorded)?)
-            .await
-            .map_err(|e| failure(FAILED, e))?;
+        let no_members = BTreeSet::new();
+        let describe = |model: &PolicyModel, members: &BTreeSet<String>| {
+            Desired::new(model, &here, bucket.clone(), members).map_err(|e| failure(FAILED, e))
+        };
+        // Which clusters the listed instances belong to is read with the stack, not after it.
+        let names = describe(&recorded, &no_members)?;
+        let (observed, members) = tokio::join!(
+            stack::observe(&aws.clients, &names),
+            cluster_members::clusters_of(&aws.clients.rds, listed_instances(&recorded)),
+        );
+        let observed = observed.map_err(|e| failure(FAILED, e))?;
+        let members = members.map_err(|e| failure(FAILED, e))?;
         if observed.nothing_left() {
             return Ok(Value::Null);
         }
         let mut found = refresh::reflect(&recorded, &observed, &here, &bucket, &aws.default_tags);
         // Drift is judged against the attributes as found, so a change already shown as an argument's change
         // (or an import) is not reported twice.
-        found.drift = Tf::Known(observed.drift(&describe(&found)?));
+        found.drift = Tf::Known(observed.drift(&describe(&found, &members)?));
         Ok(found.to_value())
     }
+}
+
+fn listed_instances(model: &PolicyModel) -> &BTreeSet<String> {
+    static NONE: BTreeSet<String> = BTreeSet::new();
+    model.db_instance_identifiers.known().unwrap_or(&NONE)
 }
 
 const APPLY_FAILED: &str = "Cannot apply rdsbackup_policy";

@@ -63,8 +63,8 @@ pub fn schema() -> Schema {
                 A::required(
                     "name",
                     AttrType::String,
-                    "Name of the policy, part of every AWS name it creates (`rdsbackup-<name>`). 2 to 32 \
-                     lowercase letters, digits and single hyphens, starting with a letter and ending with a letter \
+                    "Name of the policy, part of every AWS name it creates (`rdsbackup-<name>`) and of every \
+                     snapshot identifier. 2 to 24 lowercase letters, digits and single hyphens, starting with a letter and ending with a letter \
                      or digit. Changing it replaces the whole stack.",
                 )
                 .requires_replace(),
@@ -126,10 +126,13 @@ pub fn schema() -> Schema {
                 A::optional_computed(
                     "glacier_transition_days",
                     AttrType::Number,
-                    "Objects in the bucket move to the GLACIER storage class after this many days. 0 to 36500; \
-                     defaults to 30.",
+                    "Deprecated in 0.2: records are about 1 KB, S3 does not transition objects under 128 KB, and \
+                     Glacier's per-object overhead would make them dearer; the `archive` block is the way to \
+                     Glacier. Noncurrent record versions of 128 KB or more move to GLACIER after this many days. \
+                     0 to 36500; defaults to 30.",
                 )
-                .with_default(number(30)),
+                .with_default(number(30))
+                .deprecated(),
                 A::optional(
                     "kms_key_arn",
                     AttrType::String,

@@ -39,6 +39,7 @@ pub struct Desired {
     pub errors_alarm: String,
     pub region: String,
     pub partition: String,
+    pub account_id: String,
     pub kms_key_arn: Option<String>,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
@@ -63,8 +64,14 @@ fn small(value: i64, attribute: &str) -> std::result::Result<i32, String> {
 }
 
 impl Desired {
-    /// `bucket` is passed separately: on import it is found on AWS rather than in the attributes.
-    pub fn new(model: &PolicyModel, here: &Location, bucket: String) -> std::result::Result<Desired, String> {
+    /// `bucket` is passed separately: on import it is found on AWS rather than in the attributes;
+    /// `member_clusters` too: the clusters of listed instances that are members, as RDS says.
+    pub fn new(
+        model: &PolicyModel,
+        here: &Location,
+        bucket: String,
+        member_clusters: &BTreeSet<String>,
+    ) -> std::result::Result<Desired, String> {
         let policy = need(&model.name, "name")?.clone();
         let empty_set = BTreeSet::new();
         let empty_map = BTreeMap::new();
@@ -82,6 +89,7 @@ impl Desired {
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
+            (env::BUCKET_OWNER.to_string(), here.account_id.clone()),
             (env::DB_INSTANCES.to_string(), env::join_identifiers(instances)),
             (env::DB_CLUSTERS.to_string(), env::join_identifiers(clusters)),
             (
@@ -107,6 +115,7 @@ impl Desired {
                 log_group: &log_group,
                 instances,
                 clusters,
+                member_clusters,
                 selection_tags,
                 kms_key_arn: kms_key_arn.as_deref(),
             },
@@ -134,6 +143,7 @@ impl Desired {
             errors_alarm: names::errors_alarm_name(&policy),
             region: here.region.clone(),
             partition: here.partition.clone(),
+            account_id: here.account_id.clone(),
             deny_insecure_transport: *need(&model.deny_insecure_transport, "deny_insecure_transport")?,
             glacier_transition_days: small(
                 *need(&model.glacier_transition_days, "glacier_transition_days")?,
@@ -166,6 +176,7 @@ impl Desired {
     pub fn bucket_spec(&self) -> BucketSpec<'_> {
         BucketSpec {
             name: &self.bucket,
+            owner: &self.account_id,
             region: &self.region,
             partition: &self.partition,
             kms_key_arn: self.kms_key_arn.as_deref(),
@@ -312,7 +323,7 @@ pub async fn observe(aws: &Clients, desired: &Desired) -> Result<Observed> {
     let schedule_spec = desired.schedule_spec(&desired.function_arn);
     let alarms_spec = desired.alarms_spec();
     let (bucket, role, log_group, function, schedule, alarms) = tokio::join!(
-        bucket::read(&aws.s3, &desired.bucket),
+        bucket::read(&aws.s3, &desired.bucket, &desired.account_id),
         role::read(&aws.iam, &desired.role),
         log_group::read(&aws.logs, &desired.log_group),
         function::read(&aws.lambda, &desired.function),
@@ -340,6 +351,6 @@ pub async fn destroy(aws: &Clients, desired: &Desired) -> Result<()> {
     function::delete(&aws.lambda, &desired.function).await?;
     log_group::delete(&aws.logs, &desired.log_group).await?;
     role::delete(&aws.iam, &desired.role).await?;
-    bucket::delete(&aws.s3, &desired.bucket).await?;
+    bucket::delete(&aws.s3, &desired.bucket, &desired.account_id).await?;
     Ok(())
 }

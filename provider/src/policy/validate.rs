@@ -57,6 +57,15 @@ pub fn validate(config: &Value) -> Diagnostics {
     if let Some(tags) = model.selection_tags.known() {
         check_selection_tags(&mut d, tags);
     }
+    if !matches!(model.glacier_transition_days, Tf::Null) {
+        d.attribute_warning(
+            AttrPath::root("glacier_transition_days"),
+            "Deprecated attribute",
+            "glacier_transition_days is deprecated since 0.2 and moves nothing of value: records are about 1 KB, S3 \
+             does not transition objects under 128 KB by default, and Glacier's 40 KB per-object overhead would make \
+             them dearer. Remove it; to keep snapshot data in Glacier, use the archive block.",
+        );
+    }
     check_something_selected(&mut d, &model);
     check_overdue_threshold(&mut d, &model);
     d
@@ -132,6 +141,7 @@ fn check_overdue_threshold(d: &mut Diagnostics, model: &PolicyModel) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::diag::Severity;
 
     fn config(entries: &[(&str, Value)]) -> Value {
         let mut value = PolicyModel::default().to_value();
@@ -151,6 +161,7 @@ mod tests {
         validate(&config(entries))
             .0
             .into_iter()
+            .filter(|d| d.severity == Severity::Error)
             .map(|d| (d.path.map(|p| p.to_string()).unwrap_or_default(), d.detail))
             .collect()
     }
@@ -161,7 +172,16 @@ mod tests {
 
     #[test]
     fn a_minimal_configuration_is_valid() {
-        assert_eq!(errors(&[]), vec![]);
+        assert_eq!(validate(&config(&[])).0, vec![]);
+    }
+
+    #[test]
+    fn setting_glacier_transition_days_warns_that_it_is_deprecated() {
+        let found = validate(&config(&[("glacier_transition_days", n(30))])).0;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].severity, Severity::Warning);
+        assert_eq!(found[0].path, Some(AttrPath::root("glacier_transition_days")));
+        assert!(found[0].detail.contains("archive block"), "{}", found[0].detail);
     }
 
     #[test]

@@ -1,0 +1,522 @@
+//! The function's role proven against what the run does, not assumed: a policy with listed instances, a listed
+//! Aurora member, a cluster and tag selection is applied by Terraform; the deployed function's own environment
+//! then runs backups, a retried event, retention, a record repair and a pending record's settlement through the
+//! fault proxy, which records every AWS request. Each request is evaluated against the role's inline policy as
+//! IAM does (action, resource ARN, the condition keys the request carries) by a maintained evaluator
+//! (tests/iam, iam-simulate), and destructive requests beyond the policy's own are shown denied. moto's own IAM
+//! enforcement ignores resources and conditions for RDS, so it could prove none of this. The generated
+//! documents also pass a maintained IAM linter (parliament).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
+use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, repo_root};
+use serde_json::{Value, json};
+
+const POLICY: &str = "nightly";
+const REGION: &str = "us-east-1";
+
+fn config() -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  name                    = "{POLICY}"
+  db_instance_identifiers = ["orders", "reports-1"]
+  db_cluster_identifiers  = ["analytics"]
+  selection_tags          = {{ backup = "nightly" }}
+  retention_days          = 1
+  min_snapshots           = 1
+  # moto enforces the TLS-only Deny without its condition, refusing every object call over its plain HTTP.
+  deny_insecure_transport = false
+  force_destroy           = true
+}}
+"#
+    )
+}
+
+/// One IAM authorization a request needs.
+#[derive(Debug, Clone)]
+struct Check {
+    action: String,
+    resource: String,
+    context: BTreeMap<String, Value>,
+}
+
+fn check(action: &str, resource: String, context: BTreeMap<String, Value>) -> Check {
+    Check {
+        action: action.into(),
+        resource,
+        context,
+    }
+}
+
+fn rds_arn(kind: &str, id: &str) -> String {
+    format!("arn:aws:rds:{REGION}:{MOTO_ACCOUNT}:{kind}:{id}")
+}
+
+/// `(identifier, tags)` of every snapshot element (`element` = `DBSnapshot` or `DBClusterSnapshot`) in the
+/// recorded responses: what RDS said the tags were, for the requests that act on them later.
+fn snapshot_tags(requests: &[Request], element: &str, id_field: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut found = BTreeMap::new();
+    for response in requests.iter().map(Request::response_text) {
+        for part in response.split(&format!("<{element}>")).skip(1) {
+            let Some(id) = between(part, &format!("<{id_field}>"), &format!("</{id_field}>")) else {
+                continue;
+            };
+            let mut tags = BTreeMap::new();
+            for tag in part.split("<Tag>").skip(1) {
+                if let (Some(k), Some(v)) = (between(tag, "<Key>", "</Key>"), between(tag, "<Value>", "</Value>")) {
+                    tags.insert(k.to_string(), v.to_string());
+                }
+            }
+            found.insert(id.to_string(), tags);
+        }
+    }
+    found
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    Some(&text[from..from + text[from..].find(end)?])
+}
+
+fn tag_context(prefix: &str, tags: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
+    tags.iter().map(|(k, v)| (format!("{prefix}/{k}"), json!(v))).collect()
+}
+
+/// The tags a create request asks for, as `aws:RequestTag/...` and `aws:TagKeys`.
+fn request_tags(form: &[(String, String)]) -> BTreeMap<String, Value> {
+    let value = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let mut context = BTreeMap::new();
+    let mut keys = Vec::new();
+    for n in 1.. {
+        let Some(key) = value(&format!("Tags.Tag.{n}.Key")) else {
+            break;
+        };
+        let tag_value = value(&format!("Tags.Tag.{n}.Value")).unwrap_or_default();
+        context.insert(format!("aws:RequestTag/{key}"), json!(tag_value));
+        keys.push(key);
+    }
+    context.insert("aws:TagKeys".into(), json!(keys));
+    context
+}
+
+/// What IAM checks for one recorded request; panics on a request this proof does not know, so that a new call
+/// of the run cannot go unproven.
+fn checks_of(
+    request: &Request,
+    database_tags: &BTreeMap<&str, BTreeMap<String, String>>,
+    instance_snapshots: &BTreeMap<String, BTreeMap<String, String>>,
+    cluster_snapshots: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<Check> {
+    let none = BTreeMap::new();
+    match request.service() {
+        Some("rds") => {
+            let form = request.form();
+            let value = |key: &str| {
+                form.iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let action = value("Action");
+            match action.as_str() {
+                "DescribeDBInstances" | "DescribeDBClusters" | "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" => {
+                    vec![check(&format!("rds:{action}"), "*".into(), BTreeMap::new())]
+                }
+                "CreateDBSnapshot" | "CreateDBClusterSnapshot" => {
+                    let (source, target, db_field, id_field, tag_prefix) = if action == "CreateDBSnapshot" {
+                        (
+                            "db",
+                            "snapshot",
+                            "DBInstanceIdentifier",
+                            "DBSnapshotIdentifier",
+                            "rds:db-tag",
+                        )
+                    } else {
+                        (
+                            "cluster",
+                            "cluster-snapshot",
+                            "DBClusterIdentifier",
+                            "DBClusterSnapshotIdentifier",
+                            "rds:cluster-tag",
+                        )
+                    };
+                    let db = value(db_field);
+                    let snapshot = rds_arn(target, &value(id_field));
+                    vec![
+                        check(
+                            &format!("rds:{action}"),
+                            rds_arn(source, &db),
+                            tag_context(tag_prefix, database_tags.get(db.as_str()).unwrap_or(&none)),
+                        ),
+                        check(&format!("rds:{action}"), snapshot.clone(), request_tags(&form)),
+                        check("rds:AddTagsToResource", snapshot, request_tags(&form)),
+                    ]
+                }
+                "DeleteDBSnapshot" => {
+                    let id = value("DBSnapshotIdentifier");
+                    let tags = instance_snapshots.get(&id).unwrap_or(&none);
+                    vec![check(
+                        "rds:DeleteDBSnapshot",
+                        rds_arn("snapshot", &id),
+                        tag_context("rds:snapshot-tag", tags),
+                    )]
+                }
+                "DeleteDBClusterSnapshot" => {
+                    let id = value("DBClusterSnapshotIdentifier");
+                    let tags = cluster_snapshots.get(&id).unwrap_or(&none);
+                    vec![check(
+                        "rds:DeleteDBClusterSnapshot",
+                        rds_arn("cluster-snapshot", &id),
+                        tag_context("rds:cluster-snapshot-tag", tags),
+                    )]
+                }
+                other => panic!("the proof does not know the RDS call {other}: add how IAM authorizes it"),
+            }
+        }
+        Some("s3") => {
+            let (path, query) = request.target().split_once('?').unwrap_or((request.target(), ""));
+            let path = path.trim_start_matches('/');
+            let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+            let bucket_arn = format!("arn:aws:s3:::{bucket}");
+            match (request.method(), key.is_empty()) {
+                ("GET", true) if query.contains("list-type=2") => {
+                    let prefix = query
+                        .split('&')
+                        .find_map(|p| p.strip_prefix("prefix="))
+                        .unwrap_or_default()
+                        .replace("%2F", "/");
+                    vec![check(
+                        "s3:ListBucket",
+                        bucket_arn,
+                        BTreeMap::from([("s3:prefix".to_string(), json!(prefix))]),
+                    )]
+                }
+                ("GET", false) => vec![check("s3:GetObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
+                ("PUT", false) => vec![check("s3:PutObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
+                ("DELETE", false) => vec![check("s3:DeleteObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
+                (method, _) => panic!("the proof does not know the S3 call {method} /{path}?{query}"),
+            }
+        }
+        other => panic!("the proof does not know requests to {other:?}: {}", request.head),
+    }
+}
+
+/// Evaluates each check against `policy` with the maintained evaluator in tests/iam.
+fn evaluate(policy: &Value, checks: &[Check]) -> Vec<String> {
+    let input = json!({
+        "account": MOTO_ACCOUNT,
+        "principal": format!("arn:aws:iam::{MOTO_ACCOUNT}:role/rdsbackup-{POLICY}"),
+        "policy": policy,
+        "requests": checks
+            .iter()
+            .map(|c| json!({"action": c.action, "resource": c.resource, "context": c.context}))
+            .collect::<Vec<_>>(),
+    });
+    let file = std::env::temp_dir().join(format!("rdsbackup-iam-{}-{}.json", std::process::id(), checks.len()));
+    std::fs::write(&file, input.to_string()).unwrap();
+    let run = Command::new("node")
+        .arg(repo_root().join("tests/iam/simulate.mjs"))
+        .arg(&file)
+        .output()
+        .expect("node on PATH (scripts/setup installs the evaluator's package)");
+    let _ = std::fs::remove_file(&file);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let results: Vec<Value> = serde_json::from_slice(&run.stdout).unwrap();
+    results
+        .iter()
+        .map(|r| match &r["result"] {
+            Value::String(result) => result.clone(),
+            _ => panic!("the evaluator could not evaluate: {r}"),
+        })
+        .collect()
+}
+
+fn lint(documents: &[(&str, &Value)]) {
+    let dir = std::env::temp_dir().join(format!("rdsbackup-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<_> = documents
+        .iter()
+        .map(|(name, document)| {
+            let file = dir.join(format!("{name}.json"));
+            std::fs::write(&file, serde_json::to_string_pretty(document).unwrap()).unwrap();
+            file
+        })
+        .collect();
+    let run = Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("tests/iam/lint.py"))
+        .args(&files)
+        .output()
+        .expect("the venv of scripts/setup");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        run.status.success(),
+        "parliament found problems in the generated documents: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+fn run_once(env: &[(String, String)], time: &str) -> Value {
+    let mut once = Command::new(rdsbackup_tests::runtime_api::bootstrap_binary())
+        .arg("--once")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": time});
+    std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.to_string().as_bytes()).unwrap();
+    let run = once.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn rfc3339(seconds: i64) -> String {
+    aws_sdk_rds::primitives::DateTime::from_secs(seconds)
+        .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_its_own() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the proof records requests through the local fault proxy");
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    let tag = |k: &str, v: &str| aws_sdk_rds::types::Tag::builder().key(k).value(v).build();
+    for (id, engine, cluster, tagged) in [
+        ("orders", "postgres", None, false),
+        ("tagged", "postgres", None, true),
+        ("reports-1", "aurora-postgresql", Some("reports"), false),
+    ] {
+        if let Some(cluster) = cluster {
+            c.rds
+                .create_db_cluster()
+                .db_cluster_identifier(cluster)
+                .engine(engine)
+                .master_username("admin")
+                .master_user_password("password-123")
+                .send()
+                .await
+                .unwrap();
+        }
+        c.rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine(engine)
+            .allocated_storage(20)
+            .set_db_cluster_identifier(cluster.map(String::from))
+            .set_tags(tagged.then(|| vec![tag("backup", "nightly")]))
+            .send()
+            .await
+            .unwrap();
+    }
+    for (id, tagged) in [("analytics", false), ("ledger", true)] {
+        c.rds
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("admin")
+            .master_user_password("password-123")
+            .set_tags(tagged.then(|| vec![tag("backup", "nightly")]))
+            .send()
+            .await
+            .unwrap();
+    }
+    let selected = BTreeMap::from([("backup".to_string(), "nightly".to_string())]);
+    let database_tags: BTreeMap<&str, BTreeMap<String, String>> =
+        BTreeMap::from([("tagged", selected.clone()), ("ledger", selected.clone())]);
+
+    let tf = Terraform::new(&config(), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let role = format!("rdsbackup-{POLICY}");
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("rdsbackup")
+        .send()
+        .await
+        .unwrap();
+    let decode = |doc: &str| -> Value {
+        let decoded = Command::new(repo_root().join(".venv/bin/python"))
+            .args([
+                "-c",
+                "import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))",
+                doc,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&decoded.stdout).unwrap()
+    };
+    let policy = decode(inline.policy_document());
+    // parliament reads identity policies only; the trust policy is the provider's constant, checked by its tests.
+    lint(&[("inline", &policy)]);
+
+    // The deployed function's own environment, talking to AWS through the proxy.
+    let function = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let mut env: Vec<(String, String)> = function
+        .environment()
+        .and_then(|e| e.variables())
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(aws.env().into_iter().map(|(k, v)| {
+        if k == "AWS_ENDPOINT_URL" {
+            (k, proxy.endpoint.clone())
+        } else {
+            (k, v)
+        }
+    }));
+    let bucket = env.iter().find(|(k, _)| k == "RDSBACKUP_BUCKET").unwrap().1.clone();
+
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60;
+    // A snapshot still creating: its record gets a pending marker, settled by the next run.
+    proxy.inject_times(
+        &["Action=CreateDBSnapshot"],
+        Fault::rewrite("<Status>available</Status>", "<Status>creating</Status>"),
+        1,
+    );
+    let first = run_once(&env, &rfc3339(start));
+    assert_eq!(first["created"].as_array().unwrap().len(), 5, "{first}");
+    run_once(&env, &rfc3339(start + 60));
+    // A lost record, repaired by a retried event of the same slot.
+    let later = rfc3339(start + 3 * 24 * 3600);
+    let third = run_once(&env, &later);
+    assert_eq!(third["deleted"].as_array().unwrap().len(), 5, "retention ran: {third}");
+    let record = third["created"][0].as_str().unwrap();
+    let db = if record.contains("-analytics-") {
+        "analytics"
+    } else {
+        "ledger"
+    };
+    let _ =
+        c.s3.delete_object()
+            .bucket(&bucket)
+            .key(rdsbackup_common::record_key(db, record))
+            .send()
+            .await;
+    let retried = run_once(&env, &later);
+    assert_eq!(retried["existing"].as_array().unwrap().len(), 5, "{retried}");
+
+    let requests = proxy.requests();
+    let instance_snapshots = snapshot_tags(&requests, "DBSnapshot", "DBSnapshotIdentifier");
+    let cluster_snapshots = snapshot_tags(&requests, "DBClusterSnapshot", "DBClusterSnapshotIdentifier");
+    let checks: Vec<Check> = requests
+        .iter()
+        .flat_map(|r| checks_of(r, &database_tags, &instance_snapshots, &cluster_snapshots))
+        .collect();
+    let results = evaluate(&policy, &checks);
+    let denied: Vec<String> = checks
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| *result != "Allowed")
+        .map(|(c, result)| format!("{result}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "the role denies requests the run makes:\n{}",
+        denied.join("\n")
+    );
+    // The proof covered every kind of request, the member's cluster snapshot among them.
+    let covered: std::collections::BTreeSet<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.action.as_str(), c.resource.as_str()))
+        .collect();
+    for action in [
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ] {
+        assert!(covered.iter().any(|(a, _)| *a == action), "no {action} was made");
+    }
+    assert!(
+        covered.contains(&("rds:CreateDBClusterSnapshot", rds_arn("cluster", "reports").as_str())),
+        "the listed Aurora member was snapshotted through its cluster"
+    );
+    // ExpectedBucketOwner on every S3 call.
+    for s3 in requests.iter().filter(|r| r.service() == Some("s3")) {
+        assert_eq!(
+            s3.header("x-amz-expected-bucket-owner"),
+            Some(MOTO_ACCOUNT),
+            "{}",
+            s3.head
+        );
+    }
+
+    // Nothing destructive beyond the policy's own.
+    let own = |kind: &str| {
+        BTreeMap::from([
+            (format!("rds:{kind}-tag/rdsbackup:policy"), json!(POLICY)),
+            (format!("rds:{kind}-tag/rdsbackup:db"), json!("orders")),
+        ])
+    };
+    let foreign = vec![
+        check("rds:DeleteDBSnapshot", rds_arn("snapshot", "by-hand"), own("snapshot")),
+        check(
+            "rds:DeleteDBSnapshot",
+            rds_arn("snapshot", "rdsbackup-nightly-orders-202611280300-00000000"),
+            BTreeMap::from([("rds:snapshot-tag/rdsbackup:policy".to_string(), json!("weekly"))]),
+        ),
+        check(
+            "rds:DeleteDBClusterSnapshot",
+            rds_arn("cluster-snapshot", "rdsbackup-nightly-analytics-202611280300-00000000"),
+            BTreeMap::new(),
+        ),
+        check("rds:DeleteDBInstance", rds_arn("db", "orders"), BTreeMap::new()),
+        check("rds:DeleteDBCluster", rds_arn("cluster", "analytics"), BTreeMap::new()),
+        check("rds:CreateDBSnapshot", rds_arn("db", "unlisted"), BTreeMap::new()),
+        check(
+            "rds:AddTagsToResource",
+            rds_arn("snapshot", "by-hand"),
+            BTreeMap::from([("aws:RequestTag/rdsbackup:policy".to_string(), json!(POLICY))]),
+        ),
+        check(
+            "s3:DeleteObject",
+            format!("arn:aws:s3:::{bucket}/snapshots/orders/x.json"),
+            BTreeMap::new(),
+        ),
+        check(
+            "s3:PutObject",
+            format!("arn:aws:s3:::{bucket}/elsewhere"),
+            BTreeMap::new(),
+        ),
+        check("s3:DeleteBucket", format!("arn:aws:s3:::{bucket}"), BTreeMap::new()),
+    ];
+    let results = evaluate(&policy, &foreign);
+    for (c, result) in foreign.iter().zip(&results) {
+        assert_ne!(result, "Allowed", "the role allows {} on {}", c.action, c.resource);
+    }
+    tf.run(&["destroy", "-auto-approve"]).success();
+}
