@@ -700,3 +700,71 @@ async fn a_stack_deleted_out_of_band_leaves_the_state_and_is_planned_again() {
         plan.text()
     );
 }
+
+/// RDS refuses an instance snapshot of an Aurora (or Multi-AZ cluster) member; the run snapshots its cluster, so
+/// the role must allow that. Which cluster is what RDS says now: a listed instance that becomes a member later is
+/// drift of the role's policy, and apply grants the cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_it_current() {
+    let aws = Aws::start();
+    if matches!(aws, Aws::Real) {
+        eprintln!("skipped in acceptance mode: it creates an Aurora cluster, which takes AWS many minutes");
+        return;
+    }
+    let c = aws.clients().await;
+    let tf = Terraform::new(
+        &config("  db_instance_identifiers = [\"reports-1\"]\n")
+            .replace("  db_instance_identifiers = [\"orders\"]\n", ""),
+        &aws,
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    let inline = |c: &Clients| {
+        let iam = c.iam.clone();
+        async move {
+            let doc = iam
+                .get_role_policy()
+                .role_name(format!("rdsbackup-{POLICY}"))
+                .policy_name("rdsbackup")
+                .send()
+                .await
+                .unwrap()
+                .policy_document()
+                .to_string();
+            doc.replace("%3A", ":").replace("%2F", "/")
+        }
+    };
+    assert!(!inline(&c).await.contains(":cluster:reports"), "not a member yet");
+
+    c.rds
+        .create_db_cluster()
+        .db_cluster_identifier("reports")
+        .engine("aurora-postgresql")
+        .master_username("admin")
+        .master_user_password("password-123")
+        .send()
+        .await
+        .unwrap();
+    c.rds
+        .create_db_instance()
+        .db_instance_identifier("reports-1")
+        .db_instance_class("db.r6g.large")
+        .engine("aurora-postgresql")
+        .db_cluster_identifier("reports")
+        .send()
+        .await
+        .unwrap();
+    let plan = tf.run(&["plan", "-detailed-exitcode"]);
+    plan.expect_code(2);
+    assert!(
+        plan.text().contains("inline policy rdsbackup is missing or differs"),
+        "{}",
+        plan.text()
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    assert!(
+        inline(&c).await.contains(":cluster:reports"),
+        "the member's cluster is granted"
+    );
+    plan_is_empty(&tf);
+    tf.run(&["destroy", "-auto-approve"]).success();
+}

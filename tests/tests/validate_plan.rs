@@ -314,3 +314,47 @@ schedule = "cron(0 3 * * *)""#,
         "a terminated debug server removes its socket"
     );
 }
+
+/// Planning in the caller's own account while `assume_role` points elsewhere would show the wrong account's names
+/// and ARNs: a role (or an endpoint) not known yet is an error, as an unknown region is.
+#[test]
+fn an_assume_role_not_known_at_plan_is_an_error() {
+    let aws = Aws::start();
+    let main_tf = format!(
+        "{HEADER}\nresource \"terraform_data\" \"role\" {{\n  input = \"arn:aws:iam::222222222222:role/backup\"\n}}\n\n\
+         provider \"rdsbackup\" {{\n  assume_role {{\n    role_arn = terraform_data.role.output\n  }}\n}}\n\n\
+         resource \"rdsbackup_policy\" \"p\" {{\n  name = \"nightly\"\n  db_instance_identifiers = [\"orders\"]\n}}\n"
+    );
+    let run = Terraform::new(&main_tf, &aws).run(&["plan"]);
+    run.expect_code(1);
+    let text = run.text();
+    assert!(
+        text.contains("Provider configuration depends on values not known yet")
+            && text.contains("assume_role must be known"),
+        "{text}"
+    );
+}
+
+#[test]
+fn setting_the_deprecated_glacier_transition_days_warns_at_validate() {
+    let aws = Aws::start();
+    let tf = Terraform::new(
+        &policy("  name = \"nightly\"\n  db_instance_identifiers = [\"orders\"]\n  glacier_transition_days = 30"),
+        &aws,
+    );
+    let run = tf.run(&["validate"]);
+    run.success();
+    let text = run.text();
+    assert!(
+        text.contains("Warning: Deprecated attribute") && text.contains("use the archive block"),
+        "{text}"
+    );
+    // The default alone does not warn.
+    let quiet = Terraform::new(
+        &policy("  name = \"nightly\"\n  db_instance_identifiers = [\"orders\"]"),
+        &aws,
+    )
+    .run(&["validate"]);
+    quiet.success();
+    assert!(!quiet.text().contains("Deprecated"), "{}", quiet.text());
+}

@@ -20,6 +20,9 @@ pub struct AlarmsSpec<'a> {
     pub errors_alarm: &'a str,
     pub overdue_alarm: &'a str,
     pub threshold_hours: i32,
+    /// `false` pauses the policy: the overdue alarm's notifications are switched off with the schedule, or a
+    /// paused policy would page every day.
+    pub enabled: bool,
     pub topic_arn: &'a str,
     pub tags: &'a BTreeMap<String, String>,
 }
@@ -38,6 +41,7 @@ struct Shape {
     comparison: ComparisonOperator,
     treat_missing_data: String,
     actions: Vec<String>,
+    actions_enabled: bool,
     description: String,
 }
 
@@ -55,6 +59,7 @@ impl AlarmsSpec<'_> {
             comparison: ComparisonOperator::GreaterThanThreshold,
             treat_missing_data: "notBreaching".into(),
             actions: vec![self.topic_arn.into()],
+            actions_enabled: true,
             description: format!(
                 "rdsbackup policy {}: the backup function failed; its log group holds the failed databases and why.",
                 self.policy
@@ -75,6 +80,7 @@ impl AlarmsSpec<'_> {
             comparison: ComparisonOperator::GreaterThanThreshold,
             treat_missing_data: "breaching".into(),
             actions: vec![self.topic_arn.into()],
+            actions_enabled: self.enabled,
             description: format!(
                 "rdsbackup policy {}: no snapshot newer than {} hours has been reported for some database.",
                 self.policy, self.threshold_hours
@@ -121,6 +127,7 @@ fn shape(alarm: &MetricAlarm) -> Shape {
             .unwrap_or(ComparisonOperator::GreaterThanThreshold),
         treat_missing_data: alarm.treat_missing_data().unwrap_or("missing").into(),
         actions,
+        actions_enabled: alarm.actions_enabled().unwrap_or(true),
         description: alarm.alarm_description().unwrap_or_default().into(),
     }
 }
@@ -327,7 +334,7 @@ pub async fn ensure(
                 .threshold(wanted.threshold)
                 .comparison_operator(wanted.comparison.clone())
                 .treat_missing_data(&wanted.treat_missing_data)
-                .actions_enabled(true)
+                .actions_enabled(wanted.actions_enabled)
                 .set_alarm_actions(Some(wanted.actions.clone()))
                 .set_ok_actions(Some(wanted.actions.clone()))
                 .set_tags(found.is_none().then(|| tags.clone()))

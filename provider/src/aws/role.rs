@@ -34,6 +34,9 @@ pub struct Role {
     pub arn: String,
     trust: Option<Value>,
     policy: Option<Value>,
+    /// Managed policies attached to it: the role's rights are its inline policy only, so any of these was
+    /// attached outside Terraform and widens what the function may do.
+    attached: Vec<String>,
     tags: BTreeMap<String, String>,
 }
 
@@ -57,6 +60,11 @@ impl Role {
                 "role {name}: inline policy {INLINE_POLICY_NAME} is missing or differs"
             ));
         }
+        for arn in &self.attached {
+            drift.push(format!(
+                "role {name}: managed policy {arn} is attached outside the policy"
+            ));
+        }
         if &self.tags != spec.tags {
             drift.push(format!("role {name}: tags differ"));
         }
@@ -77,12 +85,15 @@ pub async fn read(iam: &Client, name: &str) -> Result<Option<Role>> {
         return Ok(None);
     };
     let Some(role) = role else { return Ok(None) };
-    let policy = iam
-        .get_role_policy()
-        .role_name(name)
-        .policy_name(INLINE_POLICY_NAME)
-        .send()
-        .await
+    // Read together: a refresh costs one round trip more than GetRole, not two.
+    let (policy, attached) = tokio::join!(
+        iam.get_role_policy()
+            .role_name(name)
+            .policy_name(INLINE_POLICY_NAME)
+            .send(),
+        attached_policies(iam, name),
+    );
+    let policy = policy
         .map_err(failed("iam:GetRolePolicy", name))
         .or_absent(&["NoSuchEntity"])?
         .and_then(|out| policy_document::parse(out.policy_document()));
@@ -90,12 +101,44 @@ pub async fn read(iam: &Client, name: &str) -> Result<Option<Role>> {
         arn: role.arn().to_string(),
         trust: role.assume_role_policy_document().and_then(policy_document::parse),
         policy,
+        attached: attached?,
         tags: role
             .tags()
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
     }))
+}
+
+/// The ARNs of the managed policies attached to the role, all pages.
+async fn attached_policies(iam: &Client, name: &str) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut pages = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("iam:ListAttachedRolePolicies", name))?;
+        arns.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(String::from)),
+        );
+    }
+    Ok(arns)
+}
+
+async fn detach(iam: &Client, name: &str, arns: &[String]) -> Result<()> {
+    for arn in arns {
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(failed("iam:DetachRolePolicy", name))?;
+    }
+    Ok(())
 }
 
 fn tags(spec: &RoleSpec) -> Result<Vec<Tag>> {
@@ -148,6 +191,7 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                         .map_err(failed("iam:TagRole", name))?;
                 }
             }
+            detach(iam, name, &role.attached).await?;
             role.arn.clone()
         }
         None => iam
@@ -200,22 +244,7 @@ pub async fn delete(iam: &Client, name: &str) -> Result<()> {
             .await
             .map_err(failed("iam:DeleteRolePolicy", name))?;
     }
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(failed("iam:ListAttachedRolePolicies", name))?;
-    for policy in attached.attached_policies() {
-        if let Some(arn) = policy.policy_arn() {
-            iam.detach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(failed("iam:DetachRolePolicy", name))?;
-        }
-    }
+    detach(iam, name, &attached_policies(iam, name).await?).await?;
     iam.delete_role()
         .role_name(name)
         .send()

@@ -100,6 +100,9 @@ impl PolicyResource {
             .await
             .map_err(|e| failure(APPLY_FAILED, e))?;
         let desired = Desired::new(&model, &here, bucket, &members).map_err(|e| failure(APPLY_FAILED, e))?;
+        if let Some((_, message)) = desired.limits_exceeded().into_iter().next() {
+            return Err(failure(APPLY_FAILED, message));
+        }
         Ok(match stack::converge(&aws.clients, &desired).await {
             Ok(()) => Outcome {
                 state: planned,

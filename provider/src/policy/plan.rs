@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::names::{self, Location};
+use super::schema::PolicyModel;
+use super::stack::Desired;
 use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::schema::{Role, Schema};
 use crate::plugin::value::Value;
@@ -49,6 +51,7 @@ pub fn plan(schema: &Schema, request: PlanRequest, context: &PlanContext<'_>) ->
     let mut d = Diagnostics::new();
     if let Some(location) = context.location {
         check_region(&mut d, &planned, location);
+        check_limits(&mut d, &planned, location);
     }
     Planned {
         state: Value::Map(planned),
@@ -147,6 +150,24 @@ fn tags_all(default_tags: &BTreeMap<String, String>, tags: &Value) -> Value {
 
 /// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs: say
 /// so in the plan rather than fail halfway through the apply.
+/// AWS's size limits, judged on the planned stack once its values are known (the clusters of listed members,
+/// read at apply, are checked again there before anything changes).
+fn check_limits(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &Location) {
+    let planned = Value::Map(planned.clone());
+    let Ok(model) = PolicyModel::from_value(&planned, &AttrPath::default()) else {
+        return;
+    };
+    let Some(bucket) = model.bucket_name.known().cloned() else {
+        return;
+    };
+    let Ok(desired) = Desired::new(&model, here, bucket, &Default::default()) else {
+        return;
+    };
+    for (attribute, message) in desired.limits_exceeded() {
+        d.attribute_error(AttrPath::root(attribute), "Too many databases for one policy", message);
+    }
+}
+
 fn check_region(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &Location) {
     for (attribute, service) in [("kms_key_arn", "kms"), ("alarm_sns_topic_arn", "sns")] {
         let Some(Value::String(arn)) = planned.get(attribute) else {
@@ -377,6 +398,27 @@ mod tests {
             },
         );
         assert_eq!(planned.state, Value::Null);
+    }
+
+    #[test]
+    fn identifier_lists_beyond_the_policy_and_environment_limits_are_refused_at_plan() {
+        let many: Vec<Value> = (0..300)
+            .map(|i| Value::string(format!("orders-database-{i:03}")))
+            .collect();
+        let config = object(&[
+            ("name", Value::string("nightly")),
+            ("db_instance_identifiers", Value::List(many)),
+        ]);
+        let planned = run(Value::Null, config, Some(&here()));
+        let found: Vec<_> = planned.diagnostics.0.iter().map(|d| d.detail.clone()).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("over IAM's limit of 10240"), "{}", found[0]);
+        assert!(found[1].contains("over Lambda's limit of 4096"), "{}", found[1]);
+        assert_eq!(
+            planned.diagnostics.0[0].path,
+            Some(AttrPath::root("db_instance_identifiers"))
+        );
+        assert!(run(Value::Null, basic(), Some(&here())).diagnostics.0.is_empty());
     }
 
     #[test]

@@ -173,6 +173,38 @@ impl Desired {
         })
     }
 
+    /// What AWS would refuse only after part of the stack exists: the inline policy over IAM's 10,240 characters
+    /// (IAM does not count whitespace, which the compact JSON has none of) and the function's environment over
+    /// Lambda's 4 KB. Each problem names the attribute that makes it.
+    pub fn limits_exceeded(&self) -> Vec<(&'static str, String)> {
+        const POLICY_MAX: usize = 10_240;
+        const ENVIRONMENT_MAX: usize = 4096;
+        let mut problems = Vec::new();
+        let policy = self.iam_policy.to_string().len();
+        if policy > POLICY_MAX {
+            problems.push((
+                "db_instance_identifiers",
+                format!(
+                    "The function role's inline policy would be {policy} characters, over IAM's limit of {POLICY_MAX}: \
+                     each listed database adds its ARN. List fewer databases in this policy (split them across \
+                     policies) or select them with selection_tags."
+                ),
+            ));
+        }
+        let environment: usize = self.environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if environment > ENVIRONMENT_MAX {
+            problems.push((
+                "db_instance_identifiers",
+                format!(
+                    "The function's environment would be {environment} bytes, over Lambda's limit of \
+                     {ENVIRONMENT_MAX}: it carries the listed identifiers. List fewer databases in this policy \
+                     (split them across policies) or select them with selection_tags."
+                ),
+            ));
+        }
+        problems
+    }
+
     pub fn bucket_spec(&self) -> BucketSpec<'_> {
         BucketSpec {
             name: &self.bucket,
@@ -236,6 +268,7 @@ impl Desired {
             errors_alarm: &self.errors_alarm,
             overdue_alarm: &self.overdue_alarm,
             threshold_hours: self.threshold_hours,
+            enabled: self.enabled,
             topic_arn: &self.topic_arn,
             tags: &self.tags,
         }
