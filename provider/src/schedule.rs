@@ -100,6 +100,43 @@ pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
     result.map_err(ScheduleError)
 }
 
+/// At most how many times a day a valid expression fires: exact for `rate(...)`; for `cron(...)`, the minutes
+/// times the hours it names (day-of-month and day-of-week fields only make it fire less often). For the snapshot
+/// count a policy keeps, where an upper bound is what matters.
+pub fn runs_per_day_at_most(expr: &str) -> Option<f64> {
+    match parse(expr).ok()? {
+        Schedule::Rate(rate) => Some(1440.0 / rate.period_minutes() as f64),
+        Schedule::Cron => {
+            let mut fields = wrapped(expr, "cron")?.split(' ');
+            let minutes = field_values(fields.next()?, 0, 59)?;
+            let hours = field_values(fields.next()?, 0, 23)?;
+            Some((minutes * hours) as f64)
+        }
+    }
+}
+
+/// How many values a cron field of a valid expression names within `first..=last`.
+fn field_values(field: &str, first: u32, last: u32) -> Option<u32> {
+    let mut count = 0;
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => (range, step.parse::<u32>().ok()?.max(1)),
+            None => (part, 1),
+        };
+        let (from, to) = match range {
+            "*" => (first, last),
+            _ => match range.split_once('-') {
+                Some((from, to)) => (from.parse().ok()?, to.parse().ok()?),
+                // `a/n` runs from a to the end of the range.
+                None if step > 1 => (range.parse().ok()?, last),
+                None => (range.parse().ok()?, range.parse().ok()?),
+            },
+        };
+        count += (to.max(from) - from) / step + 1;
+    }
+    Some(count)
+}
+
 fn wrapped<'a>(expr: &'a str, keyword: &str) -> Option<&'a str> {
     expr.strip_prefix(keyword)?.strip_prefix('(')?.strip_suffix(')')
 }
@@ -757,5 +794,15 @@ mod tests {
                 unit: RateUnit::Day
             }))
         );
+    }
+
+    #[test]
+    fn runs_per_day_bound_the_snapshots_taken() {
+        assert_eq!(runs_per_day_at_most("cron(0 3 * * ? *)"), Some(1.0));
+        assert_eq!(runs_per_day_at_most("cron(0,30 */6 * * ? *)"), Some(8.0));
+        assert_eq!(runs_per_day_at_most("cron(15 1-3 ? * MON-FRI *)"), Some(3.0));
+        assert_eq!(runs_per_day_at_most("rate(12 hours)"), Some(2.0));
+        assert_eq!(runs_per_day_at_most("rate(2 days)"), Some(0.5));
+        assert_eq!(runs_per_day_at_most("cron(0 3 * * *)"), None);
     }
 }

@@ -358,3 +358,43 @@ fn setting_the_deprecated_glacier_transition_days_warns_at_validate() {
     quiet.success();
     assert!(!quiet.text().contains("Deprecated"), "{}", quiet.text());
 }
+
+/// moto lacks `DescribeAccountAttributes`; the fault proxy answers it as RDS does for an account that already
+/// holds 95 of its 100 manual DB snapshots.
+#[test]
+fn a_plan_past_the_snapshot_quota_warns_and_one_that_cannot_read_it_says_so() {
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped in acceptance mode: the quota is served by the local fault proxy");
+        return;
+    };
+    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
+    proxy.inject(
+        &["Action=DescribeAccountAttributes"],
+        rdsbackup_tests::fault_proxy::Fault::Respond {
+            status: 200,
+            content_type: "text/xml",
+            body: "<DescribeAccountAttributesResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
+                   <DescribeAccountAttributesResult><AccountQuotas>\
+                   <AccountQuota><AccountQuotaName>ManualSnapshots</AccountQuotaName><Used>95</Used><Max>100</Max></AccountQuota>\
+                   <AccountQuota><AccountQuotaName>ManualClusterSnapshots</AccountQuotaName><Used>0</Used><Max>100</Max></AccountQuota>\
+                   </AccountQuotas></DescribeAccountAttributesResult>\
+                   <ResponseMetadata><RequestId>quota</RequestId></ResponseMetadata></DescribeAccountAttributesResponse>"
+                .into(),
+        },
+    );
+    // Two databases, daily, 35 days: 72 snapshots on top of the 95.
+    let body = "  name = \"nightly\"\n  db_instance_identifiers = [\"orders\", \"billing\"]";
+    let plan = Terraform::new(&policy(body), &aws)
+        .with_env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .run(&["plan"]);
+    plan.success();
+    let text = plan.text();
+    assert!(
+        text.contains("Warning: Snapshot quota would be exceeded") && text.contains("holds 95 of the 100"),
+        "{text}"
+    );
+    let unread = Terraform::new(&policy(body), &aws).run(&["plan"]);
+    unread.success();
+    assert!(unread.text().contains("Warning: Snapshot quota not checked"), "{}", unread.text());
+}

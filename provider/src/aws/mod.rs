@@ -2,6 +2,7 @@
 //! environment, and one module per AWS concern the policy provisions, each with its read, ensure (create or
 //! converge) and delete.
 
+pub mod account_quota;
 pub mod alarms;
 pub mod bucket;
 pub mod cluster_members;

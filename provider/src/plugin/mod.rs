@@ -46,7 +46,7 @@ pub struct Outcome {
 pub trait Resource: Send + Sync + 'static {
     fn schema(&self) -> &Schema;
     fn validate(&self, config: &Value) -> Diagnostics;
-    fn plan(&self, request: PlanRequest) -> Planned;
+    async fn plan(&self, request: PlanRequest) -> Planned;
     async fn apply(&self, prior: Value, planned: Value, config: Value) -> Outcome;
     /// Returns a null state when the object is gone.
     async fn read(&self, state: Value) -> Outcome;

@@ -275,7 +275,7 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
             })
         })();
         let planned = match (self.resource(&request.type_name), decoded) {
-            (Ok(resource), Ok(plan)) => resource.plan(plan),
+            (Ok(resource), Ok(plan)) => resource.plan(plan).await,
             (Err(d), _) | (_, Err(d)) => {
                 return Ok(Response::new(pb::plan_resource_change::Response {
                     diagnostics: diagnostics(d),

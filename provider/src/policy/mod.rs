@@ -4,6 +4,7 @@
 mod iam_policy;
 pub mod names;
 mod plan;
+mod quota;
 mod refresh;
 pub mod schema;
 mod stack;
@@ -211,10 +212,21 @@ impl Resource for PolicyResource {
         validate::validate(config)
     }
 
-    fn plan(&self, request: PlanRequest) -> Planned {
+    async fn plan(&self, request: PlanRequest) -> Planned {
         let aws = self.provider.aws.get().map(Arc::as_ref);
         let here = aws.map(location);
-        plan::plan(&self.schema, request, &self.plan_context(here.as_ref(), aws))
+        let prior = PolicyModel::from_value(&request.prior, &AttrPath::default()).ok();
+        let mut planned = plan::plan(&self.schema, request, &self.plan_context(here.as_ref(), aws));
+        if let Some(aws) = aws
+            && !planned.diagnostics.has_errors()
+            && let Ok(model) = PolicyModel::from_value(&planned.state, &AttrPath::default())
+        {
+            let prior = prior.filter(|_| planned.requires_replace.is_empty());
+            planned
+                .diagnostics
+                .extend(quota::check(&aws.clients.rds, prior.as_ref(), &model).await);
+        }
+        planned
     }
 
     async fn apply(&self, prior: Value, planned: Value, config: Value) -> Outcome {
