@@ -396,5 +396,9 @@ fn a_plan_past_the_snapshot_quota_warns_and_one_that_cannot_read_it_says_so() {
     );
     let unread = Terraform::new(&policy(body), &aws).run(&["plan"]);
     unread.success();
-    assert!(unread.text().contains("Warning: Snapshot quota not checked"), "{}", unread.text());
+    assert!(
+        unread.text().contains("Warning: Snapshot quota not checked"),
+        "{}",
+        unread.text()
+    );
 }

@@ -128,8 +128,9 @@ pub fn schema() -> Schema {
                     AttrType::Number,
                     "Deprecated in 0.2: records are about 1 KB, S3 does not transition objects under 128 KB, and \
                      Glacier's per-object overhead would make them dearer; the `archive` block is the way to \
-                     Glacier. Noncurrent record versions of 128 KB or more move to GLACIER after this many days. \
-                     0 to 36500; defaults to 30.",
+                     Glacier. Noncurrent record versions of 128 KB or more move to GLACIER after this many days \
+                     (the provider's lifecycle rule `rdsbackup-glacier`; rules of others are kept). 1 to 36500; \
+                     defaults to 30.",
                 )
                 .with_default(number(30))
                 .deprecated(),

@@ -32,7 +32,8 @@ pub fn validate(config: &Value) -> Diagnostics {
     let ranges = [
         ("retention_days", &model.retention_days, 1, 3650),
         ("min_snapshots", &model.min_snapshots, 1, 100),
-        ("glacier_transition_days", &model.glacier_transition_days, 0, 36500),
+        // S3 moves noncurrent versions one day after they became noncurrent at the earliest.
+        ("glacier_transition_days", &model.glacier_transition_days, 1, 36500),
         // CloudWatch alarms with hourly periods look back at most 7 days.
         ("max_backup_age_hours", &model.max_backup_age_hours, 1, 168),
         ("lambda_timeout_seconds", &model.lambda_timeout_seconds, 1, 900),
@@ -200,7 +201,7 @@ mod tests {
             ("min_snapshots", 101, "1 to 100"),
             ("lambda_timeout_seconds", 901, "1 to 900"),
             ("lambda_memory_mb", 64, "128 to 10240"),
-            ("glacier_transition_days", -1, "0 to 36500"),
+            ("glacier_transition_days", 0, "1 to 36500"),
             ("max_backup_age_hours", 169, "1 to 168"),
         ] {
             let found = errors(&[(attribute, n(bad))]);
