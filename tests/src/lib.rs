@@ -96,6 +96,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub rds: aws_sdk_rds::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Aws {
@@ -122,6 +123,7 @@ impl Aws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             rds: aws_sdk_rds::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! injected halfway through create.
 
 use rdsbackup_tests::fault_proxy::FaultProxy;
-use rdsbackup_tests::{Aws, Clients, Terraform};
+use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform};
 use serde_json::Value;
 
 const POLICY: &str = "nightly";
@@ -859,6 +859,56 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
         inline(&c).await.contains(":cluster:reports"),
         "the member's cluster is granted"
     );
+    plan_is_empty(&tf);
+    tf.run(&["destroy", "-auto-approve"]).success();
+}
+
+/// CloudWatch Logs encrypts the log group as its service principal, which only the key policy can allow: a key
+/// without that grant is refused before the bucket or the role exist, and accepted once its policy has it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_created() {
+    let aws = Aws::start();
+    let c = aws.clients().await;
+    let key = c.kms.create_key().description("rdsbackup test").send().await.unwrap();
+    let key = key.key_metadata().unwrap();
+    let (key_id, key_arn) = (key.key_id().to_string(), key.arn().unwrap().to_string());
+    let tf = Terraform::new(&config(&format!("  kms_key_arn = \"{key_arn}\"\n")), &aws);
+    let run = tf.run(&["apply", "-auto-approve"]);
+    run.expect_code(1);
+    assert!(
+        run.text()
+            .contains("does not allow logs.us-east-1.amazonaws.com (CloudWatch Logs)"),
+        "{}",
+        run.text()
+    );
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().is_empty(), "nothing was created: {buckets:?}");
+    assert!(
+        c.iam
+            .get_role()
+            .role_name(format!("rdsbackup-{POLICY}"))
+            .send()
+            .await
+            .is_err()
+    );
+
+    let account = MOTO_ACCOUNT;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Sid":"Account","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},
+            {{"Sid":"Logs","Effect":"Allow","Principal":{{"Service":"logs.us-east-1.amazonaws.com"}},
+              "Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*",
+              "Condition":{{"ArnLike":{{"kms:EncryptionContext:aws:logs:arn":"arn:aws:logs:us-east-1:{account}:*"}}}}}}]}}"#
+    );
+    c.kms
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    tf.run(&["apply", "-auto-approve"]).success();
     plan_is_empty(&tf);
     tf.run(&["destroy", "-auto-approve"]).success();
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod function;
 pub mod function_code;
 pub mod log_group;
+pub mod logs_key;
 mod policy_document;
 mod retry;
 pub mod role;

@@ -80,6 +80,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub rds: aws_sdk_rds::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +193,7 @@ fn clients(sdk: &SdkConfig, endpoints: &BTreeMap<Service, String>) -> Clients {
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config(Service::CloudWatch)),
         sns: aws_sdk_sns::Client::new(&config(Service::Sns)),
         rds: aws_sdk_rds::Client::new(&config(Service::Rds)),
+        kms: aws_sdk_kms::Client::new(&config(Service::Kms)),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::aws::AwsSettings;
 use crate::aws::bucket;
 use crate::aws::cluster_members;
 use crate::aws::function_code;
+use crate::aws::logs_key;
 use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
@@ -103,6 +104,15 @@ impl PolicyResource {
         let desired = Desired::new(&model, &here, bucket, &members).map_err(|e| failure(APPLY_FAILED, e))?;
         if let Some((_, message)) = desired.limits_exceeded().into_iter().next() {
             return Err(failure(APPLY_FAILED, message));
+        }
+        // A key the log group cannot use would stop the apply half-way: checked when the key is new to the stack.
+        if let Some(key) = &desired.kms_key_arn
+            && prior.get("kms_key_arn") != &Value::string(key.clone())
+            && let Some(refusal) = logs_key::refusal(&aws.clients.kms, key, &here.region)
+                .await
+                .map_err(|e| failure(APPLY_FAILED, e))?
+        {
+            return Err(failure(APPLY_FAILED, refusal));
         }
         Ok(match stack::converge(&aws.clients, &desired).await {
             Ok(()) => Outcome {
