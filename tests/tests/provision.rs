@@ -912,3 +912,73 @@ async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_cre
     plan_is_empty(&tf);
     tf.run(&["destroy", "-auto-approve"]).success();
 }
+
+/// Through the fault proxy: every S3 call of the provider names the bucket's owner, and a destroy whose
+/// `DeleteObjects` S3 answers with per-object errors (Object Lock, a deny) stops and says which object, instead
+/// of listing and deleting the same objects for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_calls_name_the_owner_and_refused_deletions_stop_destroy_with_the_key() {
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped in acceptance mode: it needs the local fault proxy");
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let tf = Terraform::new(
+        &config("  force_destroy = true\n  deny_insecure_transport = false\n"),
+        &aws,
+    )
+    .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    tf.run(&["apply", "-auto-approve"]).success();
+    plan_is_empty(&tf);
+    let s = state(&tf);
+    let bucket = s["bucket_name"].as_str().unwrap();
+    let c = aws.clients().await;
+    c.s3.put_object()
+        .bucket(bucket)
+        .key("snapshots/orders/locked.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    proxy.inject(
+        &["POST ", "?delete"],
+        rdsbackup_tests::fault_proxy::Fault::Respond {
+            status: 200,
+            content_type: "application/xml",
+            body: "<DeleteResult><Error><Key>snapshots/orders/locked.json</Key><Code>AccessDenied</Code>\
+                   <Message>Access Denied because object protected by object lock.</Message></Error></DeleteResult>"
+                .into(),
+        },
+    );
+    let destroy = tf.run(&["destroy", "-auto-approve"]);
+    destroy.expect_code(1);
+    assert!(
+        destroy
+            .text()
+            .contains("\"snapshots/orders/locked.json\": AccessDenied"),
+        "{}",
+        destroy.text()
+    );
+    proxy.clear();
+    tf.run(&["destroy", "-auto-approve"]).success();
+
+    let s3_calls: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.service() == Some("s3"))
+        .collect();
+    assert!(s3_calls.len() > 10, "the stack's S3 calls went through the proxy");
+    for call in &s3_calls {
+        // CreateBucket cannot carry it (S3 refuses the header there); every other call must.
+        let create = call.method() == "PUT" && call.target().trim_end_matches('/') == format!("/{bucket}");
+        if !create {
+            assert_eq!(
+                call.header("x-amz-expected-bucket-owner"),
+                Some(MOTO_ACCOUNT),
+                "{}",
+                call.head
+            );
+        }
+    }
+}

@@ -460,3 +460,22 @@ fn error_upgrade(d: Diagnostics) -> pb::upgrade_resource_state::Response {
         diagnostics: diagnostics(d),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::RdsbackupProvider;
+    use provider_server::Provider as _;
+
+    #[tokio::test]
+    async fn stop_provider_cancels_work_in_flight() {
+        let service = ProviderService::new(Arc::new(RdsbackupProvider::new()));
+        // Work that would wait for ever (a waiter, a retry loop) ends as soon as Terraform asks to stop.
+        let (cancelled, stopped) = tokio::join!(service.until_stopped(std::future::pending::<()>()), async {
+            tokio::task::yield_now().await;
+            service.stop_provider(Request::new(pb::stop_provider::Request {})).await
+        });
+        assert!(cancelled.is_none());
+        assert!(stopped.unwrap().into_inner().error.is_empty());
+    }
+}
