@@ -368,3 +368,47 @@ impl Run {
             .join(" ")
     }
 }
+
+/// Databases for the tests to back up, made through the SDK (moto makes them available at once).
+pub mod databases {
+    use aws_sdk_rds::types::Tag;
+
+    fn tag_list(tags: &[(&str, &str)]) -> Vec<Tag> {
+        tags.iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect()
+    }
+
+    /// An Aurora PostgreSQL cluster.
+    pub async fn cluster(rds: &aws_sdk_rds::Client, id: &str, tags: &[(&str, &str)]) {
+        rds.create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("admin")
+            .master_user_password("password-123")
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating DB cluster {id}: {e:?}"));
+    }
+
+    /// A DB instance of `engine`, a member of `cluster` when given.
+    pub async fn instance(
+        rds: &aws_sdk_rds::Client,
+        id: &str,
+        engine: &str,
+        cluster: Option<&str>,
+        tags: &[(&str, &str)],
+    ) {
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine(engine)
+            .allocated_storage(20)
+            .set_db_cluster_identifier(cluster.map(String::from))
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
+    }
+}

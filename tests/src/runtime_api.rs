@@ -234,6 +234,24 @@ fn respond(writer: &mut impl Write, status: &str, headers: &[String], body: &[u8
 /// The backup Lambda's `bootstrap`, as the provider's build script built it for `x86_64-unknown-linux-musl`: the
 /// very binary the provider zips and embeds. It sits in `<target>/lambda`, beside the profile folders holding
 /// this test executable (`<target>/<profile>/deps/<test>`).
+/// `bootstrap --once`: one run outside Lambda with exactly `env`, `event` on stdin; the output object (the last
+/// line of stdout) of a run that succeeded.
+pub fn run_once(env: &[(String, String)], event: &Value) -> Value {
+    let mut once = Command::new(bootstrap_binary())
+        .arg("--once")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.to_string().as_bytes()).unwrap();
+    let run = once.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
 pub fn bootstrap_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     let target = exe.ancestors().nth(3).expect("<target>/<profile>/deps/<test>");

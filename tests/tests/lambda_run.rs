@@ -10,7 +10,7 @@ use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, pending_key, record_key, tags};
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::{Answer, Function, RuntimeApi};
-use rdsbackup_tests::{Aws, Moto, acceptance};
+use rdsbackup_tests::{Aws, Moto, acceptance, databases};
 use serde_json::{Value, json};
 
 const POLICY: &str = "nightly";
@@ -70,26 +70,20 @@ impl Local {
     }
 
     fn instance(&self, id: &str, engine: &str, cluster: Option<&str>, tags: &[(&str, &str)]) {
-        let request = self
-            .rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine(engine)
-            .allocated_storage(20)
-            .set_db_cluster_identifier(cluster.map(String::from))
-            .set_tags(Some(tag_list(tags)));
-        self.block_on(request.send()).unwrap();
+        self.block_on(databases::instance(&self.rds, id, engine, cluster, tags));
     }
 
     fn cluster(&self, id: &str, tags: &[(&str, &str)]) {
+        self.block_on(databases::cluster(&self.rds, id, tags));
+    }
+
+    /// A manual snapshot taken by hand (not by the function), with `tags`.
+    fn manual_snapshot(&self, db: &str, id: &str, tags: &[(&str, &str)]) {
         let request = self
             .rds
-            .create_db_cluster()
-            .db_cluster_identifier(id)
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("password-123")
+            .create_db_snapshot()
+            .db_instance_identifier(db)
+            .db_snapshot_identifier(id)
             .set_tags(Some(tag_list(tags)));
         self.block_on(request.send()).unwrap();
     }
@@ -236,6 +230,17 @@ fn id(db: &str, slot: &str) -> String {
 
 fn cluster_id(db: &str, slot: &str) -> String {
     identifier::build(POLICY, db, SnapshotKind::Cluster, slot)
+}
+
+/// The output object a failed run carries in its error message.
+#[track_caller]
+fn failed_output(answer: Answer, function: &Function) -> Value {
+    let Answer::Error(error) = answer else {
+        panic!("a run with a failed database must fail\n{}", function.output());
+    };
+    assert_eq!(error["errorType"], "RDSBackup.RunFailed", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    serde_json::from_str(&message[message.find('{').unwrap()..]).unwrap()
 }
 
 #[track_caller]
@@ -413,28 +418,18 @@ fn selects_tagged_databases_and_aurora_members_through_their_cluster() {
 fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
     let Some(local) = Local::start() else { return };
     local.instance("orders", "postgres", None, &[]);
-    let foreign = local
-        .rds
-        .create_db_snapshot()
-        .db_instance_identifier("orders")
-        .db_snapshot_identifier("by-hand");
-    local.block_on(foreign.send()).unwrap();
-    let other_policy = local
-        .rds
-        .create_db_snapshot()
-        .db_instance_identifier("orders")
-        .db_snapshot_identifier("rdsbackup-weekly-orders-202601010000")
-        .tags(Tag::builder().key(tags::POLICY).value("weekly").build());
-    local.block_on(other_policy.send()).unwrap();
+    local.manual_snapshot("orders", "by-hand", &[]);
+    local.manual_snapshot(
+        "orders",
+        "rdsbackup-weekly-orders-202601010000",
+        &[(tags::POLICY, "weekly")],
+    );
     // A same-region copy that copied the policy's tags: not the policy's, whatever its age.
-    let copy = local
-        .rds
-        .create_db_snapshot()
-        .db_instance_identifier("orders")
-        .db_snapshot_identifier("orders-copy-for-audit")
-        .tags(Tag::builder().key(tags::POLICY).value(POLICY).build())
-        .tags(Tag::builder().key(tags::DB).value("orders").build());
-    local.block_on(copy.send()).unwrap();
+    local.manual_snapshot(
+        "orders",
+        "orders-copy-for-audit",
+        &[(tags::POLICY, POLICY), (tags::DB, "orders")],
+    );
     let automated = local.automated_snapshots();
     assert!(
         !automated.is_empty(),
@@ -576,12 +571,10 @@ fn missing_and_refused_databases_fail_the_invocation_after_the_others_are_done()
         (env::DB_CLUSTERS, "nowhere"),
     ];
     let mut function = local.function_through(&api, &config, &proxy);
-    let Answer::Error(error) = api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function) else {
-        panic!("a run with failed databases must fail\n{}", function.output());
-    };
-    assert_eq!(error["errorType"], "RDSBackup.RunFailed", "{error}");
-    let message = error["errorMessage"].as_str().unwrap();
-    let output: Value = serde_json::from_str(&message[message.find('{').unwrap()..]).unwrap();
+    let output = failed_output(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
     let slot = "202611280300";
     assert_eq!(output["created"], json!([id("orders", slot)]));
     assert_eq!(
@@ -635,20 +628,7 @@ fn runs_once_outside_lambda() {
         (env::KMS_KEY_ARN, KMS_KEY),
     ];
     vars.extend(config.map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut once = std::process::Command::new(rdsbackup_tests::runtime_api::bootstrap_binary())
-        .arg("--once")
-        .env_clear()
-        .envs(vars)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let event = scheduled_event("2026-11-28T03:00:00Z").to_string();
-    std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.as_bytes()).unwrap();
-    let run = once.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}");
-    let output: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let output = rdsbackup_tests::runtime_api::run_once(&vars, &scheduled_event("2026-11-28T03:00:00Z"));
     assert_eq!(output["created"], json!([id("orders", "202611280300")]));
     assert!(local.record("orders", &id("orders", "202611280300")).is_some());
 
@@ -704,21 +684,17 @@ fn a_snapshot_under_the_slots_identifier_that_is_not_the_policys_is_a_failure() 
     local.instance("billing", "postgres", None, &[]);
     let slot = "202611280300";
     // Someone took a snapshot of another database under orders' identifier for this slot.
-    let squatter = local
-        .rds
-        .create_db_snapshot()
-        .db_instance_identifier("billing")
-        .db_snapshot_identifier(id("orders", slot))
-        .tags(Tag::builder().key(tags::POLICY).value(POLICY).build())
-        .tags(Tag::builder().key(tags::DB).value("orders").build());
-    local.block_on(squatter.send()).unwrap();
+    local.manual_snapshot(
+        "billing",
+        &id("orders", slot),
+        &[(tags::POLICY, POLICY), (tags::DB, "orders")],
+    );
     let api = RuntimeApi::start();
     let mut function = local.function(&api, &[(env::DB_INSTANCES, "orders")]);
-    let Answer::Error(error) = api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function) else {
-        panic!("orders was not backed up: the run must fail\n{}", function.output());
-    };
-    let message = error["errorMessage"].as_str().unwrap();
-    let output: Value = serde_json::from_str(&message[message.find('{').unwrap()..]).unwrap();
+    let output = failed_output(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
     assert_eq!(output["existing"], json!([]), "{output}");
     assert_eq!(output["failed"][0]["db"], "orders", "{output}");
     let why = output["failed"][0]["error"].as_str().unwrap();

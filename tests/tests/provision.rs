@@ -3,7 +3,7 @@
 //! injected halfway through create.
 
 use rdsbackup_tests::fault_proxy::FaultProxy;
-use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform};
+use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform, databases};
 use serde_json::Value;
 
 const POLICY: &str = "nightly";
@@ -829,24 +829,8 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
     };
     assert!(!inline(&c).await.contains(":cluster:reports"), "not a member yet");
 
-    c.rds
-        .create_db_cluster()
-        .db_cluster_identifier("reports")
-        .engine("aurora-postgresql")
-        .master_username("admin")
-        .master_user_password("password-123")
-        .send()
-        .await
-        .unwrap();
-    c.rds
-        .create_db_instance()
-        .db_instance_identifier("reports-1")
-        .db_instance_class("db.r6g.large")
-        .engine("aurora-postgresql")
-        .db_cluster_identifier("reports")
-        .send()
-        .await
-        .unwrap();
+    databases::cluster(&c.rds, "reports", &[]).await;
+    databases::instance(&c.rds, "reports-1", "aurora-postgresql", Some("reports"), &[]).await;
     let plan = tf.run(&["plan", "-detailed-exitcode"]);
     plan.expect_code(2);
     assert!(

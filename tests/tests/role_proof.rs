@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
-use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, repo_root};
+use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, databases, repo_root};
 use serde_json::{Value, json};
 
 const POLICY: &str = "nightly";
@@ -266,20 +266,8 @@ fn lint(documents: &[(&str, &Value)]) {
 }
 
 fn run_once(env: &[(String, String)], time: &str) -> Value {
-    let mut once = Command::new(rdsbackup_tests::runtime_api::bootstrap_binary())
-        .arg("--once")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let event = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": time});
-    std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.to_string().as_bytes()).unwrap();
-    let run = once.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}");
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    rdsbackup_tests::runtime_api::run_once(env, &event)
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -297,47 +285,13 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     let aws = Aws::start();
     let Aws::Moto(moto) = &aws else { unreachable!() };
     let c = aws.clients().await;
-    let tag = |k: &str, v: &str| aws_sdk_rds::types::Tag::builder().key(k).value(v).build();
-    for (id, engine, cluster, tagged) in [
-        ("orders", "postgres", None, false),
-        ("tagged", "postgres", None, true),
-        ("reports-1", "aurora-postgresql", Some("reports"), false),
-    ] {
-        if let Some(cluster) = cluster {
-            c.rds
-                .create_db_cluster()
-                .db_cluster_identifier(cluster)
-                .engine(engine)
-                .master_username("admin")
-                .master_user_password("password-123")
-                .send()
-                .await
-                .unwrap();
-        }
-        c.rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine(engine)
-            .allocated_storage(20)
-            .set_db_cluster_identifier(cluster.map(String::from))
-            .set_tags(tagged.then(|| vec![tag("backup", "nightly")]))
-            .send()
-            .await
-            .unwrap();
-    }
-    for (id, tagged) in [("analytics", false), ("ledger", true)] {
-        c.rds
-            .create_db_cluster()
-            .db_cluster_identifier(id)
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("password-123")
-            .set_tags(tagged.then(|| vec![tag("backup", "nightly")]))
-            .send()
-            .await
-            .unwrap();
-    }
+    let nightly = [("backup", "nightly")];
+    databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    databases::instance(&c.rds, "tagged", "postgres", None, &nightly).await;
+    databases::cluster(&c.rds, "reports", &[]).await;
+    databases::instance(&c.rds, "reports-1", "aurora-postgresql", Some("reports"), &[]).await;
+    databases::cluster(&c.rds, "analytics", &[]).await;
+    databases::cluster(&c.rds, "ledger", &nightly).await;
     let selected = BTreeMap::from([("backup".to_string(), "nightly".to_string())]);
     let database_tags: BTreeMap<&str, BTreeMap<String, String>> =
         BTreeMap::from([("tagged", selected.clone()), ("ledger", selected.clone())]);
