@@ -13,6 +13,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stan
 use rdsbackup_common::metrics;
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::tags;
 
 pub struct AlarmsSpec<'a> {
     pub policy: &'a str,
@@ -163,7 +164,7 @@ impl Alarms {
                     if without_reflected(found, reflected) != without_reflected(&wanted, reflected) {
                         drift.push(format!("alarm {name}: configuration differs"));
                     }
-                    if tags != spec.tags {
+                    if tags::change(tags, spec.tags).is_some() {
                         drift.push(format!("alarm {name}: tags differ"));
                     }
                 }
@@ -343,25 +344,36 @@ pub async fn ensure(
                 .map_err(failed("cloudwatch:PutMetricAlarm", name))?;
         }
         if let Some((_, arn, found_tags)) = found
-            && found_tags != spec.tags
+            && let Some(change) = tags::change(found_tags, spec.tags)
         {
-            let stale = super::stale_tag_keys(found_tags, spec.tags);
-            if !stale.is_empty() {
-                cloudwatch
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(stale))
-                    .send()
-                    .await
-                    .map_err(failed("cloudwatch:UntagResource", name))?;
-            }
-            cloudwatch
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(tags.clone()))
-                .send()
-                .await
-                .map_err(failed("cloudwatch:TagResource", name))?;
+            change
+                .apply(
+                    |keys| async move {
+                        cloudwatch
+                            .untag_resource()
+                            .resource_arn(arn)
+                            .set_tag_keys(Some(keys))
+                            .send()
+                            .await
+                            .map(drop)
+                            .map_err(failed("cloudwatch:UntagResource", name))
+                    },
+                    |set| async move {
+                        cloudwatch
+                            .tag_resource()
+                            .resource_arn(arn)
+                            .set_tags(Some(
+                                set.iter()
+                                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                                    .collect(),
+                            ))
+                            .send()
+                            .await
+                            .map(drop)
+                            .map_err(failed("cloudwatch:TagResource", name))
+                    },
+                )
+                .await?;
         }
     }
     Ok(())

@@ -17,7 +17,7 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::policy_document;
+use super::{policy_document, tags};
 
 const LIFECYCLE_RULE_ID: &str = "rdsbackup-glacier";
 /// S3 does not transition objects under 128 KB by default, and Glacier's 40 KB per-object overhead would make
@@ -173,7 +173,7 @@ impl Bucket {
                 "bucket {name}: bucket policy statement {TLS_STATEMENT_ID} is missing, differs or is left over"
             ));
         }
-        if &self.tags != spec.tags {
+        if tags::change(&self.tags, spec.tags).is_some() {
             drift.push(format!("bucket {name}: tags differ"));
         }
         drift
@@ -445,7 +445,8 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
                 .map_err(failed("s3:DeleteBucketPolicy", name))?;
         }
     }
-    if &current.tags != spec.tags {
+    // S3 replaces the whole tag set: the change decides whether, not what.
+    if tags::change(&current.tags, spec.tags).is_some() {
         if spec.tags.is_empty() {
             s3.delete_bucket_tagging()
                 .bucket(name)

@@ -9,7 +9,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::retry;
+use super::{retry, tags};
 
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
@@ -66,7 +66,7 @@ impl Function {
         if &self.environment != spec.environment {
             drift.push(format!("function {name}: environment differs"));
         }
-        if &self.tags != spec.tags {
+        if tags::change(&self.tags, spec.tags).is_some() {
             drift.push(format!("function {name}: tags differ"));
         }
         drift
@@ -145,26 +145,32 @@ pub async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> 
             .map_err(failed("lambda:UpdateFunctionConfiguration", name))?;
         wait_until_ready(lambda, name).await?;
     }
-    if &current.tags != spec.tags {
-        let stale = super::stale_tag_keys(&current.tags, spec.tags);
-        if !stale.is_empty() {
-            lambda
-                .untag_resource()
-                .resource(&current.arn)
-                .set_tag_keys(Some(stale))
-                .send()
-                .await
-                .map_err(failed("lambda:UntagResource", name))?;
-        }
-        if !spec.tags.is_empty() {
-            lambda
-                .tag_resource()
-                .resource(&current.arn)
-                .set_tags(Some(spec.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(failed("lambda:TagResource", name))?;
-        }
+    if let Some(change) = tags::change(&current.tags, spec.tags) {
+        let arn = &current.arn;
+        change
+            .apply(
+                |keys| async move {
+                    lambda
+                        .untag_resource()
+                        .resource(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(failed("lambda:UntagResource", name))
+                },
+                |set| async move {
+                    lambda
+                        .tag_resource()
+                        .resource(arn)
+                        .set_tags(Some(set.into_iter().collect()))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(failed("lambda:TagResource", name))
+                },
+            )
+            .await?;
     }
     Ok(current.arn)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::error::{OrAbsent, Result, failed};
+use super::tags;
 
 pub struct LogGroupSpec<'a> {
     pub name: &'a str,
@@ -32,7 +33,7 @@ impl LogGroup {
         if self.kms_key_arn.as_deref() != spec.kms_key_arn {
             drift.push(format!("log group {name}: KMS key differs"));
         }
-        if &self.tags != spec.tags {
+        if tags::change(&self.tags, spec.tags).is_some() {
             drift.push(format!("log group {name}: tags differ"));
         }
         drift
@@ -107,24 +108,29 @@ pub async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
                         .map_err(failed("logs:DisassociateKmsKey", name))?,
                 }
             }
-            if &group.tags != spec.tags {
-                let stale = super::stale_tag_keys(&group.tags, spec.tags);
-                if !stale.is_empty() {
-                    logs.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(stale))
-                        .send()
-                        .await
-                        .map_err(failed("logs:UntagResource", name))?;
-                }
-                if !spec.tags.is_empty() {
-                    logs.tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(spec.tags.clone().into_iter().collect()))
-                        .send()
-                        .await
-                        .map_err(failed("logs:TagResource", name))?;
-                }
+            if let Some(change) = tags::change(&group.tags, spec.tags) {
+                change
+                    .apply(
+                        |keys| async move {
+                            logs.untag_resource()
+                                .resource_arn(arn)
+                                .set_tag_keys(Some(keys))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("logs:UntagResource", name))
+                        },
+                        |set| async move {
+                            logs.tag_resource()
+                                .resource_arn(arn)
+                                .set_tags(Some(set.into_iter().collect()))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("logs:TagResource", name))
+                        },
+                    )
+                    .await?;
             }
         }
     }

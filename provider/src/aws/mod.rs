@@ -16,13 +16,6 @@ mod retry;
 pub mod role;
 pub mod schedule_rule;
 pub mod settings;
-
-use std::collections::BTreeMap;
+pub mod tags;
 
 pub use settings::{AssumeRole, AwsSettings, Service};
-
-/// Tag keys found on a resource that the wanted tags no longer have: tagging calls only add and overwrite, so
-/// these must be removed by an untagging call.
-pub fn stale_tag_keys(found: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) -> Vec<String> {
-    found.keys().filter(|key| !wanted.contains_key(*key)).cloned().collect()
-}

@@ -8,7 +8,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::policy_document;
+use super::{policy_document, tags};
 
 pub const INLINE_POLICY_NAME: &str = "rdsbackup";
 
@@ -65,7 +65,7 @@ impl Role {
                 "role {name}: managed policy {arn} is attached outside the policy"
             ));
         }
-        if &self.tags != spec.tags {
+        if tags::change(&self.tags, spec.tags).is_some() {
             drift.push(format!("role {name}: tags differ"));
         }
         drift
@@ -141,9 +141,8 @@ async fn detach(iam: &Client, name: &str, arns: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn tags(spec: &RoleSpec) -> Result<Vec<Tag>> {
-    spec.tags
-        .iter()
+fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    tags.iter()
         .map(|(k, v)| {
             Tag::builder()
                 .key(k)
@@ -172,24 +171,29 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                     .await
                     .map_err(failed("iam:UpdateAssumeRolePolicy", name))?;
             }
-            if &role.tags != spec.tags {
-                let stale = super::stale_tag_keys(&role.tags, spec.tags);
-                if !stale.is_empty() {
-                    iam.untag_role()
-                        .role_name(name)
-                        .set_tag_keys(Some(stale))
-                        .send()
-                        .await
-                        .map_err(failed("iam:UntagRole", name))?;
-                }
-                if !spec.tags.is_empty() {
-                    iam.tag_role()
-                        .role_name(name)
-                        .set_tags(Some(tags(spec)?))
-                        .send()
-                        .await
-                        .map_err(failed("iam:TagRole", name))?;
-                }
+            if let Some(change) = tags::change(&role.tags, spec.tags) {
+                change
+                    .apply(
+                        |keys| async move {
+                            iam.untag_role()
+                                .role_name(name)
+                                .set_tag_keys(Some(keys))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("iam:UntagRole", name))
+                        },
+                        |set| async move {
+                            iam.tag_role()
+                                .role_name(name)
+                                .set_tags(Some(tag_list(&set)?))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("iam:TagRole", name))
+                        },
+                    )
+                    .await?;
             }
             detach(iam, name, &role.attached).await?;
             role.arn.clone()
@@ -199,7 +203,7 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
             .role_name(name)
             .assume_role_policy_document(trust_policy().to_string())
             .description("Runs the rdsbackup backup function: RDS snapshots, their records and retention.")
-            .set_tags(Some(tags(spec)?))
+            .set_tags(Some(tag_list(spec.tags)?))
             .send()
             .await
             .map_err(failed("iam:CreateRole", name))?

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::tags;
 
 pub const TARGET_ID: &str = "rdsbackup";
 pub const PERMISSION_ID: &str = "rdsbackup-schedule";
@@ -49,7 +50,7 @@ impl Schedule {
                 spec.function_name
             ));
         }
-        if &self.tags != spec.tags {
+        if tags::change(&self.tags, spec.tags).is_some() {
             drift.push(format!("rule {rule}: tags differ"));
         }
         drift
@@ -136,9 +137,8 @@ async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &ScheduleSpec<'_>) 
     }))
 }
 
-fn tags(spec: &ScheduleSpec) -> Result<Vec<Tag>> {
-    spec.tags
-        .iter()
+fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    tags.iter()
         .map(|(k, v)| {
             Tag::builder()
                 .key(k)
@@ -171,33 +171,39 @@ pub async fn ensure(
             .schedule_expression(spec.expression)
             .state(state)
             .description("rdsbackup: runs the backup function on the policy's schedule")
-            .set_tags(current.is_none().then(|| tags(spec)).transpose()?)
+            .set_tags(current.is_none().then(|| tag_list(spec.tags)).transpose()?)
             .send()
             .await
             .map_err(failed("events:PutRule", rule))?;
     }
-    if let Some(current) = &current
-        && &current.tags != spec.tags
+    if let Some(change) = current
+        .as_ref()
+        .and_then(|current| tags::change(&current.tags, spec.tags))
     {
-        let stale = super::stale_tag_keys(&current.tags, spec.tags);
-        if !stale.is_empty() {
-            events
-                .untag_resource()
-                .resource_arn(spec.rule_arn)
-                .set_tag_keys(Some(stale))
-                .send()
-                .await
-                .map_err(failed("events:UntagResource", rule))?;
-        }
-        if !spec.tags.is_empty() {
-            events
-                .tag_resource()
-                .resource_arn(spec.rule_arn)
-                .set_tags(Some(tags(spec)?))
-                .send()
-                .await
-                .map_err(failed("events:TagResource", rule))?;
-        }
+        change
+            .apply(
+                |keys| async move {
+                    events
+                        .untag_resource()
+                        .resource_arn(spec.rule_arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(failed("events:UntagResource", rule))
+                },
+                |set| async move {
+                    events
+                        .tag_resource()
+                        .resource_arn(spec.rule_arn)
+                        .set_tags(Some(tag_list(&set)?))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(failed("events:TagResource", rule))
+                },
+            )
+            .await?;
     }
     if !current.as_ref().is_some_and(|c| c.target_matches(spec)) {
         let extra: Vec<String> = current
