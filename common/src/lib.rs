@@ -3,6 +3,7 @@
 //! One small dependency (SHA-256, for the identifiers), so that both sides build it in no time.
 
 pub mod identifier;
+pub mod limits;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rdsbackup_common::env;
+use rdsbackup_common::{env, limits};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -46,8 +46,16 @@ impl Config {
             db_instances: identifiers(optional(env::DB_INSTANCES)),
             db_clusters: identifiers(optional(env::DB_CLUSTERS)),
             selection_tags: selection_tags(optional(env::SELECTION_TAGS))?,
-            retention_days: number(env::RETENTION_DAYS, &required(env::RETENTION_DAYS)?, 1, 3650)?,
-            min_snapshots: number(env::MIN_SNAPSHOTS, &required(env::MIN_SNAPSHOTS)?, 1, 100)?,
+            retention_days: number(
+                env::RETENTION_DAYS,
+                &required(env::RETENTION_DAYS)?,
+                limits::RETENTION_DAYS,
+            )?,
+            min_snapshots: number(
+                env::MIN_SNAPSHOTS,
+                &required(env::MIN_SNAPSHOTS)?,
+                limits::MIN_SNAPSHOTS,
+            )?,
             kms_key_arn: optional(env::KMS_KEY_ARN),
             bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
         };
@@ -95,16 +103,13 @@ fn account_id(name: &str, value: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn number(name: &str, value: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
-    value
-        .parse::<u32>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "{name} must be a whole number from {min} to {max}, not {value:?}"
-            ))
-        })
+fn number(name: &str, value: &str, range: limits::Range) -> Result<u32, ConfigError> {
+    value.parse::<u32>().ok().filter(|n| range.contains(*n)).ok_or_else(|| {
+        ConfigError(format!(
+            "{name} must be a whole number from {} to {}, not {value:?}",
+            range.min, range.max
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ fn attribute_line(out: &mut String, attribute: &Attribute) {
         "- `{}` ({}) {}",
         attribute.name,
         notes.join(", "),
-        attribute.description
+        attribute.full_description()
     );
 }
 

@@ -14,8 +14,8 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     normalize(a) == normalize(b)
 }
 
-/// A canonical form: every string-or-list becomes a sorted list, statements are sorted, `"Principal": "*"` is
-/// `{"AWS": ["*"]}`, and the optional `Version`-less default is made explicit.
+/// A canonical form: every string-or-list becomes a sorted list, statements are sorted, and `"Principal": "*"` is
+/// `{"AWS": ["*"]}`.
 fn normalize(value: &Value) -> Value {
     match value {
         Value::Object(map) => {

@@ -1,6 +1,7 @@
 //! Schemas as the provider declares them: attributes with their type, role, markdown description and default,
 //! nested blocks; converted to the protocol's `Schema` for `GetProviderSchema`.
 
+use super::diag::{AttrPath, Diagnostics};
 use super::proto::tfplugin6 as pb;
 use super::value::Value;
 
@@ -40,6 +41,33 @@ impl AttrType {
     }
 }
 
+/// A check on an attribute's value that also says, for the docs and the schema, what it allows: the same value
+/// checks and describes, so the two cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validator {
+    /// A whole number from `min` to `max`.
+    WholeRange { min: i64, max: i64 },
+}
+
+impl Validator {
+    pub fn describe(&self) -> String {
+        match self {
+            Validator::WholeRange { min, max } => format!("{min} to {max}"),
+        }
+    }
+
+    /// The error for a known value it refuses; unknown and null values are judged once known.
+    pub fn check(&self, attribute: &str, value: &Value) -> Option<String> {
+        match (self, value) {
+            (Validator::WholeRange { min, max }, Value::Number(n)) if n.fract() == 0.0 => {
+                let n = *n as i64;
+                (!(*min..=*max).contains(&n)).then(|| format!("{attribute} must be from {min} to {max}, got {n}."))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Required,
@@ -60,6 +88,7 @@ pub struct Attribute {
     pub default: Option<Value>,
     /// A change of the attribute plans a replacement.
     pub requires_replace: bool,
+    pub validators: Vec<Validator>,
     pub description: &'static str,
 }
 
@@ -73,6 +102,7 @@ impl Attribute {
             deprecated: false,
             default: None,
             requires_replace: false,
+            validators: Vec::new(),
             description,
         }
     }
@@ -109,6 +139,21 @@ impl Attribute {
         self
     }
 
+    pub fn validated(mut self, validator: Validator) -> Attribute {
+        self.validators.push(validator);
+        self
+    }
+
+    /// The description with what the validators allow, as the schema and the docs show it.
+    pub fn full_description(&self) -> String {
+        let allowed: Vec<String> = self.validators.iter().map(Validator::describe).collect();
+        if allowed.is_empty() {
+            self.description.to_string()
+        } else {
+            format!("{} {}.", self.description, allowed.join("; "))
+        }
+    }
+
     /// Marks the attribute deprecated in the schema; the resource's validation says why, as a warning.
     pub fn deprecated(mut self) -> Attribute {
         self.deprecated = true;
@@ -125,7 +170,7 @@ impl Attribute {
             name: self.name.to_string(),
             r#type: self.ty.to_json().to_string().into_bytes(),
             nested_type: None,
-            description: self.description.to_string(),
+            description: self.full_description(),
             required: self.role == Role::Required,
             optional: matches!(self.role, Role::Optional | Role::OptionalComputed),
             computed: matches!(self.role, Role::Computed | Role::OptionalComputed),
@@ -152,6 +197,23 @@ pub struct Block {
 }
 
 impl Block {
+    /// Every attribute's validators on a configuration: the part of validation the schema declares itself.
+    pub fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        for attribute in &self.attributes {
+            for validator in &attribute.validators {
+                if let Some(message) = validator.check(attribute.name, config.get(attribute.name)) {
+                    d.attribute_error(
+                        AttrPath::root(attribute.name),
+                        format!("Invalid {}", attribute.name),
+                        message,
+                    );
+                }
+            }
+        }
+        d
+    }
+
     fn to_proto(&self, version: i64) -> pb::schema::Block {
         pb::schema::Block {
             version,

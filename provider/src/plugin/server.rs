@@ -188,7 +188,11 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
             self.resource(&request.type_name),
             decode(request.config.as_ref(), "configuration"),
         ) {
-            (Ok(resource), Ok(config)) => resource.validate(&config),
+            (Ok(resource), Ok(config)) => {
+                let mut d = resource.schema().block.validate(&config);
+                d.extend(resource.validate(&config));
+                d
+            }
             (Err(d), _) | (_, Err(d)) => d,
         };
         Ok(Response::new(pb::validate_resource_config::Response {

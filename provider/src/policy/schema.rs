@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::plugin::schema::{AttrType, Attribute, Block, Schema};
+use rdsbackup_common::limits;
+
+use crate::plugin::schema::{AttrType, Attribute, Block, Schema, Validator};
 use crate::plugin::value::Value;
 use crate::tf_object;
 
@@ -48,6 +50,22 @@ tf_object! {
 
 fn number(n: i64) -> Value {
     Value::Number(n as f64)
+}
+
+fn whole(min: i64, max: i64) -> Validator {
+    Validator::WholeRange { min, max }
+}
+
+/// A setting whose range and default the Lambda shares (`rdsbackup_common::limits`).
+trait Ranged {
+    fn ranged(self, range: limits::Range) -> Self;
+}
+
+impl Ranged for Attribute {
+    fn ranged(self, range: limits::Range) -> Attribute {
+        self.with_default(number(range.default.into()))
+            .validated(whole(range.min.into(), range.max.into()))
+    }
 }
 
 pub fn schema() -> Schema {
@@ -113,26 +131,25 @@ pub fn schema() -> Schema {
                     "retention_days",
                     AttrType::Number,
                     "Snapshots taken by this policy are deleted once older than this many days, `min_snapshots` \
-                     permitting. 1 to 3650; defaults to 35.",
+                     permitting.",
                 )
-                .with_default(number(35)),
+                .ranged(limits::RETENTION_DAYS),
                 A::optional_computed(
                     "min_snapshots",
                     AttrType::Number,
-                    "Retention never leaves fewer than this many snapshots of a database, however old. 1 to 100; \
-                     defaults to 3.",
+                    "Retention never leaves fewer than this many snapshots of a database, however old.",
                 )
-                .with_default(number(3)),
+                .ranged(limits::MIN_SNAPSHOTS),
                 A::optional_computed(
                     "glacier_transition_days",
                     AttrType::Number,
                     "Deprecated in 0.2: records are about 1 KB, S3 does not transition objects under 128 KB, and \
                      Glacier's per-object overhead would make them dearer; the `archive` block is the way to \
                      Glacier. Noncurrent record versions of 128 KB or more move to GLACIER after this many days \
-                     (the provider's lifecycle rule `rdsbackup-glacier`; rules of others are kept). 1 to 36500; \
-                     defaults to 30.",
+                     (the provider's lifecycle rule `rdsbackup-glacier`; rules of others are kept).",
                 )
                 .with_default(number(30))
+                .validated(whole(1, 36500))
                 .deprecated(),
                 A::optional(
                     "kms_key_arn",
@@ -158,11 +175,12 @@ pub fn schema() -> Schema {
                 A::optional_computed(
                     "max_backup_age_hours",
                     AttrType::Number,
-                    "The \"backup overdue\" alarm fires when a database's newest snapshot is older than this. 1 to \
-                     168 (CloudWatch alarms look back at most 7 days); defaults to 26 (a daily schedule plus \
-                     slack). Must exceed the schedule's interval.",
+                    "The \"backup overdue\" alarm fires when a database's newest snapshot is older than this \
+                     (CloudWatch alarms look back at most 7 days; the default, 26, is a daily schedule plus slack). \
+                     Must exceed the schedule's interval.",
                 )
-                .with_default(number(26)),
+                .with_default(number(26))
+                .validated(whole(1, 168)),
                 A::optional_computed(
                     "alarm_sns_topic_arn",
                     AttrType::String,
@@ -172,15 +190,17 @@ pub fn schema() -> Schema {
                 A::optional_computed(
                     "lambda_timeout_seconds",
                     AttrType::Number,
-                    "Timeout of the backup function. 1 to 900; defaults to 300.",
+                    "Timeout of the backup function.",
                 )
-                .with_default(number(300)),
+                .with_default(number(300))
+                .validated(whole(1, 900)),
                 A::optional_computed(
                     "lambda_memory_mb",
                     AttrType::Number,
-                    "Memory of the backup function in MB. 128 to 10240; defaults to 256.",
+                    "Memory of the backup function in MB.",
                 )
-                .with_default(number(256)),
+                .with_default(number(256))
+                .validated(whole(128, 10240)),
                 A::optional_computed(
                     "log_retention_days",
                     AttrType::Number,

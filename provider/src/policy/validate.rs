@@ -29,25 +29,7 @@ pub fn validate(config: &Value) -> Diagnostics {
         schedule::parse(s).map(drop).map_err(|e: ScheduleError| e.to_string())
     });
 
-    let ranges = [
-        ("retention_days", &model.retention_days, 1, 3650),
-        ("min_snapshots", &model.min_snapshots, 1, 100),
-        // S3 moves noncurrent versions one day after they became noncurrent at the earliest.
-        ("glacier_transition_days", &model.glacier_transition_days, 1, 36500),
-        // CloudWatch alarms with hourly periods look back at most 7 days.
-        ("max_backup_age_hours", &model.max_backup_age_hours, 1, 168),
-        ("lambda_timeout_seconds", &model.lambda_timeout_seconds, 1, 900),
-        ("lambda_memory_mb", &model.lambda_memory_mb, 128, 10240),
-    ];
-    for (attribute, value, min, max) in ranges {
-        check(&mut d, attribute, value, |&n| {
-            if (min..=max).contains(&n) {
-                Ok(())
-            } else {
-                Err(format!("{attribute} must be from {min} to {max}, got {n}."))
-            }
-        });
-    }
+    // Ranges are the schema's own validators (plugin::schema::Validator), run before this.
     check(&mut d, "log_retention_days", &model.log_retention_days, |&n| {
         rules::log_retention_days(n)
     });
@@ -158,10 +140,12 @@ mod tests {
         value
     }
 
+    /// As the server validates: the schema's validators, then the resource's own rules.
     fn errors(entries: &[(&str, Value)]) -> Vec<(String, String)> {
-        validate(&config(entries))
-            .0
-            .into_iter()
+        let config = config(entries);
+        let mut d = super::super::schema::schema().block.validate(&config);
+        d.extend(validate(&config));
+        d.0.into_iter()
             .filter(|d| d.severity == Severity::Error)
             .map(|d| (d.path.map(|p| p.to_string()).unwrap_or_default(), d.detail))
             .collect()
