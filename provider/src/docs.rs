@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::plugin::schema::{Attribute, Block, Role, Schema};
+use crate::plugin::schema::{Attribute, Block, PlanModifier, Role, Schema};
 use crate::plugin::value::Value;
 
 fn repo() -> PathBuf {
@@ -46,7 +46,7 @@ fn attribute_line(out: &mut String, attribute: &Attribute) {
     if attribute.sensitive {
         notes.push("sensitive".into());
     }
-    if attribute.requires_replace {
+    if attribute.has(PlanModifier::RequiresReplace) {
         notes.push("forces replacement".into());
     }
     if let Some(default) = &attribute.default {

@@ -4,6 +4,7 @@
 pub mod diag;
 pub mod handshake;
 pub mod log;
+pub mod plan;
 pub mod proto;
 pub mod schema;
 pub mod server;
@@ -50,8 +51,6 @@ pub trait Resource: Send + Sync + 'static {
     async fn apply(&self, prior: Value, planned: Value, config: Value) -> Outcome;
     /// Returns a null state when the object is gone.
     async fn read(&self, state: Value) -> Outcome;
-    /// Brings a stored state written by schema `version` to the current schema.
-    fn upgrade(&self, version: i64, state: Value) -> Outcome;
     async fn import(&self, id: &str) -> Outcome;
 }
 

@@ -68,6 +68,16 @@ impl Validator {
     }
 }
 
+/// How an attribute's planned value follows from its prior one (terraform-plugin-framework's plan modifiers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanModifier {
+    /// A change of the value plans a replacement.
+    RequiresReplace,
+    /// A computed value the configuration does not set keeps its prior value on update, instead of becoming
+    /// unknown (the resource's hook may still derive a new one).
+    UseStateForUnknown,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Required,
@@ -86,8 +96,7 @@ pub struct Attribute {
     pub deprecated: bool,
     /// Planned when the configuration leaves the attribute out; only for `OptionalComputed`.
     pub default: Option<Value>,
-    /// A change of the attribute plans a replacement.
-    pub requires_replace: bool,
+    pub modifiers: Vec<PlanModifier>,
     pub validators: Vec<Validator>,
     pub description: &'static str,
 }
@@ -101,7 +110,7 @@ impl Attribute {
             sensitive: false,
             deprecated: false,
             default: None,
-            requires_replace: false,
+            modifiers: Vec::new(),
             validators: Vec::new(),
             description,
         }
@@ -161,8 +170,17 @@ impl Attribute {
     }
 
     pub fn requires_replace(mut self) -> Attribute {
-        self.requires_replace = true;
+        self.modifiers.push(PlanModifier::RequiresReplace);
         self
+    }
+
+    pub fn use_state_for_unknown(mut self) -> Attribute {
+        self.modifiers.push(PlanModifier::UseStateForUnknown);
+        self
+    }
+
+    pub fn has(&self, modifier: PlanModifier) -> bool {
+        self.modifiers.contains(&modifier)
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
@@ -243,6 +261,53 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// An object with exactly the schema's attributes: what a stored state lacks is null, what the schema no
+    /// longer has is dropped.
+    pub fn conform(&self, state: &Value) -> Value {
+        Value::Map(
+            self.block
+                .attributes
+                .iter()
+                .map(|a| (a.name.to_string(), state.get(a.name).clone()))
+                .collect(),
+        )
+    }
+
+    /// `state` with the static defaults filled in where it holds null (an imported skeleton, a state written
+    /// before an attribute existed).
+    pub fn with_defaults(&self, state: &Value) -> Value {
+        let Value::Map(entries) = state else {
+            return state.clone();
+        };
+        let mut entries = entries.clone();
+        for attribute in &self.block.attributes {
+            if let (Role::OptionalComputed, Some(default)) = (attribute.role, &attribute.default) {
+                let entry = entries.entry(attribute.name.to_string()).or_insert(Value::Null);
+                if entry.is_null() {
+                    *entry = default.clone();
+                }
+            }
+        }
+        Value::Map(entries)
+    }
+
+    /// A stored state of schema `version` brought to this schema; a newer one is refused, naming `type_name`.
+    pub fn upgrade(&self, type_name: &str, version: i64, state: &Value) -> (Value, Diagnostics) {
+        let mut d = Diagnostics::new();
+        if version > self.version {
+            d.error(
+                "State written by a newer provider",
+                format!(
+                    "This {type_name} state has schema version {version}; this provider knows up to {}. Upgrade \
+                     the provider.",
+                    self.version
+                ),
+            );
+            return (Value::Null, d);
+        }
+        (self.conform(state), d)
+    }
+
     pub fn to_proto(&self) -> pb::Schema {
         pb::Schema {
             version: self.version,

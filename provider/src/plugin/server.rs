@@ -219,7 +219,10 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
             json: raw.json,
         });
         let outcome = match (self.resource(&request.type_name), decode(raw.as_ref(), "stored state")) {
-            (Ok(resource), Ok(state)) => resource.upgrade(request.version, state),
+            (Ok(resource), Ok(state)) => {
+                let (state, diagnostics) = resource.schema().upgrade(&request.type_name, request.version, &state);
+                Outcome { state, diagnostics }
+            }
             (Err(d), _) | (_, Err(d)) => return Ok(Response::new(error_upgrade(d))),
         };
         Ok(Response::new(pb::upgrade_resource_state::Response {

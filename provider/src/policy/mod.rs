@@ -64,19 +64,6 @@ impl PolicyResource {
         })
     }
 
-    /// An object with exactly the schema's attributes: what a stored state lacks is null, what the schema no
-    /// longer has is dropped.
-    fn conform(&self, state: &Value) -> Value {
-        Value::Map(
-            self.schema
-                .block
-                .attributes
-                .iter()
-                .map(|a| (a.name.to_string(), state.get(a.name).clone()))
-                .collect(),
-        )
-    }
-
     fn plan_context<'a>(&self, location: Option<&'a Location>, aws: Option<&'a AwsSettings>) -> plan::PlanContext<'a> {
         static NO_TAGS: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         plan::PlanContext {
@@ -137,7 +124,7 @@ impl PolicyResource {
         const FAILED: &str = "Cannot destroy rdsbackup_policy";
         let aws = self.aws()?;
         let here = location(aws);
-        let model = PolicyModel::from_value(&refresh::with_defaults(&self.schema, prior), &AttrPath::default())?;
+        let model = PolicyModel::from_value(&self.schema.with_defaults(prior), &AttrPath::default())?;
         let bucket = refresh::bucket_name(&model, None, &here);
         // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
         let desired = Desired::new(&model, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
@@ -171,7 +158,7 @@ impl PolicyResource {
         const FAILED: &str = "Cannot read rdsbackup_policy";
         let aws = self.aws()?;
         let here = location(aws);
-        let recorded = PolicyModel::from_value(&refresh::with_defaults(&self.schema, state), &AttrPath::default())?;
+        let recorded = PolicyModel::from_value(&self.schema.with_defaults(state), &AttrPath::default())?;
         // The function's environment names the bucket of an imported stack; read it first when the state cannot.
         let function_env = match recorded.bucket_name.known() {
             Some(_) => None,
@@ -260,28 +247,6 @@ impl Resource for PolicyResource {
         }
     }
 
-    fn upgrade(&self, version: i64, state: Value) -> Outcome {
-        let mut diagnostics = Diagnostics::new();
-        if version > self.schema.version {
-            diagnostics.error(
-                "State written by a newer provider",
-                format!(
-                    "This rdsbackup_policy state has schema version {version}; this provider knows up to {}. \
-                     Upgrade the provider.",
-                    self.schema.version
-                ),
-            );
-            return Outcome {
-                state: Value::Null,
-                diagnostics,
-            };
-        }
-        Outcome {
-            state: self.conform(&state),
-            diagnostics,
-        }
-    }
-
     /// The skeleton of an imported policy, its name; `ReadResource`, which Terraform calls next, reads the rest.
     async fn import(&self, id: &str) -> Outcome {
         let mut diagnostics = Diagnostics::new();
@@ -314,15 +279,16 @@ mod tests {
     fn upgrade_conforms_stored_state_to_the_schema() {
         let resource = PolicyResource::new(Arc::new(ProviderState::default()));
         let stored = Value::decode_json(br#"{"name":"nightly","retired_attribute":1,"retention_days":7}"#).unwrap();
-        let outcome = resource.upgrade(0, stored);
-        assert!(outcome.diagnostics.0.is_empty());
-        assert_eq!(outcome.state.get("name"), &Value::string("nightly"));
-        assert_eq!(outcome.state.get("retention_days"), &Value::Number(7.0));
-        let Value::Map(entries) = &outcome.state else {
+        let (state, diagnostics) = resource.schema().upgrade("rdsbackup_policy", 0, &stored);
+        assert!(diagnostics.0.is_empty());
+        assert_eq!(state.get("name"), &Value::string("nightly"));
+        assert_eq!(state.get("retention_days"), &Value::Number(7.0));
+        let Value::Map(entries) = &state else {
             panic!("an object")
         };
         assert!(!entries.contains_key("retired_attribute"));
         assert_eq!(entries.len(), resource.schema().block.attributes.len());
-        assert!(resource.upgrade(1, Value::Null).diagnostics.has_errors());
+        let (_, newer) = resource.schema().upgrade("rdsbackup_policy", 1, &Value::Null);
+        assert!(newer.has_errors());
     }
 }

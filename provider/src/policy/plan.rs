@@ -8,7 +8,8 @@ use super::names::{self, Location};
 use super::schema::PolicyModel;
 use super::stack::Desired;
 use crate::plugin::diag::{AttrPath, Diagnostics};
-use crate::plugin::schema::{Role, Schema};
+use crate::plugin::plan as pipeline;
+use crate::plugin::schema::Schema;
 use crate::plugin::value::Value;
 use crate::plugin::{PlanRequest, Planned};
 use crate::rules;
@@ -22,77 +23,27 @@ pub struct PlanContext<'a> {
 }
 
 pub fn plan(schema: &Schema, request: PlanRequest, context: &PlanContext<'_>) -> Planned {
-    let PlanRequest {
-        prior,
-        proposed,
-        config,
-    } = request;
-    let Value::Map(proposed) = proposed else {
-        // Destroy: nothing to plan beyond the null state.
-        return Planned::default();
+    let mut planned = pipeline::plan(schema, request, &|planned, config| derive(planned, config, context));
+    let Value::Map(state) = &planned.state else {
+        return planned;
     };
-    let mut planned = draft(schema, &prior, &proposed, &config, context);
-    // Like the framework's RequiresReplace: any difference from the prior value, unknown included.
-    let replace: Vec<AttrPath> = if prior.is_null() {
-        Vec::new()
-    } else {
-        schema
-            .block
-            .attributes
-            .iter()
-            .filter(|a| a.requires_replace && planned.get(a.name).unwrap_or(&Value::Null) != prior.get(a.name))
-            .map(|a| AttrPath::root(a.name))
-            .collect()
-    };
-    if !replace.is_empty() {
-        // A new stack: nothing carries over from the one it replaces.
-        planned = draft(schema, &Value::Null, &proposed, &config, context);
-    }
-    let mut d = Diagnostics::new();
     if let Some(location) = context.location {
-        check_region(&mut d, &planned, location);
-        check_limits(&mut d, &planned, location);
+        check_region(&mut planned.diagnostics, state, location);
+        check_limits(&mut planned.diagnostics, state, location);
     }
-    Planned {
-        state: Value::Map(planned),
-        requires_replace: replace,
-        diagnostics: d,
-    }
+    planned
 }
 
-fn draft(
-    schema: &Schema,
-    prior: &Value,
-    proposed: &BTreeMap<String, Value>,
-    config: &Value,
-    context: &PlanContext<'_>,
-) -> BTreeMap<String, Value> {
-    let mut planned = proposed.clone();
-    let updating = !prior.is_null();
-    for attribute in &schema.block.attributes {
-        let value = match attribute.role {
-            Role::Required | Role::Optional => continue,
-            Role::OptionalComputed if !config.get(attribute.name).is_null() => continue,
-            Role::OptionalComputed => match &attribute.default {
-                Some(default) => default.clone(),
-                None if updating => prior.get(attribute.name).clone(),
-                None => Value::Unknown,
-            },
-            // Computed attributes are derived below; what is not derivable keeps its prior value.
-            Role::Computed if updating => prior.get(attribute.name).clone(),
-            Role::Computed => Value::Unknown,
-        };
-        planned.insert(attribute.name.to_string(), value);
-    }
+/// This resource's own plan step: what derives from the name, the account and the region, the tags, the
+/// embedded function's hash, and the drift this plan's apply repairs.
+fn derive(planned: &mut BTreeMap<String, Value>, config: &Value, context: &PlanContext<'_>) {
     if let Value::String(name) = config.get("name") {
-        derive_from_name(&mut planned, config, name, context.location);
+        derive_from_name(planned, config, name, context.location);
     }
     let tags = planned.get("tags").cloned().unwrap_or_default();
     planned.insert("tags_all".into(), tags_all(context.default_tags, &tags));
     planned.insert("lambda_code_sha256".into(), Value::string(context.code_sha256));
-    // Whatever drifted is repaired by this plan's apply.
     planned.insert("drift".into(), Value::List(Vec::new()));
-    planned
 }
 
 /// Names and ARNs of the stack. Optional computed ones left out of the configuration take the provider's own

@@ -9,26 +9,7 @@ use rdsbackup_common::{env, tags};
 use super::names::{self, Location};
 use super::schema::PolicyModel;
 use super::stack::Observed;
-use crate::plugin::schema::{Role, Schema};
 use crate::plugin::typed::Tf;
-use crate::plugin::value::Value;
-
-/// Fills what an imported skeleton lacks with the schema's defaults, so that a stack can be described from it.
-pub fn with_defaults(schema: &Schema, state: &Value) -> Value {
-    let Value::Map(entries) = state else {
-        return state.clone();
-    };
-    let mut entries = entries.clone();
-    for attribute in &schema.block.attributes {
-        if let (Role::OptionalComputed, Some(default)) = (attribute.role, &attribute.default) {
-            let entry = entries.entry(attribute.name.to_string()).or_insert(Value::Null);
-            if entry.is_null() {
-                *entry = default.clone();
-            }
-        }
-    }
-    Value::Map(entries)
-}
 
 /// The bucket a stack uses: recorded in state, else in the function's environment (import), else the default.
 pub fn bucket_name(model: &PolicyModel, function_env: Option<&BTreeMap<String, String>>, here: &Location) -> String {

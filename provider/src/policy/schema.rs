@@ -92,7 +92,8 @@ pub fn schema() -> Schema {
                     "S3 bucket for the snapshot metadata records. Defaults to `rdsbackup-<name>-<account_id>`. \
                      Changing it replaces the whole stack.",
                 )
-                .requires_replace(),
+                .requires_replace()
+                .use_state_for_unknown(),
                 A::optional_computed(
                     "db_instance_identifiers",
                     AttrType::set_of_strings(),
@@ -186,7 +187,8 @@ pub fn schema() -> Schema {
                     AttrType::String,
                     "SNS topic the alarms notify. When unset the provider creates `rdsbackup-<name>-alarms` and \
                      this attribute holds its ARN.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::optional_computed(
                     "lambda_timeout_seconds",
                     AttrType::Number,
@@ -218,54 +220,65 @@ pub fn schema() -> Schema {
                     "tags_all",
                     AttrType::map_of_strings(),
                     "The tags applied: the provider's `default_tags` merged with `tags`.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "id",
                     AttrType::String,
                     "The policy's name; `terraform import` takes it.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "account_id",
                     AttrType::String,
                     "ID of the AWS account the stack lives in.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "bucket_arn",
                     AttrType::String,
                     "ARN of the S3 bucket holding the snapshot records.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "role_arn",
                     AttrType::String,
                     "ARN of the function's IAM role, `rdsbackup-<name>`.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "function_name",
                     AttrType::String,
                     "Name of the backup function, `rdsbackup-<name>`.",
-                ),
-                A::computed("function_arn", AttrType::String, "ARN of the backup Lambda function."),
+                )
+                .use_state_for_unknown(),
+                A::computed("function_arn", AttrType::String, "ARN of the backup Lambda function.")
+                .use_state_for_unknown(),
                 A::computed(
                     "log_group_name",
                     AttrType::String,
                     "The function's log group, `/aws/lambda/rdsbackup-<name>`.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "schedule_rule_name",
                     AttrType::String,
                     "Name of the EventBridge rule, `rdsbackup-<name>`.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "schedule_rule_arn",
                     AttrType::String,
                     "ARN of the EventBridge schedule rule.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "alarm_names",
                     AttrType::list_of_strings(),
                     "Names of the CloudWatch alarms, sorted: `rdsbackup-<name>-backup-overdue` and \
                      `rdsbackup-<name>-errors`.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "drift",
                     AttrType::list_of_strings(),
@@ -273,13 +286,15 @@ pub fn schema() -> Schema {
                      deleted alarm, suspended bucket versioning, an edited role policy...). Plans set it back to \
                      empty: the update they show repairs each one. Settings that have an argument, such as \
                      `schedule`, show as a change of that argument instead.",
-                ),
+                )
+                .use_state_for_unknown(),
                 A::computed(
                     "lambda_code_sha256",
                     AttrType::String,
                     "Base64 SHA-256 of the deployed function package, as Lambda's `CodeSha256`. It changes only \
                      when a provider release changes the function.",
-                ),
+                )
+                .use_state_for_unknown(),
             ],
             blocks: vec![],
         },
@@ -336,7 +351,7 @@ mod tests {
             .block
             .attributes
             .iter()
-            .filter(|a| a.requires_replace)
+            .filter(|a| a.has(crate::plugin::schema::PlanModifier::RequiresReplace))
             .map(|a| a.name)
             .collect();
         assert_eq!(replacing, ["name", "bucket_name"]);
