@@ -28,6 +28,12 @@ impl SnapshotKind {
     }
 }
 
+/// What every identifier of the policy starts with (both forms): the role's grants on its own snapshots name
+/// `<prefix>*`.
+pub fn prefix(policy: &str) -> String {
+    format!("rdsbackup-{policy}-")
+}
+
 /// The 8 lowercase hex digits of SHA-256 of `<policy>/<db>`, with `db` the full identifier.
 pub fn h8(policy: &str, db: &str) -> String {
     let digest = Sha256::digest(format!("{policy}/{db}").as_bytes());
@@ -37,13 +43,13 @@ pub fn h8(policy: &str, db: &str) -> String {
 /// The slot's snapshot identifier for `db`. `slot` is "now" in UTC as `yyyymmddhhmm`.
 pub fn build(policy: &str, db: &str, kind: SnapshotKind, slot: &str) -> String {
     let hash = h8(policy, db);
-    // rdsbackup- + policy + - + db + - + slot + - + h8
-    let fixed = "rdsbackup-".len() + policy.len() + 1 + 1 + slot.len() + 1 + hash.len();
+    // prefix + db + - + slot + - + h8
+    let fixed = prefix(policy).len() + 1 + slot.len() + 1 + hash.len();
     let room = kind.max_len().saturating_sub(fixed);
     let mut cut = &db[..db.len().min(room)];
     // RDS refuses a hyphen before another one; the cut may end on one.
     cut = cut.trim_end_matches('-');
-    format!("rdsbackup-{policy}-{cut}-{slot}-{hash}")
+    format!("{}{cut}-{slot}-{hash}", prefix(policy))
 }
 
 /// Which of the policy's identifier forms an identifier has.
@@ -65,10 +71,7 @@ pub struct Parsed<'a> {
 /// Reads an identifier as one this policy made for `db` (of `kind`) in either form; `None` when it is not one, so
 /// that a copy carrying the policy's tags under another identifier is not the policy's.
 pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind) -> Option<Parsed<'a>> {
-    let rest = identifier
-        .strip_prefix("rdsbackup-")?
-        .strip_prefix(policy)?
-        .strip_prefix('-')?;
+    let rest = identifier.strip_prefix(&prefix(policy))?;
     let twelve_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
     // 0.2: ...-<slot>-<h8>, and the whole identifier exactly as `build` makes it.
     if let Some((head, hash)) = rest.rsplit_once('-')

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, tags};
+use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, identifier, tags};
 use serde_json::{Value, json};
 
 use super::names::Location;
@@ -29,7 +29,7 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             here.partition, here.region, here.account_id
         )
     };
-    let own_prefix = format!("rdsbackup-{}-*", grants.policy);
+    let own_prefix = format!("{}*", identifier::prefix(grants.policy));
     let mut statements = vec![json!({
         "Sid": "Describe",
         "Effect": "Allow",
