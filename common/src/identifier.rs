@@ -11,14 +11,23 @@ use sha2::{Digest, Sha256};
 /// The longest policy name: with it, a cluster snapshot identifier keeps at least 6 characters of `<db>`.
 pub const POLICY_NAME_MAX: usize = 24;
 
-/// Which RDS API a snapshot belongs to; it decides the identifier's length limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Which RDS API a database and its snapshots belong to (`instance` or `cluster` in records and outputs); it
+/// decides the identifier's length limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SnapshotKind {
     Instance,
     Cluster,
 }
 
 impl SnapshotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotKind::Instance => "instance",
+            SnapshotKind::Cluster => "cluster",
+        }
+    }
+
     /// RDS's limit for the kind's snapshot identifier: 255 for a DB snapshot, 63 for a DB cluster snapshot.
     pub const fn max_len(self) -> usize {
         match self {

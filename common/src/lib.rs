@@ -1,9 +1,11 @@
 //! What the provider and the backup Lambda must agree on, written once: the function's environment, the tags
 //! that mark what a policy owns, the names of snapshots and records, and the metrics the alarms watch.
-//! One small dependency (SHA-256, for the identifiers), so that both sides build it in no time.
+//! Two small dependencies (SHA-256 for the identifiers, serde for the records), so that both sides build it in
+//! no time.
 
 pub mod identifier;
 pub mod limits;
+pub mod record;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {

@@ -10,37 +10,12 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use rdsbackup_common::{PENDING_PREFIX, pending_key, record_key};
-use serde::Serialize;
+use rdsbackup_common::PENDING_PREFIX;
+pub use rdsbackup_common::record::Record;
 use serde_json::{Map, Value};
 
 use crate::aws_error;
 use crate::config::Config;
-use crate::select::Kind;
-
-#[derive(Debug, Serialize)]
-pub struct Record {
-    pub policy: String,
-    pub db_identifier: String,
-    pub kind: Kind,
-    pub engine: String,
-    pub snapshot_identifier: String,
-    pub snapshot_arn: String,
-    /// Unknown only for a record rebuilt from a snapshot whose identifier does not carry its slot.
-    pub slot: Option<String>,
-    pub status: String,
-    pub created_at: Option<String>,
-}
-
-impl Record {
-    pub fn key(&self) -> String {
-        record_key(&self.db_identifier, &self.snapshot_identifier)
-    }
-
-    fn pending_key(&self) -> String {
-        pending_key(&self.db_identifier, &self.snapshot_identifier)
-    }
-}
 
 /// A status after which RDS changes nothing by itself.
 fn settled(status: &str) -> bool {

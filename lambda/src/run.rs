@@ -162,7 +162,7 @@ async fn back_up(
     let owner = Owner {
         policy: &config.policy,
         db: &db.identifier,
-        kind: db.kind.snapshot_kind(),
+        kind: db.kind,
     };
     let listed = match snapshot::list(&clients.rds, db).await {
         Ok(listed) => Some(listed),

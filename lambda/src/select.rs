@@ -4,34 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rdsbackup_common::identifier::SnapshotKind;
 use serde::Serialize;
 
 use crate::aws_error;
 use crate::config::Config;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Instance,
-    Cluster,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Instance => "instance",
-            Kind::Cluster => "cluster",
-        }
-    }
-
-    pub fn snapshot_kind(self) -> SnapshotKind {
-        match self {
-            Kind::Instance => SnapshotKind::Instance,
-            Kind::Cluster => SnapshotKind::Cluster,
-        }
-    }
-}
+/// Instance or cluster: the kind of a database and of its snapshots.
+pub use rdsbackup_common::identifier::SnapshotKind as Kind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Database {

@@ -1,0 +1,62 @@
+//! The metadata record of a snapshot (`snapshots/<db>/<snapshot identifier>.json`), as the Lambda writes it and
+//! whatever reads it (the data sources, an operator) parses it: the contract's fields, in one type.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identifier::SnapshotKind;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub policy: String,
+    pub db_identifier: String,
+    pub kind: SnapshotKind,
+    pub engine: String,
+    pub snapshot_identifier: String,
+    pub snapshot_arn: String,
+    /// RFC 3339 UTC; unknown only for a record rebuilt from a snapshot whose identifier does not carry its slot.
+    pub slot: Option<String>,
+    /// RDS's status (`creating`, `available`, `failed`), or `deleted` once retention deleted the snapshot.
+    pub status: String,
+    pub created_at: Option<String>,
+}
+
+impl Record {
+    pub fn key(&self) -> String {
+        crate::record_key(&self.db_identifier, &self.snapshot_identifier)
+    }
+
+    pub fn pending_key(&self) -> String {
+        crate::pending_key(&self.db_identifier, &self.snapshot_identifier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_back_as_written_with_the_contract_field_names() {
+        let record = Record {
+            policy: "nightly".into(),
+            db_identifier: "analytics".into(),
+            kind: SnapshotKind::Cluster,
+            engine: "aurora-postgresql".into(),
+            snapshot_identifier: "rdsbackup-nightly-analytics-202611280300-0123abcd".into(),
+            snapshot_arn: "arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:x".into(),
+            slot: Some("2026-11-28T03:00:00Z".into()),
+            status: "available".into(),
+            created_at: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["kind"], "cluster");
+        assert_eq!(
+            json["snapshot_identifier"],
+            "rdsbackup-nightly-analytics-202611280300-0123abcd"
+        );
+        assert_eq!(serde_json::from_value::<Record>(json).unwrap(), record);
+        assert_eq!(
+            record.key(),
+            "snapshots/analytics/rdsbackup-nightly-analytics-202611280300-0123abcd.json"
+        );
+    }
+}
