@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::error::{OrAbsent, Result, failed};
-use super::tags;
+use super::tags::{self, TagChange};
 
 pub struct LogGroupSpec<'a> {
     pub name: &'a str,
@@ -23,20 +23,51 @@ pub struct LogGroup {
     tags: BTreeMap<String, String>,
 }
 
+/// What differs between the log group found and the spec: the one comparison that drift describes and ensure
+/// applies.
+#[derive(Debug, PartialEq)]
+enum Change {
+    /// Missing: created with the key and the tags.
+    Create,
+    Retention(i32),
+    KmsKey(Option<String>),
+    Tags(TagChange),
+}
+
+fn changes(found: Option<&LogGroup>, spec: &LogGroupSpec) -> Vec<Change> {
+    let Some(group) = found else {
+        return vec![Change::Create, Change::Retention(spec.retention_days)];
+    };
+    let mut changes = Vec::new();
+    if group.retention_days != Some(spec.retention_days) {
+        changes.push(Change::Retention(spec.retention_days));
+    }
+    if group.kms_key_arn.as_deref() != spec.kms_key_arn {
+        changes.push(Change::KmsKey(spec.kms_key_arn.map(str::to_string)));
+    }
+    if let Some(change) = tags::change(&group.tags, spec.tags) {
+        changes.push(Change::Tags(change));
+    }
+    changes
+}
+
+impl Change {
+    fn describe(&self, name: &str) -> String {
+        match self {
+            Change::Create => format!("log group {name} is missing"),
+            Change::Retention(_) => format!("log group {name}: retention differs"),
+            Change::KmsKey(_) => format!("log group {name}: KMS key differs"),
+            Change::Tags(_) => format!("log group {name}: tags differ"),
+        }
+    }
+}
+
 impl LogGroup {
     pub fn drift(&self, spec: &LogGroupSpec) -> Vec<String> {
-        let name = spec.name;
-        let mut drift = Vec::new();
-        if self.retention_days != Some(spec.retention_days) {
-            drift.push(format!("log group {name}: retention differs"));
-        }
-        if self.kms_key_arn.as_deref() != spec.kms_key_arn {
-            drift.push(format!("log group {name}: KMS key differs"));
-        }
-        if tags::change(&self.tags, spec.tags).is_some() {
-            drift.push(format!("log group {name}: tags differ"));
-        }
-        drift
+        changes(Some(self), spec)
+            .iter()
+            .map(|c| c.describe(spec.name))
+            .collect()
     }
 }
 
@@ -73,42 +104,46 @@ pub async fn read(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
 pub async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
     let (name, arn) = (spec.name, spec.arn);
     let current = read(logs, name).await?;
-    match &current {
-        None => {
-            let created = logs
-                .create_log_group()
-                .log_group_name(name)
-                .set_kms_key_id(spec.kms_key_arn.map(str::to_string))
-                .set_tags(Some(spec.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(failed("logs:CreateLogGroup", name));
-            match created {
-                Err(e) if !e.is("ResourceAlreadyExistsException") => return Err(e),
-                _ => {}
-            }
-        }
-        Some(group) => {
-            if group.kms_key_arn.as_deref() != spec.kms_key_arn {
-                match spec.kms_key_arn {
-                    Some(key) => logs
-                        .associate_kms_key()
-                        .log_group_name(name)
-                        .kms_key_id(key)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(failed("logs:AssociateKmsKey", name))?,
-                    None => logs
-                        .disassociate_kms_key()
-                        .log_group_name(name)
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(failed("logs:DisassociateKmsKey", name))?,
+    for change in changes(current.as_ref(), spec) {
+        match change {
+            Change::Create => {
+                let created = logs
+                    .create_log_group()
+                    .log_group_name(name)
+                    .set_kms_key_id(spec.kms_key_arn.map(str::to_string))
+                    .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(failed("logs:CreateLogGroup", name));
+                match created {
+                    Err(e) if !e.is("ResourceAlreadyExistsException") => return Err(e),
+                    _ => {}
                 }
             }
-            if let Some(change) = tags::change(&group.tags, spec.tags) {
+            Change::Retention(days) => {
+                logs.put_retention_policy()
+                    .log_group_name(name)
+                    .retention_in_days(days)
+                    .send()
+                    .await
+                    .map_err(failed("logs:PutRetentionPolicy", name))?;
+            }
+            Change::KmsKey(Some(key)) => {
+                logs.associate_kms_key()
+                    .log_group_name(name)
+                    .kms_key_id(key)
+                    .send()
+                    .await
+                    .map_err(failed("logs:AssociateKmsKey", name))?;
+            }
+            Change::KmsKey(None) => {
+                logs.disassociate_kms_key()
+                    .log_group_name(name)
+                    .send()
+                    .await
+                    .map_err(failed("logs:DisassociateKmsKey", name))?;
+            }
+            Change::Tags(change) => {
                 change
                     .apply(
                         |keys| async move {
@@ -134,14 +169,6 @@ pub async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
             }
         }
     }
-    if current.as_ref().and_then(|g| g.retention_days) != Some(spec.retention_days) {
-        logs.put_retention_policy()
-            .log_group_name(name)
-            .retention_in_days(spec.retention_days)
-            .send()
-            .await
-            .map_err(failed("logs:PutRetentionPolicy", name))?;
-    }
     Ok(())
 }
 
@@ -153,4 +180,38 @@ pub async fn delete(logs: &Client, name: &str) -> Result<()> {
         .map_err(failed("logs:DeleteLogGroup", name))
         .or_absent(&["ResourceNotFoundException"])
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_and_ensure_see_the_same_changes() {
+        let tags = BTreeMap::from([("team".to_string(), "data".to_string())]);
+        let spec = LogGroupSpec {
+            name: "/aws/lambda/rdsbackup-nightly",
+            arn: "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/rdsbackup-nightly",
+            retention_days: 30,
+            kms_key_arn: None,
+            tags: &tags,
+        };
+        assert_eq!(changes(None, &spec), [Change::Create, Change::Retention(30)]);
+        let found = LogGroup {
+            retention_days: Some(7),
+            kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k".into()),
+            tags: tags.clone(),
+        };
+        assert_eq!(
+            changes(Some(&found), &spec),
+            [Change::Retention(30), Change::KmsKey(None)]
+        );
+        assert_eq!(
+            found.drift(&spec),
+            [
+                "log group /aws/lambda/rdsbackup-nightly: retention differs",
+                "log group /aws/lambda/rdsbackup-nightly: KMS key differs"
+            ]
+        );
+    }
 }

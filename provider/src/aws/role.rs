@@ -8,7 +8,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::{policy_document, tags};
+use super::policy_document;
+use super::tags::{self, TagChange};
 
 pub const INLINE_POLICY_NAME: &str = "rdsbackup";
 
@@ -40,35 +41,62 @@ pub struct Role {
     tags: BTreeMap<String, String>,
 }
 
+/// What differs between the role found and the spec: the one comparison that drift describes and ensure
+/// applies.
+#[derive(Debug, PartialEq)]
+enum Change {
+    /// Missing: created with the trust policy and the tags.
+    Create,
+    Trust,
+    InlinePolicy,
+    Detach(String),
+    Tags(TagChange),
+}
+
+fn changes(found: Option<&Role>, spec: &RoleSpec) -> Vec<Change> {
+    let Some(role) = found else {
+        return vec![Change::Create, Change::InlinePolicy];
+    };
+    let mut changes = Vec::new();
+    if !role
+        .trust
+        .as_ref()
+        .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
+    {
+        changes.push(Change::Trust);
+    }
+    if !role
+        .policy
+        .as_ref()
+        .is_some_and(|p| policy_document::equivalent(p, spec.policy))
+    {
+        changes.push(Change::InlinePolicy);
+    }
+    changes.extend(role.attached.iter().cloned().map(Change::Detach));
+    if let Some(change) = tags::change(&role.tags, spec.tags) {
+        changes.push(Change::Tags(change));
+    }
+    changes
+}
+
+impl Change {
+    fn describe(&self, name: &str) -> String {
+        match self {
+            Change::Create => format!("role {name} is missing"),
+            Change::Trust => format!("role {name}: trust policy differs"),
+            Change::InlinePolicy => format!("role {name}: inline policy {INLINE_POLICY_NAME} is missing or differs"),
+            Change::Detach(arn) => format!("role {name}: managed policy {arn} is attached outside the policy"),
+            Change::Tags(_) => format!("role {name}: tags differ"),
+        }
+    }
+}
+
 impl Role {
     pub fn drift(&self, spec: &RoleSpec) -> Vec<String> {
-        let name = spec.name;
-        let mut drift = Vec::new();
-        if !self
-            .trust
-            .as_ref()
-            .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
-        {
-            drift.push(format!("role {name}: trust policy differs"));
-        }
-        if !self
-            .policy
-            .as_ref()
-            .is_some_and(|p| policy_document::equivalent(p, spec.policy))
-        {
-            drift.push(format!(
-                "role {name}: inline policy {INLINE_POLICY_NAME} is missing or differs"
-            ));
-        }
-        for arn in &self.attached {
-            drift.push(format!(
-                "role {name}: managed policy {arn} is attached outside the policy"
-            ));
-        }
-        if tags::change(&self.tags, spec.tags).is_some() {
-            drift.push(format!("role {name}: tags differ"));
-        }
-        drift
+        changes(Some(self), spec)
+            .iter()
+            .map(|c| c.describe(spec.name))
+            .collect()
     }
 }
 
@@ -157,13 +185,22 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
 pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
     let name = spec.name;
     let current = read(iam, name).await?;
-    let arn = match &current {
-        Some(role) => {
-            if !role
-                .trust
-                .as_ref()
-                .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
-            {
+    let mut arn = current.as_ref().map(|role| role.arn.clone());
+    for change in changes(current.as_ref(), spec) {
+        match change {
+            Change::Create => {
+                let created = iam
+                    .create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(trust_policy().to_string())
+                    .description("Runs the rdsbackup backup function: RDS snapshots, their records and retention.")
+                    .set_tags(Some(tag_list(spec.tags)?))
+                    .send()
+                    .await
+                    .map_err(failed("iam:CreateRole", name))?;
+                arn = created.role.map(|r| r.arn().to_string());
+            }
+            Change::Trust => {
                 iam.update_assume_role_policy()
                     .role_name(name)
                     .policy_document(trust_policy().to_string())
@@ -171,7 +208,17 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                     .await
                     .map_err(failed("iam:UpdateAssumeRolePolicy", name))?;
             }
-            if let Some(change) = tags::change(&role.tags, spec.tags) {
+            Change::InlinePolicy => {
+                iam.put_role_policy()
+                    .role_name(name)
+                    .policy_name(INLINE_POLICY_NAME)
+                    .policy_document(spec.policy.to_string())
+                    .send()
+                    .await
+                    .map_err(failed("iam:PutRolePolicy", name))?;
+            }
+            Change::Detach(policy) => detach(iam, name, &[policy]).await?,
+            Change::Tags(change) => {
                 change
                     .apply(
                         |keys| async move {
@@ -195,36 +242,9 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                     )
                     .await?;
             }
-            detach(iam, name, &role.attached).await?;
-            role.arn.clone()
         }
-        None => iam
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(trust_policy().to_string())
-            .description("Runs the rdsbackup backup function: RDS snapshots, their records and retention.")
-            .set_tags(Some(tag_list(spec.tags)?))
-            .send()
-            .await
-            .map_err(failed("iam:CreateRole", name))?
-            .role
-            .map(|r| r.arn().to_string())
-            .ok_or_else(|| AwsError::new(format!("iam:CreateRole on {name} returned no role")))?,
-    };
-    if !current
-        .as_ref()
-        .and_then(|r| r.policy.as_ref())
-        .is_some_and(|p| policy_document::equivalent(p, spec.policy))
-    {
-        iam.put_role_policy()
-            .role_name(name)
-            .policy_name(INLINE_POLICY_NAME)
-            .policy_document(spec.policy.to_string())
-            .send()
-            .await
-            .map_err(failed("iam:PutRolePolicy", name))?;
     }
-    Ok(arn)
+    arn.ok_or_else(|| AwsError::new(format!("iam:CreateRole on {name} returned no role")))
 }
 
 /// Deletes the inline policies, detaches any managed ones, then the role. Missing is fine.
