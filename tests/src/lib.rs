@@ -412,3 +412,72 @@ pub mod databases {
             .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
     }
 }
+
+/// terraform-provider-aws' CheckDestroy: `terraform destroy`, then every part of the policy's stack is looked
+/// for on the endpoint and none may be left (an orphan is a part the state no longer knows).
+pub async fn destroy_and_check(tf: &Terraform, c: &Clients, policy: &str) {
+    tf.run(&["destroy", "-auto-approve"]).success();
+    let name = format!("rdsbackup-{policy}");
+    let mut left = Vec::new();
+    let buckets = c.s3.list_buckets().send().await.unwrap();
+    left.extend(
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|b| b.starts_with(&format!("{name}-")))
+            .map(|b| format!("bucket {b}")),
+    );
+    if c.iam.get_role().role_name(&name).send().await.is_ok() {
+        left.push(format!("role {name}"));
+    }
+    if c.lambda.get_function().function_name(&name).send().await.is_ok() {
+        left.push(format!("function {name}"));
+    }
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{name}"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        groups
+            .log_groups()
+            .iter()
+            .filter_map(|g| g.log_group_name())
+            .map(|g| format!("log group {g}")),
+    );
+    let rules = c.events.list_rules().name_prefix(&name).send().await.unwrap();
+    left.extend(
+        rules
+            .rules()
+            .iter()
+            .filter_map(|r| r.name())
+            .map(|r| format!("rule {r}")),
+    );
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        alarms
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name())
+            .map(|a| format!("alarm {a}")),
+    );
+    let topics = c.sns.list_topics().send().await.unwrap();
+    left.extend(
+        topics
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .filter(|t| t.ends_with(&format!(":{name}-alarms")))
+            .map(|t| format!("topic {t}")),
+    );
+    assert!(left.is_empty(), "destroy left parts of the stack behind: {left:?}");
+}
