@@ -9,7 +9,8 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::{retry, tags};
+use super::retry;
+use super::tags::{self, TagChange};
 
 pub const RUNTIME: &str = "provided.al2023";
 pub const HANDLER: &str = "bootstrap";
@@ -38,38 +39,62 @@ pub struct Function {
     pub tags: BTreeMap<String, String>,
 }
 
-impl Function {
-    fn configuration_matches(&self, spec: &FunctionSpec) -> bool {
-        self.runtime.as_deref() == Some(RUNTIME)
-            && self.handler.as_deref() == Some(HANDLER)
-            && self.role.as_deref() == Some(spec.role_arn)
-            && self.memory_mb == Some(spec.memory_mb)
-            && self.timeout_seconds == Some(spec.timeout_seconds)
-            && &self.environment == spec.environment
-    }
+/// What differs between the function found and the spec: the one comparison that drift describes and ensure
+/// applies.
+#[derive(Debug, PartialEq)]
+enum Change {
+    Code,
+    /// The settings `UpdateFunctionConfiguration` sets; `drift` names those without an argument of their own
+    /// (memory and timeout show as their arguments' change instead).
+    Configuration {
+        drift: Vec<String>,
+    },
+    Tags(TagChange),
+}
 
+fn changes(found: &Function, spec: &FunctionSpec) -> Vec<Change> {
+    let name = spec.name;
+    let mut changes = Vec::new();
+    if found.code_sha256 != spec.code_sha256 {
+        changes.push(Change::Code);
+    }
+    let mut drift = Vec::new();
+    for (what, value, wanted) in [
+        ("runtime", found.runtime.as_deref(), RUNTIME),
+        ("handler", found.handler.as_deref(), HANDLER),
+        ("role", found.role.as_deref(), spec.role_arn),
+    ] {
+        if value != Some(wanted) {
+            drift.push(format!("function {name}: {what} is {}", value.unwrap_or("unset")));
+        }
+    }
+    if &found.environment != spec.environment {
+        drift.push(format!("function {name}: environment differs"));
+    }
+    let reflected_differ =
+        found.memory_mb != Some(spec.memory_mb) || found.timeout_seconds != Some(spec.timeout_seconds);
+    if !drift.is_empty() || reflected_differ {
+        changes.push(Change::Configuration { drift });
+    }
+    if let Some(change) = tags::change(&found.tags, spec.tags) {
+        changes.push(Change::Tags(change));
+    }
+    changes
+}
+
+impl Change {
+    fn describe(&self, name: &str) -> Vec<String> {
+        match self {
+            Change::Code => vec![format!("function {name}: code differs from this provider's")],
+            Change::Configuration { drift } => drift.clone(),
+            Change::Tags(_) => vec![format!("function {name}: tags differ")],
+        }
+    }
+}
+
+impl Function {
     pub fn drift(&self, spec: &FunctionSpec) -> Vec<String> {
-        let name = spec.name;
-        let mut drift = Vec::new();
-        if self.code_sha256 != spec.code_sha256 {
-            drift.push(format!("function {name}: code differs from this provider's"));
-        }
-        for (what, found, wanted) in [
-            ("runtime", self.runtime.as_deref(), RUNTIME),
-            ("handler", self.handler.as_deref(), HANDLER),
-            ("role", self.role.as_deref(), spec.role_arn),
-        ] {
-            if found != Some(wanted) {
-                drift.push(format!("function {name}: {what} is {}", found.unwrap_or("unset")));
-            }
-        }
-        if &self.environment != spec.environment {
-            drift.push(format!("function {name}: environment differs"));
-        }
-        if tags::change(&self.tags, spec.tags).is_some() {
-            drift.push(format!("function {name}: tags differ"));
-        }
-        drift
+        changes(self, spec).iter().flat_map(|c| c.describe(spec.name)).collect()
     }
 }
 
@@ -119,58 +144,62 @@ pub async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> 
     let Some(current) = read(lambda, name).await? else {
         return create(lambda, spec).await;
     };
-    if current.code_sha256 != spec.code_sha256 {
-        lambda
-            .update_function_code()
-            .function_name(name)
-            .zip_file(Blob::new(spec.zip))
-            .architectures(Architecture::X8664)
-            .send()
-            .await
-            .map_err(failed("lambda:UpdateFunctionCode", name))?;
-        wait_until_ready(lambda, name).await?;
-    }
-    if !current.configuration_matches(spec) {
-        lambda
-            .update_function_configuration()
-            .function_name(name)
-            .role(spec.role_arn)
-            .runtime(Runtime::from(RUNTIME))
-            .handler(HANDLER)
-            .memory_size(spec.memory_mb)
-            .timeout(spec.timeout_seconds)
-            .environment(environment(spec))
-            .send()
-            .await
-            .map_err(failed("lambda:UpdateFunctionConfiguration", name))?;
-        wait_until_ready(lambda, name).await?;
-    }
-    if let Some(change) = tags::change(&current.tags, spec.tags) {
-        let arn = &current.arn;
-        change
-            .apply(
-                |keys| async move {
-                    lambda
-                        .untag_resource()
-                        .resource(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(failed("lambda:UntagResource", name))
-                },
-                |set| async move {
-                    lambda
-                        .tag_resource()
-                        .resource(arn)
-                        .set_tags(Some(set.into_iter().collect()))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(failed("lambda:TagResource", name))
-                },
-            )
-            .await?;
+    for change in changes(&current, spec) {
+        match change {
+            Change::Code => {
+                lambda
+                    .update_function_code()
+                    .function_name(name)
+                    .zip_file(Blob::new(spec.zip))
+                    .architectures(Architecture::X8664)
+                    .send()
+                    .await
+                    .map_err(failed("lambda:UpdateFunctionCode", name))?;
+                wait_until_ready(lambda, name).await?;
+            }
+            Change::Configuration { .. } => {
+                lambda
+                    .update_function_configuration()
+                    .function_name(name)
+                    .role(spec.role_arn)
+                    .runtime(Runtime::from(RUNTIME))
+                    .handler(HANDLER)
+                    .memory_size(spec.memory_mb)
+                    .timeout(spec.timeout_seconds)
+                    .environment(environment(spec))
+                    .send()
+                    .await
+                    .map_err(failed("lambda:UpdateFunctionConfiguration", name))?;
+                wait_until_ready(lambda, name).await?;
+            }
+            Change::Tags(change) => {
+                let arn = &current.arn;
+                change
+                    .apply(
+                        |keys| async move {
+                            lambda
+                                .untag_resource()
+                                .resource(arn)
+                                .set_tag_keys(Some(keys))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("lambda:UntagResource", name))
+                        },
+                        |set| async move {
+                            lambda
+                                .tag_resource()
+                                .resource(arn)
+                                .set_tags(Some(set.into_iter().collect()))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("lambda:TagResource", name))
+                        },
+                    )
+                    .await?;
+            }
+        }
     }
     Ok(current.arn)
 }
