@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
-use super::tags;
+use super::tags::{self, TagChange};
 
 pub const TARGET_ID: &str = "rdsbackup";
 pub const PERMISSION_ID: &str = "rdsbackup-schedule";
@@ -31,29 +31,76 @@ pub struct Schedule {
     tags: BTreeMap<String, String>,
 }
 
-impl Schedule {
-    fn target_matches(&self, spec: &ScheduleSpec) -> bool {
-        self.targets == [(TARGET_ID.to_string(), spec.function_arn.to_string(), false)]
-    }
+/// What differs between the rule found and the spec: the one comparison that drift describes and ensure
+/// applies.
+#[derive(Debug, PartialEq)]
+enum Change {
+    /// Missing, or another expression or state (shown as the `schedule` and `enabled` arguments' change, not as
+    /// drift).
+    Rule {
+        create: bool,
+    },
+    /// Targets other than the function, by id, are removed first.
+    Targets {
+        extra: Vec<String>,
+    },
+    Permission,
+    Tags(TagChange),
+}
 
-    pub fn drift(&self, spec: &ScheduleSpec) -> Vec<String> {
+fn changes(found: Option<&Schedule>, spec: &ScheduleSpec) -> Vec<Change> {
+    let Some(rule) = found else {
+        return vec![
+            Change::Rule { create: true },
+            Change::Targets { extra: Vec::new() },
+            Change::Permission,
+        ];
+    };
+    let mut changes = Vec::new();
+    if rule.expression.as_deref() != Some(spec.expression) || rule.enabled != spec.enabled {
+        changes.push(Change::Rule { create: false });
+    }
+    if rule.targets != [(TARGET_ID.to_string(), spec.function_arn.to_string(), false)] {
+        let extra = rule
+            .targets
+            .iter()
+            .filter(|(id, _, _)| id != TARGET_ID)
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        changes.push(Change::Targets { extra });
+    }
+    if !rule.permitted {
+        changes.push(Change::Permission);
+    }
+    if let Some(change) = tags::change(&rule.tags, spec.tags) {
+        changes.push(Change::Tags(change));
+    }
+    changes
+}
+
+impl Change {
+    fn describe(&self, spec: &ScheduleSpec) -> Option<String> {
         let rule = spec.rule_name;
-        let mut drift = Vec::new();
-        if !self.target_matches(spec) {
-            drift.push(format!(
+        match self {
+            Change::Rule { .. } => None,
+            Change::Targets { .. } => Some(format!(
                 "rule {rule}: targets differ (want only the function, event unchanged)"
-            ));
-        }
-        if !self.permitted {
-            drift.push(format!(
+            )),
+            Change::Permission => Some(format!(
                 "function {}: permission {PERMISSION_ID} for rule {rule} is missing",
                 spec.function_name
-            ));
+            )),
+            Change::Tags(_) => Some(format!("rule {rule}: tags differ")),
         }
-        if tags::change(&self.tags, spec.tags).is_some() {
-            drift.push(format!("rule {rule}: tags differ"));
-        }
-        drift
+    }
+}
+
+impl Schedule {
+    pub fn drift(&self, spec: &ScheduleSpec) -> Vec<String> {
+        changes(Some(self), spec)
+            .iter()
+            .filter_map(|c| c.describe(spec))
+            .collect()
     }
 }
 
@@ -161,103 +208,95 @@ pub async fn ensure(
     } else {
         RuleState::Disabled
     };
-    let rule_matches = current
-        .as_ref()
-        .is_some_and(|c| c.expression.as_deref() == Some(spec.expression) && c.enabled == spec.enabled);
-    if !rule_matches {
-        events
-            .put_rule()
-            .name(rule)
-            .schedule_expression(spec.expression)
-            .state(state)
-            .description("rdsbackup: runs the backup function on the policy's schedule")
-            .set_tags(current.is_none().then(|| tag_list(spec.tags)).transpose()?)
-            .send()
-            .await
-            .map_err(failed("events:PutRule", rule))?;
-    }
-    if let Some(change) = current
-        .as_ref()
-        .and_then(|current| tags::change(&current.tags, spec.tags))
-    {
-        change
-            .apply(
-                |keys| async move {
+    for change in changes(current.as_ref(), spec) {
+        match change {
+            Change::Rule { create } => {
+                events
+                    .put_rule()
+                    .name(rule)
+                    .schedule_expression(spec.expression)
+                    .state(state.clone())
+                    .description("rdsbackup: runs the backup function on the policy's schedule")
+                    .set_tags(create.then(|| tag_list(spec.tags)).transpose()?)
+                    .send()
+                    .await
+                    .map_err(failed("events:PutRule", rule))?;
+            }
+            Change::Targets { extra } => {
+                if !extra.is_empty() {
                     events
-                        .untag_resource()
-                        .resource_arn(spec.rule_arn)
-                        .set_tag_keys(Some(keys))
+                        .remove_targets()
+                        .rule(rule)
+                        .set_ids(Some(extra))
                         .send()
                         .await
-                        .map(drop)
-                        .map_err(failed("events:UntagResource", rule))
-                },
-                |set| async move {
-                    events
-                        .tag_resource()
-                        .resource_arn(spec.rule_arn)
-                        .set_tags(Some(tag_list(&set)?))
-                        .send()
-                        .await
-                        .map(drop)
-                        .map_err(failed("events:TagResource", rule))
-                },
-            )
-            .await?;
-    }
-    if !current.as_ref().is_some_and(|c| c.target_matches(spec)) {
-        let extra: Vec<String> = current
-            .iter()
-            .flat_map(|c| c.targets.iter())
-            .filter(|(id, _, _)| id != TARGET_ID)
-            .map(|(id, _, _)| id.clone())
-            .collect();
-        if !extra.is_empty() {
-            events
-                .remove_targets()
-                .rule(rule)
-                .set_ids(Some(extra))
-                .send()
-                .await
-                .map_err(failed("events:RemoveTargets", rule))?;
+                        .map_err(failed("events:RemoveTargets", rule))?;
+                }
+                let target = Target::builder()
+                    .id(TARGET_ID)
+                    .arn(spec.function_arn)
+                    .build()
+                    .map_err(|e| AwsError::new(e.to_string()))?;
+                let out = events
+                    .put_targets()
+                    .rule(rule)
+                    .targets(target)
+                    .send()
+                    .await
+                    .map_err(failed("events:PutTargets", rule))?;
+                if let Some(entry) = out.failed_entries().first() {
+                    return Err(AwsError::new(format!(
+                        "events:PutTargets on {rule}: {}",
+                        entry.error_message().unwrap_or("the target was refused")
+                    )));
+                }
+            }
+            Change::Permission => {
+                // A statement with our id but another source (or a leftover) must go before the right one.
+                let _ = lambda
+                    .remove_permission()
+                    .function_name(spec.function_name)
+                    .statement_id(PERMISSION_ID)
+                    .send()
+                    .await;
+                lambda
+                    .add_permission()
+                    .function_name(spec.function_name)
+                    .statement_id(PERMISSION_ID)
+                    .action("lambda:InvokeFunction")
+                    .principal("events.amazonaws.com")
+                    .source_arn(spec.rule_arn)
+                    .send()
+                    .await
+                    .map_err(failed("lambda:AddPermission", spec.function_name))?;
+            }
+            Change::Tags(change) => {
+                change
+                    .apply(
+                        |keys| async move {
+                            events
+                                .untag_resource()
+                                .resource_arn(spec.rule_arn)
+                                .set_tag_keys(Some(keys))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("events:UntagResource", rule))
+                        },
+                        |set| async move {
+                            events
+                                .tag_resource()
+                                .resource_arn(spec.rule_arn)
+                                .set_tags(Some(tag_list(&set)?))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(failed("events:TagResource", rule))
+                        },
+                    )
+                    .await?;
+            }
         }
-        let target = Target::builder()
-            .id(TARGET_ID)
-            .arn(spec.function_arn)
-            .build()
-            .map_err(|e| AwsError::new(e.to_string()))?;
-        let out = events
-            .put_targets()
-            .rule(rule)
-            .targets(target)
-            .send()
-            .await
-            .map_err(failed("events:PutTargets", rule))?;
-        if let Some(entry) = out.failed_entries().first() {
-            return Err(AwsError::new(format!(
-                "events:PutTargets on {rule}: {}",
-                entry.error_message().unwrap_or("the target was refused")
-            )));
-        }
-    }
-    if !current.as_ref().is_some_and(|c| c.permitted) {
-        // A statement with our id but another source (or a leftover) must go before the right one is added.
-        let _ = lambda
-            .remove_permission()
-            .function_name(spec.function_name)
-            .statement_id(PERMISSION_ID)
-            .send()
-            .await;
-        lambda
-            .add_permission()
-            .function_name(spec.function_name)
-            .statement_id(PERMISSION_ID)
-            .action("lambda:InvokeFunction")
-            .principal("events.amazonaws.com")
-            .source_arn(spec.rule_arn)
-            .send()
-            .await
-            .map_err(failed("lambda:AddPermission", spec.function_name))?;
     }
     Ok(())
 }
