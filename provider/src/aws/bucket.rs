@@ -144,39 +144,62 @@ impl Bucket {
 
     /// Every managed setting that differs from the spec, in words.
     pub fn drift(&self, spec: &BucketSpec) -> Vec<String> {
-        let mut drift = Vec::new();
+        changes(self, spec).iter().map(|c| c.describe(self, spec)).collect()
+    }
+}
+
+/// What differs between the bucket found and the spec: the one comparison that drift describes and ensure
+/// applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    PublicAccessBlock,
+    Ownership,
+    Encryption,
+    Versioning,
+    Lifecycle,
+    Policy,
+    Tags,
+}
+
+fn changes(found: &Bucket, spec: &BucketSpec) -> Vec<Change> {
+    [
+        (Change::PublicAccessBlock, found.public_access_blocks != [true; 4]),
+        (
+            Change::Ownership,
+            found.ownership.as_deref() != Some("BucketOwnerEnforced"),
+        ),
+        (Change::Encryption, !found.encryption_matches(spec)),
+        (Change::Versioning, found.versioning.as_deref() != Some("Enabled")),
+        (
+            Change::Lifecycle,
+            found.glacier_days != Some(spec.glacier_transition_days),
+        ),
+        (Change::Policy, !found.policy_matches(spec)),
+        (Change::Tags, tags::change(&found.tags, spec.tags).is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, differs)| *differs)
+    .map(|(change, _)| change)
+    .collect()
+}
+
+impl Change {
+    fn describe(self, found: &Bucket, spec: &BucketSpec) -> String {
         let name = spec.name;
-        if !self.encryption_matches(spec) {
-            drift.push(format!(
-                "bucket {name}: default encryption is not SSE-KMS with the configured key"
-            ));
-        }
-        if self.versioning.as_deref() != Some("Enabled") {
-            drift.push(format!(
+        match self {
+            Change::Encryption => format!("bucket {name}: default encryption is not SSE-KMS with the configured key"),
+            Change::Versioning => format!(
                 "bucket {name}: versioning is {}",
-                self.versioning.as_deref().unwrap_or("off")
-            ));
+                found.versioning.as_deref().unwrap_or("off")
+            ),
+            Change::PublicAccessBlock => format!("bucket {name}: public access is not fully blocked"),
+            Change::Ownership => format!("bucket {name}: object ownership is not BucketOwnerEnforced"),
+            Change::Lifecycle => format!("bucket {name}: lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"),
+            Change::Policy => {
+                format!("bucket {name}: bucket policy statement {TLS_STATEMENT_ID} is missing, differs or is left over")
+            }
+            Change::Tags => format!("bucket {name}: tags differ"),
         }
-        if self.public_access_blocks != [true; 4] {
-            drift.push(format!("bucket {name}: public access is not fully blocked"));
-        }
-        if self.ownership.as_deref() != Some("BucketOwnerEnforced") {
-            drift.push(format!("bucket {name}: object ownership is not BucketOwnerEnforced"));
-        }
-        if self.glacier_days != Some(spec.glacier_transition_days) {
-            drift.push(format!(
-                "bucket {name}: lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"
-            ));
-        }
-        if !self.policy_matches(spec) {
-            drift.push(format!(
-                "bucket {name}: bucket policy statement {TLS_STATEMENT_ID} is missing, differs or is left over"
-            ));
-        }
-        if tags::change(&self.tags, spec.tags).is_some() {
-            drift.push(format!("bucket {name}: tags differ"));
-        }
-        drift
     }
 }
 
@@ -345,128 +368,132 @@ pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
         }
     };
 
-    if current.public_access_blocks != [true; 4] {
-        s3.put_public_access_block()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(failed("s3:PutPublicAccessBlock", name))?;
-    }
-    if current.ownership.as_deref() != Some("BucketOwnerEnforced") {
-        let rule = built(
-            OwnershipControlsRule::builder()
-                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                .build(),
-        )?;
-        s3.put_bucket_ownership_controls()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .ownership_controls(built(OwnershipControls::builder().rules(rule).build())?)
-            .send()
-            .await
-            .map_err(failed("s3:PutBucketOwnershipControls", name))?;
-    }
-    if !current.encryption_matches(spec) {
-        let default = built(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::AwsKms)
-                .set_kms_master_key_id(spec.kms_key_arn.map(str::to_string))
-                .build(),
-        )?;
-        let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(default)
-            .bucket_key_enabled(true)
-            .build();
-        s3.put_bucket_encryption()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .server_side_encryption_configuration(built(
-                ServerSideEncryptionConfiguration::builder().rules(rule).build(),
-            )?)
-            .send()
-            .await
-            .map_err(failed("s3:PutBucketEncryption", name))?;
-    }
-    if current.versioning.as_deref() != Some("Enabled") {
-        s3.put_bucket_versioning()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(failed("s3:PutBucketVersioning", name))?;
-    }
-    if current.glacier_days != Some(spec.glacier_transition_days) {
-        let rules: Vec<LifecycleRule> = current
-            .lifecycle_rules
-            .iter()
-            .filter(|r| r.id() != Some(LIFECYCLE_RULE_ID))
-            .cloned()
-            .chain([spec.lifecycle_rule()?])
-            .collect();
-        s3.put_bucket_lifecycle_configuration()
-            .bucket(name)
-            .expected_bucket_owner(owner)
-            .lifecycle_configuration(built(
-                BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build(),
-            )?)
-            .send()
-            .await
-            .map_err(failed("s3:PutBucketLifecycleConfiguration", name))?;
-    }
-    if !current.policy_matches(spec) {
-        if let Some(policy) = current.merged_policy(spec) {
-            s3.put_bucket_policy()
-                .bucket(name)
-                .expected_bucket_owner(owner)
-                .policy(policy.to_string())
-                .send()
-                .await
-                .map_err(failed("s3:PutBucketPolicy", name))?;
-        } else {
-            s3.delete_bucket_policy()
-                .bucket(name)
-                .expected_bucket_owner(owner)
-                .send()
-                .await
-                .map_err(failed("s3:DeleteBucketPolicy", name))?;
-        }
-    }
-    // S3 replaces the whole tag set: the change decides whether, not what.
-    if tags::change(&current.tags, spec.tags).is_some() {
-        if spec.tags.is_empty() {
-            s3.delete_bucket_tagging()
-                .bucket(name)
-                .expected_bucket_owner(owner)
-                .send()
-                .await
-                .map_err(failed("s3:DeleteBucketTagging", name))?;
-        } else {
-            let tags = spec
-                .tags
-                .iter()
-                .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
-                .collect::<Result<Vec<_>>>()?;
-            s3.put_bucket_tagging()
-                .bucket(name)
-                .expected_bucket_owner(owner)
-                .tagging(built(Tagging::builder().set_tag_set(Some(tags)).build())?)
-                .send()
-                .await
-                .map_err(failed("s3:PutBucketTagging", name))?;
+    for change in changes(&current, spec) {
+        match change {
+            Change::PublicAccessBlock => {
+                s3.put_public_access_block()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .public_access_block_configuration(
+                        PublicAccessBlockConfiguration::builder()
+                            .block_public_acls(true)
+                            .ignore_public_acls(true)
+                            .block_public_policy(true)
+                            .restrict_public_buckets(true)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutPublicAccessBlock", name))?;
+            }
+            Change::Ownership => {
+                let rule = built(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                        .build(),
+                )?;
+                s3.put_bucket_ownership_controls()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .ownership_controls(built(OwnershipControls::builder().rules(rule).build())?)
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutBucketOwnershipControls", name))?;
+            }
+            Change::Encryption => {
+                let default = built(
+                    ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(ServerSideEncryption::AwsKms)
+                        .set_kms_master_key_id(spec.kms_key_arn.map(str::to_string))
+                        .build(),
+                )?;
+                let rule = ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(default)
+                    .bucket_key_enabled(true)
+                    .build();
+                s3.put_bucket_encryption()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .server_side_encryption_configuration(built(
+                        ServerSideEncryptionConfiguration::builder().rules(rule).build(),
+                    )?)
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutBucketEncryption", name))?;
+            }
+            Change::Versioning => {
+                s3.put_bucket_versioning()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .versioning_configuration(
+                        aws_sdk_s3::types::VersioningConfiguration::builder()
+                            .status(BucketVersioningStatus::Enabled)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutBucketVersioning", name))?;
+            }
+            Change::Lifecycle => {
+                let rules: Vec<LifecycleRule> = current
+                    .lifecycle_rules
+                    .iter()
+                    .filter(|r| r.id() != Some(LIFECYCLE_RULE_ID))
+                    .cloned()
+                    .chain([spec.lifecycle_rule()?])
+                    .collect();
+                s3.put_bucket_lifecycle_configuration()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .lifecycle_configuration(built(
+                        BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build(),
+                    )?)
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutBucketLifecycleConfiguration", name))?;
+            }
+            Change::Policy => {
+                if let Some(policy) = current.merged_policy(spec) {
+                    s3.put_bucket_policy()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .policy(policy.to_string())
+                        .send()
+                        .await
+                        .map_err(failed("s3:PutBucketPolicy", name))?;
+                } else {
+                    s3.delete_bucket_policy()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .send()
+                        .await
+                        .map_err(failed("s3:DeleteBucketPolicy", name))?;
+                }
+            }
+            // S3 replaces the whole tag set: the change decides whether, not what.
+            Change::Tags => {
+                if spec.tags.is_empty() {
+                    s3.delete_bucket_tagging()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .send()
+                        .await
+                        .map_err(failed("s3:DeleteBucketTagging", name))?;
+                } else {
+                    let tags = spec
+                        .tags
+                        .iter()
+                        .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
+                        .collect::<Result<Vec<_>>>()?;
+                    s3.put_bucket_tagging()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .tagging(built(Tagging::builder().set_tag_set(Some(tags)).build())?)
+                        .send()
+                        .await
+                        .map_err(failed("s3:PutBucketTagging", name))?;
+                }
+            }
         }
     }
     Ok(())
