@@ -417,6 +417,12 @@ pub mod databases {
 /// for on the endpoint and none may be left (an orphan is a part the state no longer knows).
 pub async fn destroy_and_check(tf: &Terraform, c: &Clients, policy: &str) {
     tf.run(&["destroy", "-auto-approve"]).success();
+    let left = leftovers(c, policy).await;
+    assert!(left.is_empty(), "destroy left parts of the stack behind: {left:?}");
+}
+
+/// Every part of the policy's stack still on the endpoint, in words.
+pub async fn leftovers(c: &Clients, policy: &str) -> Vec<String> {
     let name = format!("rdsbackup-{policy}");
     let mut left = Vec::new();
     let buckets = c.s3.list_buckets().send().await.unwrap();
@@ -479,5 +485,253 @@ pub async fn destroy_and_check(tf: &Terraform, c: &Clients, policy: &str) {
             .filter(|t| t.ends_with(&format!(":{name}-alarms")))
             .map(|t| format!("topic {t}")),
     );
-    assert!(left.is_empty(), "destroy left parts of the stack behind: {left:?}");
+    left
+}
+
+/// A name of its own for one test's stack, `<prefix>-<6 hex digits>`: tests run in parallel against one real
+/// account (acceptance mode) never share a stack, and the sweeper finds leftovers by the prefix. At most 24
+/// characters for a prefix of up to 17, as policy names must be.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos()) as u64;
+    let mixed =
+        (u64::from(std::process::id()) << 20) ^ (NEXT.fetch_add(1, Ordering::Relaxed) as u64 * 0x9e37_79b9) ^ nanos;
+    format!("{prefix}-{:06x}", mixed & 0xff_ffff)
+}
+
+/// What the sweeper (`src/bin/sweep.rs`) deletes: every part of the stacks named `rdsbackup-<prefix>-...`.
+pub mod sweep {
+    use aws_config::SdkConfig;
+
+    fn clients(config: &SdkConfig) -> super::Clients {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        super::Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            iam: aws_sdk_iam::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+        }
+    }
+
+    fn err(what: &str, e: impl std::fmt::Debug) -> String {
+        format!("{what}: {e:?}")
+    }
+
+    /// Deletes the parts and returns what it deleted, in words.
+    pub async fn sweep(config: &SdkConfig, prefix: &str) -> Result<Vec<String>, String> {
+        let c = clients(config);
+        let name = format!("rdsbackup-{prefix}-");
+        let mut deleted = Vec::new();
+        let rules = c
+            .events
+            .list_rules()
+            .name_prefix(&name)
+            .send()
+            .await
+            .map_err(|e| err("ListRules", e))?;
+        for rule in rules.rules().iter().filter_map(|r| r.name()) {
+            let targets = c
+                .events
+                .list_targets_by_rule()
+                .rule(rule)
+                .send()
+                .await
+                .map_err(|e| err("ListTargetsByRule", e))?;
+            let ids: Vec<String> = targets.targets().iter().map(|t| t.id().to_string()).collect();
+            if !ids.is_empty() {
+                c.events
+                    .remove_targets()
+                    .rule(rule)
+                    .set_ids(Some(ids))
+                    .send()
+                    .await
+                    .map_err(|e| err("RemoveTargets", e))?;
+            }
+            c.events
+                .delete_rule()
+                .name(rule)
+                .send()
+                .await
+                .map_err(|e| err("DeleteRule", e))?;
+            deleted.push(format!("rule {rule}"));
+        }
+        let alarms = c
+            .cloudwatch
+            .describe_alarms()
+            .alarm_name_prefix(&name)
+            .send()
+            .await
+            .map_err(|e| err("DescribeAlarms", e))?;
+        let alarm_names: Vec<String> = alarms
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name().map(String::from))
+            .collect();
+        if !alarm_names.is_empty() {
+            c.cloudwatch
+                .delete_alarms()
+                .set_alarm_names(Some(alarm_names.clone()))
+                .send()
+                .await
+                .map_err(|e| err("DeleteAlarms", e))?;
+            deleted.extend(alarm_names.iter().map(|a| format!("alarm {a}")));
+        }
+        let topics = c.sns.list_topics().send().await.map_err(|e| err("ListTopics", e))?;
+        for topic in topics.topics().iter().filter_map(|t| t.topic_arn()) {
+            if topic.rsplit(':').next().is_some_and(|t| t.starts_with(&name)) {
+                c.sns
+                    .delete_topic()
+                    .topic_arn(topic)
+                    .send()
+                    .await
+                    .map_err(|e| err("DeleteTopic", e))?;
+                deleted.push(format!("topic {topic}"));
+            }
+        }
+        let mut functions = Vec::new();
+        let mut pages = c.lambda.list_functions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListFunctions", e))?;
+            functions.extend(
+                page.functions()
+                    .iter()
+                    .filter_map(|f| f.function_name().map(String::from)),
+            );
+        }
+        for function in functions.iter().filter(|f| f.starts_with(&name)) {
+            c.lambda
+                .delete_function()
+                .function_name(function)
+                .send()
+                .await
+                .map_err(|e| err("DeleteFunction", e))?;
+            deleted.push(format!("function {function}"));
+        }
+        let groups = c
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/lambda/{name}"))
+            .send()
+            .await
+            .map_err(|e| err("DescribeLogGroups", e))?;
+        for group in groups.log_groups().iter().filter_map(|g| g.log_group_name()) {
+            c.logs
+                .delete_log_group()
+                .log_group_name(group)
+                .send()
+                .await
+                .map_err(|e| err("DeleteLogGroup", e))?;
+            deleted.push(format!("log group {group}"));
+        }
+        let mut roles = Vec::new();
+        let mut pages = c.iam.list_roles().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("ListRoles", e))?;
+            roles.extend(page.roles().iter().map(|r| r.role_name().to_string()));
+        }
+        for role in roles.iter().filter(|r| r.starts_with(&name)) {
+            let inline = c
+                .iam
+                .list_role_policies()
+                .role_name(role)
+                .send()
+                .await
+                .map_err(|e| err("ListRolePolicies", e))?;
+            for policy in inline.policy_names() {
+                c.iam
+                    .delete_role_policy()
+                    .role_name(role)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(|e| err("DeleteRolePolicy", e))?;
+            }
+            let attached = c
+                .iam
+                .list_attached_role_policies()
+                .role_name(role)
+                .send()
+                .await
+                .map_err(|e| err("ListAttachedRolePolicies", e))?;
+            for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+                c.iam
+                    .detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| err("DetachRolePolicy", e))?;
+            }
+            c.iam
+                .delete_role()
+                .role_name(role)
+                .send()
+                .await
+                .map_err(|e| err("DeleteRole", e))?;
+            deleted.push(format!("role {role}"));
+        }
+        let buckets = c.s3.list_buckets().send().await.map_err(|e| err("ListBuckets", e))?;
+        for bucket in buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|b| b.starts_with(&name))
+        {
+            let _ = c.s3.delete_bucket_policy().bucket(bucket).send().await;
+            loop {
+                let page =
+                    c.s3.list_object_versions()
+                        .bucket(bucket)
+                        .send()
+                        .await
+                        .map_err(|e| err("ListObjectVersions", e))?;
+                let objects: Vec<_> = page
+                    .versions()
+                    .iter()
+                    .filter_map(|v| Some((v.key()?, v.version_id())))
+                    .chain(
+                        page.delete_markers()
+                            .iter()
+                            .filter_map(|m| Some((m.key()?, m.version_id()))),
+                    )
+                    .filter_map(|(key, version)| {
+                        aws_sdk_s3::types::ObjectIdentifier::builder()
+                            .key(key)
+                            .set_version_id(version.map(String::from))
+                            .build()
+                            .ok()
+                    })
+                    .collect();
+                if objects.is_empty() {
+                    break;
+                }
+                let delete = aws_sdk_s3::types::Delete::builder()
+                    .set_objects(Some(objects))
+                    .build()
+                    .map_err(|e| err("Delete", e))?;
+                c.s3.delete_objects()
+                    .bucket(bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| err("DeleteObjects", e))?;
+            }
+            c.s3.delete_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(|e| err("DeleteBucket", e))?;
+            deleted.push(format!("bucket {bucket}"));
+        }
+        Ok(deleted)
+    }
 }

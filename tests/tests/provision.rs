@@ -3,12 +3,12 @@
 //! injected halfway through create.
 
 use rdsbackup_tests::fault_proxy::FaultProxy;
-use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check};
+use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check, leftovers, unique_name};
 use serde_json::Value;
 
-const POLICY: &str = "nightly";
-
-fn config(extra: &str) -> String {
+/// A policy named `policy_name` (each test its own, from `unique_name`, so that tests run against one real
+/// account in parallel never meet).
+fn config(policy_name: &str, extra: &str) -> String {
     format!(
         r#"
 terraform {{
@@ -22,7 +22,7 @@ provider "rdsbackup" {{
 }}
 
 resource "rdsbackup_policy" "p" {{
-  name                    = "{POLICY}"
+  name                    = "{policy_name}"
   db_instance_identifiers = ["orders"]
   db_cluster_identifiers  = ["analytics"]
   retention_days          = 7
@@ -52,8 +52,9 @@ fn tag(tags: &std::collections::HashMap<String, String>, key: &str) -> Option<St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_creates_every_part_and_a_second_plan_is_empty() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
-    let tf = Terraform::new(&config(""), &aws);
+    let tf = Terraform::new(&config(policy_name, ""), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
     let s = state(&tf);
     let aws_clients = aws.clients().await;
@@ -70,7 +71,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     let bucket = s["bucket_name"].as_str().unwrap();
     assert_eq!(
         bucket,
-        format!("rdsbackup-{POLICY}-{}", s["account_id"].as_str().unwrap())
+        format!("rdsbackup-{policy_name}-{}", s["account_id"].as_str().unwrap())
     );
 
     let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.unwrap();
@@ -125,7 +126,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     let role = iam
         .get_role()
-        .role_name(format!("rdsbackup-{POLICY}"))
+        .role_name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap()
@@ -161,7 +162,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     let function = lambda
         .get_function()
-        .function_name(format!("rdsbackup-{POLICY}"))
+        .function_name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
@@ -171,11 +172,11 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     assert_eq!(configuration.role(), Some(role.arn()));
     assert_eq!(configuration.code_sha256(), s["lambda_code_sha256"].as_str());
     let env = configuration.environment().unwrap().variables().unwrap();
-    assert_eq!(env.get("RDSBACKUP_POLICY").map(String::as_str), Some(POLICY));
+    assert_eq!(env.get("RDSBACKUP_POLICY").map(String::as_str), Some(policy_name));
     assert_eq!(env.get("RDSBACKUP_BUCKET").map(String::as_str), Some(bucket));
     assert_eq!(env.get("RDSBACKUP_RETENTION_DAYS").map(String::as_str), Some("7"));
     let tags = function.tags().unwrap();
-    assert_eq!(tag(tags, "rdsbackup:policy").as_deref(), Some(POLICY));
+    assert_eq!(tag(tags, "rdsbackup:policy").as_deref(), Some(policy_name));
     assert_eq!(
         tag(tags, "owner").as_deref(),
         Some("platform"),
@@ -185,7 +186,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     let groups = logs
         .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/lambda/rdsbackup-{POLICY}"))
+        .log_group_name_prefix(format!("/aws/lambda/rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
@@ -193,7 +194,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     let rule = events
         .describe_rule()
-        .name(format!("rdsbackup-{POLICY}"))
+        .name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
@@ -201,7 +202,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     assert_eq!(rule.state().map(|s| s.as_str()), Some("ENABLED"));
     let targets = events
         .list_targets_by_rule()
-        .rule(format!("rdsbackup-{POLICY}"))
+        .rule(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
@@ -213,7 +214,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     );
     let permission = lambda
         .get_policy()
-        .function_name(format!("rdsbackup-{POLICY}"))
+        .function_name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
@@ -221,7 +222,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     let alarms = cloudwatch
         .describe_alarms()
-        .alarm_name_prefix(format!("rdsbackup-{POLICY}-"))
+        .alarm_name_prefix(format!("rdsbackup-{policy_name}-"))
         .send()
         .await
         .unwrap();
@@ -229,8 +230,8 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     assert_eq!(
         names,
         [
-            format!("rdsbackup-{POLICY}-backup-overdue"),
-            format!("rdsbackup-{POLICY}-errors")
+            format!("rdsbackup-{policy_name}-backup-overdue"),
+            format!("rdsbackup-{policy_name}-errors")
         ]
     );
     assert_eq!(s["alarm_names"], serde_json::json!(names));
@@ -251,7 +252,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
 
     assert_eq!(s["drift"], serde_json::json!([]));
     plan_is_empty(&tf);
-    destroy_and_check(&tf, &aws_clients, POLICY).await;
+    destroy_and_check(&tf, &aws_clients, policy_name).await;
 }
 
 /// One change made behind Terraform's back, what the plan must say about it, and how to see it repaired.
@@ -262,7 +263,7 @@ struct OutOfBand {
 
 async fn change(c: &Clients, s: &Value, what: &str) {
     let bucket = s["bucket_name"].as_str().unwrap();
-    let name = format!("rdsbackup-{POLICY}");
+    let name = format!("rdsbackup-{}", s["id"].as_str().unwrap());
     match what {
         "bucket versioning" => {
             use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
@@ -404,8 +405,9 @@ async fn change(c: &Clients, s: &Value, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
-    let tf = Terraform::new(&config(""), &aws);
+    let tf = Terraform::new(&config(policy_name, ""), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
     let s = state(&tf);
     let c = aws.clients().await;
@@ -464,7 +466,7 @@ async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
         },
         OutOfBand {
             what: "alarm deleted",
-            plan_mentions: "alarm rdsbackup-nightly-errors is missing",
+            plan_mentions: "-errors is missing",
         },
         OutOfBand {
             what: "topic deleted",
@@ -513,24 +515,28 @@ async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
     let attached = c
         .iam
         .list_attached_role_policies()
-        .role_name(format!("rdsbackup-{POLICY}"))
+        .role_name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .unwrap();
     assert!(attached.attached_policies().is_empty(), "detached by apply");
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn arguments_update_in_place() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
-    let tf = Terraform::new(&config(""), &aws);
+    let tf = Terraform::new(&config(policy_name, ""), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
     let before = state(&tf);
     std::fs::write(
         tf.dir.join("main.tf"),
-        config("schedule = \"rate(12 hours)\"\nenabled = false\nmax_backup_age_hours = 13\nlambda_memory_mb = 512")
-            .replace("retention_days          = 7", "retention_days          = 14"),
+        config(
+            policy_name,
+            "schedule = \"rate(12 hours)\"\nenabled = false\nmax_backup_age_hours = 13\nlambda_memory_mb = 512",
+        )
+        .replace("retention_days          = 7", "retention_days          = 14"),
     )
     .unwrap();
     let plan = tf.run(&["plan"]);
@@ -545,7 +551,7 @@ async fn arguments_update_in_place() {
     let after = state(&tf);
     assert_eq!(before["function_arn"], after["function_arn"]);
     let c = aws.clients().await;
-    let name = format!("rdsbackup-{POLICY}");
+    let name = format!("rdsbackup-{policy_name}");
     let rule = c.events.describe_rule().name(&name).send().await.unwrap();
     assert_eq!(rule.schedule_expression(), Some("rate(12 hours)"));
     assert_eq!(rule.state().map(|s| s.as_str()), Some("DISABLED"));
@@ -569,24 +575,31 @@ async fn arguments_update_in_place() {
     assert_eq!(alarm.metric_alarms()[0].threshold(), Some(13.0));
     // A paused policy does not page about the backups it was told not to take.
     assert_eq!(alarm.metric_alarms()[0].actions_enabled(), Some(false));
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_by_name_rebuilds_the_state_and_plans_no_change() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     let original = Terraform::new(
-        &config("schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90"),
+        &config(
+            policy_name,
+            "schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90",
+        ),
         &aws,
     );
     original.run(&["apply", "-auto-approve"]).success();
     let applied = state(&original);
 
     let adopter = Terraform::new(
-        &config("schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90"),
+        &config(
+            policy_name,
+            "schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90",
+        ),
         &aws,
     );
-    adopter.run(&["import", "rdsbackup_policy.p", POLICY]).success();
+    adopter.run(&["import", "rdsbackup_policy.p", policy_name]).success();
     // Every attribute, as terraform-provider-aws' ImportStateVerify checks: import must rebuild the state
     // apply wrote, not a chosen few of its values.
     let imported = state(&adopter);
@@ -600,15 +613,16 @@ async fn import_by_name_rebuilds_the_state_and_plans_no_change() {
     }
     plan_is_empty(&adopter);
 
-    let missing = Terraform::new(&config(""), &aws);
+    let missing = Terraform::new(&config(policy_name, ""), &aws);
     let run = missing.run(&["import", "rdsbackup_policy.p", "absent"]);
     run.expect_code(1);
     assert!(run.text().contains("non-existent"), "{}", run.text());
-    destroy_and_check(&adopter, &aws.clients().await, POLICY).await;
+    destroy_and_check(&adopter, &aws.clients().await, policy_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snapshots() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     let c = aws.clients().await;
     c.rds
@@ -630,7 +644,7 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
         .await
         .unwrap();
 
-    let tf = Terraform::new(&config("deny_insecure_transport = false"), &aws);
+    let tf = Terraform::new(&config(policy_name, "deny_insecure_transport = false"), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
     let s = state(&tf);
     let bucket = s["bucket_name"].as_str().unwrap().to_string();
@@ -653,18 +667,18 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
     );
     c.lambda
         .get_function()
-        .function_name(format!("rdsbackup-{POLICY}"))
+        .function_name(format!("rdsbackup-{policy_name}"))
         .send()
         .await
         .expect("nothing was deleted");
 
     std::fs::write(
         tf.dir.join("main.tf"),
-        config("deny_insecure_transport = false\nforce_destroy = true"),
+        config(policy_name, "deny_insecure_transport = false\nforce_destroy = true"),
     )
     .unwrap();
     tf.run(&["apply", "-auto-approve"]).success();
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
     let snapshots = c
         .rds
         .describe_db_snapshots()
@@ -677,6 +691,7 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converges() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     let Aws::Moto(moto) = &aws else {
         eprintln!("skipped: fault injection needs the local endpoint, not real AWS (acceptance mode)");
@@ -685,7 +700,8 @@ async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converge
     let proxy = FaultProxy::start(&moto.endpoint);
     // The schedule rule comes after the bucket, role, log group, function and topic.
     proxy.fail_on(Some("PutRule"));
-    let tf = Terraform::new(&config("force_destroy = true"), &aws).with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws)
+        .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
     let failed = tf.run(&["apply", "-auto-approve"]);
     failed.expect_code(1);
     assert!(
@@ -706,7 +722,7 @@ async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converge
     plan_is_empty(&tf);
 
     let c = aws.clients().await;
-    let name = format!("rdsbackup-{POLICY}");
+    let name = format!("rdsbackup-{policy_name}");
     let functions = c.lambda.list_functions().send().await.unwrap();
     let ours: Vec<_> = functions
         .functions()
@@ -733,16 +749,17 @@ async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converge
         1
     );
 
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stack_deleted_out_of_band_leaves_the_state_and_is_planned_again() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
-    let tf = Terraform::new(&config("force_destroy = true"), &aws);
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
-    let other = Terraform::new(&config("force_destroy = true"), &aws);
-    other.run(&["import", "rdsbackup_policy.p", POLICY]).success();
+    let other = Terraform::new(&config(policy_name, "force_destroy = true"), &aws);
+    other.run(&["import", "rdsbackup_policy.p", policy_name]).success();
     other.run(&["destroy", "-auto-approve"]).success();
     let plan = tf.run(&["plan", "-detailed-exitcode"]);
     plan.expect_code(2);
@@ -758,6 +775,7 @@ async fn a_stack_deleted_out_of_band_leaves_the_state_and_is_planned_again() {
 /// drift of the role's policy, and apply grants the cluster.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_it_current() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     if matches!(aws, Aws::Real) {
         eprintln!("skipped in acceptance mode: it creates an Aurora cluster, which takes AWS many minutes");
@@ -765,7 +783,7 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
     }
     let c = aws.clients().await;
     let tf = Terraform::new(
-        &config("  db_instance_identifiers = [\"reports-1\"]\n")
+        &config(policy_name, "  db_instance_identifiers = [\"reports-1\"]\n")
             .replace("  db_instance_identifiers = [\"orders\"]\n", ""),
         &aws,
     );
@@ -775,7 +793,7 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
         async move {
             let doc = iam
                 .get_role_policy()
-                .role_name(format!("rdsbackup-{POLICY}"))
+                .role_name(format!("rdsbackup-{policy_name}"))
                 .policy_name("rdsbackup")
                 .send()
                 .await
@@ -802,19 +820,20 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
         "the member's cluster is granted"
     );
     plan_is_empty(&tf);
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 }
 
 /// CloudWatch Logs encrypts the log group as its service principal, which only the key policy can allow: a key
 /// without that grant is refused before the bucket or the role exist, and accepted once its policy has it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_created() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     let c = aws.clients().await;
     let key = c.kms.create_key().description("rdsbackup test").send().await.unwrap();
     let key = key.key_metadata().unwrap();
     let (key_id, key_arn) = (key.key_id().to_string(), key.arn().unwrap().to_string());
-    let tf = Terraform::new(&config(&format!("  kms_key_arn = \"{key_arn}\"\n")), &aws);
+    let tf = Terraform::new(&config(policy_name, &format!("  kms_key_arn = \"{key_arn}\"\n")), &aws);
     let run = tf.run(&["apply", "-auto-approve"]);
     run.expect_code(1);
     assert!(
@@ -828,7 +847,7 @@ async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_cre
     assert!(
         c.iam
             .get_role()
-            .role_name(format!("rdsbackup-{POLICY}"))
+            .role_name(format!("rdsbackup-{policy_name}"))
             .send()
             .await
             .is_err()
@@ -852,7 +871,7 @@ async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_cre
         .unwrap();
     tf.run(&["apply", "-auto-approve"]).success();
     plan_is_empty(&tf);
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 }
 
 /// Through the fault proxy: every S3 call of the provider names the bucket's owner, and a destroy whose
@@ -860,6 +879,7 @@ async fn a_key_that_cloudwatch_logs_cannot_use_is_refused_before_anything_is_cre
 /// of listing and deleting the same objects for ever.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_calls_name_the_owner_and_refused_deletions_stop_destroy_with_the_key() {
+    let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
     let Aws::Moto(moto) = &aws else {
         eprintln!("skipped in acceptance mode: it needs the local fault proxy");
@@ -867,7 +887,10 @@ async fn s3_calls_name_the_owner_and_refused_deletions_stop_destroy_with_the_key
     };
     let proxy = FaultProxy::start(&moto.endpoint);
     let tf = Terraform::new(
-        &config("  force_destroy = true\n  deny_insecure_transport = false\n"),
+        &config(
+            policy_name,
+            "  force_destroy = true\n  deny_insecure_transport = false\n",
+        ),
         &aws,
     )
     .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
@@ -903,7 +926,7 @@ async fn s3_calls_name_the_owner_and_refused_deletions_stop_destroy_with_the_key
         destroy.text()
     );
     proxy.clear();
-    destroy_and_check(&tf, &c, POLICY).await;
+    destroy_and_check(&tf, &c, policy_name).await;
 
     let s3_calls: Vec<_> = proxy
         .requests()
@@ -923,4 +946,41 @@ async fn s3_calls_name_the_owner_and_refused_deletions_stop_destroy_with_the_key
             );
         }
     }
+}
+
+/// A test that dies between apply and destroy leaves its stack in the account; the sweeper finds it by the test
+/// names' prefix and deletes all of it (but snapshots).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_deletes_what_a_dead_test_left() {
+    let policy_name: &str = &unique_name("sweepme");
+    let aws = Aws::start();
+    let c = aws.clients().await;
+    let tf = Terraform::new(&config(policy_name, "  deny_insecure_transport = false\n"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    c.s3.put_object()
+        .bucket(s["bucket_name"].as_str().unwrap())
+        .key("snapshots/orders/x.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(tf.dir.join("terraform.tfstate")).unwrap();
+    assert!(!leftovers(&c, policy_name).await.is_empty());
+    let config = match &aws {
+        Aws::Moto(moto) => {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&moto.endpoint)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "testing", "testing", None, None, "moto",
+                ))
+                .load()
+                .await
+        }
+        Aws::Real => aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
+    };
+    let deleted = rdsbackup_tests::sweep::sweep(&config, "sweepme").await.unwrap();
+    assert!(deleted.len() >= 7, "{deleted:?}");
+    assert_eq!(leftovers(&c, policy_name).await, Vec::<String>::new());
 }
