@@ -99,8 +99,29 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
 }
 
+impl Clients {
+    /// One client per service from `config`; S3 path-style for a custom endpoint (moto, LocalStack).
+    pub fn new(config: &aws_config::SdkConfig) -> Clients {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            iam: aws_sdk_iam::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+        }
+    }
+}
+
 impl Aws {
-    pub async fn clients(&self) -> Clients {
+    /// The SDK configuration of this AWS: the moto endpoint with dummy credentials, or the environment's.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Aws::Moto(moto) = self {
             loader = loader
@@ -110,21 +131,11 @@ impl Aws {
                     "testing", "testing", None, None, "moto",
                 ));
         }
-        let config = loader.load().await;
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(matches!(self, Aws::Moto(_)))
-            .build();
-        Clients {
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            events: aws_sdk_eventbridge::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            rds: aws_sdk_rds::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
-        }
+        loader.load().await
+    }
+
+    pub async fn clients(&self) -> Clients {
+        Clients::new(&self.sdk_config().await)
     }
 }
 
@@ -505,30 +516,13 @@ pub fn unique_name(prefix: &str) -> String {
 pub mod sweep {
     use aws_config::SdkConfig;
 
-    fn clients(config: &SdkConfig) -> super::Clients {
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
-        super::Clients {
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            iam: aws_sdk_iam::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            kms: aws_sdk_kms::Client::new(config),
-        }
-    }
-
     fn err(what: &str, e: impl std::fmt::Debug) -> String {
         format!("{what}: {e:?}")
     }
 
     /// Deletes the parts and returns what it deleted, in words.
     pub async fn sweep(config: &SdkConfig, prefix: &str) -> Result<Vec<String>, String> {
-        let c = clients(config);
+        let c = super::Clients::new(config);
         let name = format!("rdsbackup-{prefix}-");
         let mut deleted = Vec::new();
         let rules = c

@@ -967,19 +967,7 @@ async fn the_sweeper_deletes_what_a_dead_test_left() {
         .unwrap();
     std::fs::remove_file(tf.dir.join("terraform.tfstate")).unwrap();
     assert!(!leftovers(&c, policy_name).await.is_empty());
-    let config = match &aws {
-        Aws::Moto(moto) => {
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(&moto.endpoint)
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                    "testing", "testing", None, None, "moto",
-                ))
-                .load()
-                .await
-        }
-        Aws::Real => aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
-    };
+    let config = aws.sdk_config().await;
     let deleted = rdsbackup_tests::sweep::sweep(&config, "sweepme").await.unwrap();
     assert!(deleted.len() >= 7, "{deleted:?}");
     assert_eq!(leftovers(&c, policy_name).await, Vec::<String>::new());
