@@ -87,12 +87,19 @@ pub async fn check(rds: &aws_sdk_rds::Client, prior: Option<&PolicyModel>, plann
     match account_quota::manual_snapshots(rds).await {
         Ok(quotas) => judge(prior, planned, &quotas),
         Err(e) => {
+            // An endpoint without the call (moto) answers with a page, not an AWS error: say so in a line.
+            let why = match &e.code {
+                Some(code) => format!("rds:DescribeAccountAttributes failed with {code}"),
+                None => "rds:DescribeAccountAttributes got no AWS answer (an endpoint without it, such as moto, or \
+                         no connection)"
+                    .to_string(),
+            };
             let mut d = Diagnostics::new();
             d.warning(
                 "Snapshot quota not checked",
                 format!(
                     "The account's manual snapshot quota could not be read, so the plan cannot tell whether this \
-                     policy's snapshots fit it: {e}"
+                     policy's snapshots fit it: {why}."
                 ),
             );
             d
