@@ -14,7 +14,7 @@ use crate::records::{self, Record};
 use crate::retention::{self, Owner, Rules};
 use crate::select::{self, Database, Failure, Kind};
 use crate::slot::{self, Slot};
-use crate::snapshot::{self, Created};
+use crate::snapshot;
 
 /// Databases handled at once: enough to overlap the API round trips, few enough to stay clear of RDS throttling.
 const CONCURRENCY: usize = 8;
@@ -194,21 +194,31 @@ async fn back_up(
 
 /// What the record of a snapshot says, from what RDS told of it.
 fn record_of(config: &Config, db: &Database, owner: Owner, described: &snapshot::Described) -> Record {
-    let id = &described.snapshot.id;
     Record {
-        policy: config.policy.clone(),
-        db_identifier: db.identifier.clone(),
-        kind: db.kind,
         engine: if described.engine.is_empty() {
             db.engine.clone()
         } else {
             described.engine.clone()
         },
-        snapshot_identifier: id.clone(),
         snapshot_arn: described.arn.clone(),
-        slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
         status: described.snapshot.status.clone(),
         created_at: described.snapshot.created.map(slot::rfc3339),
+        ..known_record(config, db, owner, &described.snapshot.id)
+    }
+}
+
+/// What the record of a snapshot says from its identifier alone, for one RDS no longer describes.
+fn known_record(config: &Config, db: &Database, owner: Owner, id: &str) -> Record {
+    Record {
+        policy: config.policy.clone(),
+        db_identifier: db.identifier.clone(),
+        kind: db.kind,
+        engine: db.engine.clone(),
+        snapshot_identifier: id.to_string(),
+        snapshot_arn: String::new(),
+        slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
+        status: "deleted".into(),
+        created_at: None,
     }
 }
 
@@ -229,7 +239,7 @@ async fn take_snapshot(
     let found = match listed.and_then(|listed| listed.iter().find(|s| s.snapshot.id == id)) {
         Some(found) => Some(found.clone()),
         None => match snapshot::create(&clients.rds, &config.policy, db, &id).await {
-            Ok(Created::New(created)) => {
+            Ok(Some(created)) => {
                 info!(db = %db.identifier, snapshot = %id, status = %created.snapshot.status, "snapshot created");
                 report.created = Some(id.clone());
                 if let Err(e) = records::write(&clients.s3, config, &record_of(config, db, owner, &created)).await {
@@ -237,7 +247,7 @@ async fn take_snapshot(
                 }
                 return Some(created);
             }
-            Ok(Created::Exists) => match snapshot::find(&clients.rds, db.kind, &id).await {
+            Ok(None) => match snapshot::find(&clients.rds, db.kind, &id).await {
                 Ok(found) => found,
                 Err(e) => {
                     report.fail(format!("snapshot {id} exists but could not be described: {e}"));
@@ -245,12 +255,11 @@ async fn take_snapshot(
                 }
             },
             // RDS's refusal (a stopped database, a quota, a permission) is the database's failure, in its words.
-            Err(e) if db.status == "available" => {
-                report.fail(e);
-                return None;
-            }
             Err(e) => {
-                report.fail(format!("{e} (status: {})", db.status));
+                report.fail(match db.status.as_str() {
+                    "available" => e,
+                    status => format!("{e} (status: {status})"),
+                });
                 return None;
             }
         },
@@ -341,17 +350,7 @@ async fn settle_pending(
             Some(found) => records::settle(&clients.s3, config, &record_of(config, db, owner, found)).await,
             // Gone without retention (deleted by hand): the record says so.
             None => {
-                let known = Record {
-                    policy: config.policy.clone(),
-                    db_identifier: db.identifier.clone(),
-                    kind: db.kind,
-                    engine: db.engine.clone(),
-                    snapshot_identifier: id.clone(),
-                    snapshot_arn: String::new(),
-                    slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
-                    status: "deleted".into(),
-                    created_at: None,
-                };
+                let known = known_record(config, db, owner, id);
                 records::mark_deleted(&clients.s3, config, &known, &slot::rfc3339(OffsetDateTime::now_utc())).await
             }
         };

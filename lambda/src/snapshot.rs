@@ -19,13 +19,9 @@ pub struct Described {
     pub snapshot: retention::Snapshot,
 }
 
-pub enum Created {
-    New(Described),
-    /// A snapshot of that identifier exists already: whose it is, the caller finds out.
-    Exists,
-}
-
-pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Result<Created, String> {
+/// The snapshot made, or `None` when a snapshot of that identifier exists already: whose it is, the caller
+/// finds out.
+pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Result<Option<Described>, String> {
     let tags = [
         Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
         Tag::builder()
@@ -41,14 +37,14 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                 .db_snapshot_identifier(id)
                 .set_tags(Some(tags.to_vec()));
             match request.send().await {
-                Ok(output) => Ok(Created::New(instance_snapshot(
+                Ok(output) => Ok(Some(instance_snapshot(
                     output.db_snapshot().ok_or("no DBSnapshot in the response")?,
                 ))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
                 {
-                    Ok(Created::Exists)
+                    Ok(None)
                 }
                 Err(e) => Err(aws_error::describe("CreateDBSnapshot", &e)),
             }
@@ -60,7 +56,7 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                 .db_cluster_snapshot_identifier(id)
                 .set_tags(Some(tags.to_vec()));
             match request.send().await {
-                Ok(output) => Ok(Created::New(cluster_snapshot(
+                Ok(output) => Ok(Some(cluster_snapshot(
                     output
                         .db_cluster_snapshot()
                         .ok_or("no DBClusterSnapshot in the response")?,
@@ -69,7 +65,7 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
                 {
-                    Ok(Created::Exists)
+                    Ok(None)
                 }
                 Err(e) => Err(aws_error::describe("CreateDBClusterSnapshot", &e)),
             }

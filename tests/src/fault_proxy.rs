@@ -8,6 +8,8 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::percent_decode;
+
 pub struct FaultProxy {
     pub endpoint: String,
     state: Arc<State>,
@@ -104,7 +106,12 @@ impl Request {
         self.body_text()
             .split('&')
             .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+            .map(|(k, v)| {
+                (
+                    percent_decode(&k.replace('+', " ")),
+                    percent_decode(&v.replace('+', " ")),
+                )
+            })
             .collect()
     }
 
@@ -331,28 +338,4 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[(start + size + 2).min(body.len())..];
     }
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

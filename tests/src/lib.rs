@@ -52,6 +52,32 @@ pub fn acceptance() -> bool {
     std::env::var("RDSBACKUP_ACCEPTANCE").as_deref() == Ok("1")
 }
 
+/// `%XX` escapes decoded, as in IAM's policy documents (which `GetRolePolicy` and `GetRole` return encoded) and,
+/// with `+` for a space first, form-encoded requests.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Where the tests' AWS calls go: a moto server of the test's own, or real AWS in acceptance mode.
 pub enum Aws {
     Moto(Moto),
@@ -434,69 +460,11 @@ pub async fn destroy_and_check(tf: &Terraform, c: &Clients, policy: &str) {
 
 /// Every part of the policy's stack still on the endpoint, in words.
 pub async fn leftovers(c: &Clients, policy: &str) -> Vec<String> {
-    let name = format!("rdsbackup-{policy}");
-    let mut left = Vec::new();
-    let buckets = c.s3.list_buckets().send().await.unwrap();
-    left.extend(
-        buckets
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name())
-            .filter(|b| b.starts_with(&format!("{name}-")))
-            .map(|b| format!("bucket {b}")),
-    );
-    if c.iam.get_role().role_name(&name).send().await.is_ok() {
-        left.push(format!("role {name}"));
-    }
-    if c.lambda.get_function().function_name(&name).send().await.is_ok() {
-        left.push(format!("function {name}"));
-    }
-    let groups = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/lambda/{name}"))
-        .send()
+    let stem = format!("rdsbackup-{policy}");
+    let parts = stacks::Parts::find(c, |name| name == stem || name.starts_with(&format!("{stem}-")))
         .await
         .unwrap();
-    left.extend(
-        groups
-            .log_groups()
-            .iter()
-            .filter_map(|g| g.log_group_name())
-            .map(|g| format!("log group {g}")),
-    );
-    let rules = c.events.list_rules().name_prefix(&name).send().await.unwrap();
-    left.extend(
-        rules
-            .rules()
-            .iter()
-            .filter_map(|r| r.name())
-            .map(|r| format!("rule {r}")),
-    );
-    let alarms = c
-        .cloudwatch
-        .describe_alarms()
-        .alarm_name_prefix(format!("{name}-"))
-        .send()
-        .await
-        .unwrap();
-    left.extend(
-        alarms
-            .metric_alarms()
-            .iter()
-            .filter_map(|a| a.alarm_name())
-            .map(|a| format!("alarm {a}")),
-    );
-    let topics = c.sns.list_topics().send().await.unwrap();
-    left.extend(
-        topics
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn())
-            .filter(|t| t.ends_with(&format!(":{name}-alarms")))
-            .map(|t| format!("topic {t}")),
-    );
-    left
+    parts.describe()
 }
 
 /// A name of its own for one test's stack, `<prefix>-<6 hex digits>`: tests run in parallel against one real
@@ -512,27 +480,148 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{:06x}", mixed & 0xff_ffff)
 }
 
-/// What the sweeper (`src/bin/sweep.rs`) deletes: every part of the stacks named `rdsbackup-<prefix>-...`.
-pub mod sweep {
+/// The parts of policy stacks on an endpoint, found by name: what `destroy_and_check` expects to be gone and the
+/// sweeper (`src/bin/sweep.rs`) deletes.
+pub mod stacks {
     use aws_config::SdkConfig;
 
     fn err(what: &str, e: impl std::fmt::Debug) -> String {
         format!("{what}: {e:?}")
     }
 
-    /// Deletes the parts and returns what it deleted, in words.
+    /// Names (topic ARNs for topics) whose part name `belongs`; a log group is judged without `/aws/lambda/`.
+    #[derive(Debug, Default)]
+    pub struct Parts {
+        pub rules: Vec<String>,
+        pub alarms: Vec<String>,
+        pub topics: Vec<String>,
+        pub functions: Vec<String>,
+        pub log_groups: Vec<String>,
+        pub roles: Vec<String>,
+        pub buckets: Vec<String>,
+    }
+
+    impl Parts {
+        pub async fn find(c: &super::Clients, belongs: impl Fn(&str) -> bool) -> Result<Parts, String> {
+            let keep = |names: Vec<String>| names.into_iter().filter(|n| belongs(n)).collect::<Vec<_>>();
+            let mut parts = Parts::default();
+            let rules = c
+                .events
+                .list_rules()
+                .name_prefix("rdsbackup-")
+                .send()
+                .await
+                .map_err(|e| err("ListRules", e))?;
+            parts.rules = keep(
+                rules
+                    .rules()
+                    .iter()
+                    .filter_map(|r| r.name().map(String::from))
+                    .collect(),
+            );
+            let alarms = c
+                .cloudwatch
+                .describe_alarms()
+                .alarm_name_prefix("rdsbackup-")
+                .send()
+                .await
+                .map_err(|e| err("DescribeAlarms", e))?;
+            parts.alarms = keep(
+                alarms
+                    .metric_alarms()
+                    .iter()
+                    .filter_map(|a| a.alarm_name().map(String::from))
+                    .collect(),
+            );
+            let topics = c.sns.list_topics().send().await.map_err(|e| err("ListTopics", e))?;
+            parts.topics = topics
+                .topics()
+                .iter()
+                .filter_map(|t| t.topic_arn())
+                .filter(|arn| arn.rsplit(':').next().is_some_and(&belongs))
+                .map(String::from)
+                .collect();
+            let mut functions = Vec::new();
+            let mut pages = c.lambda.list_functions().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("ListFunctions", e))?;
+                functions.extend(
+                    page.functions()
+                        .iter()
+                        .filter_map(|f| f.function_name().map(String::from)),
+                );
+            }
+            parts.functions = keep(functions);
+            let groups = c
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix("/aws/lambda/rdsbackup-")
+                .send()
+                .await
+                .map_err(|e| err("DescribeLogGroups", e))?;
+            parts.log_groups = groups
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .filter(|g| g.strip_prefix("/aws/lambda/").is_some_and(&belongs))
+                .map(String::from)
+                .collect();
+            let mut roles = Vec::new();
+            let mut pages = c.iam.list_roles().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| err("ListRoles", e))?;
+                roles.extend(page.roles().iter().map(|r| r.role_name().to_string()));
+            }
+            parts.roles = keep(roles);
+            let buckets = c.s3.list_buckets().send().await.map_err(|e| err("ListBuckets", e))?;
+            parts.buckets = keep(
+                buckets
+                    .buckets()
+                    .iter()
+                    .filter_map(|b| b.name().map(String::from))
+                    .collect(),
+            );
+            Ok(parts)
+        }
+
+        pub fn describe(&self) -> Vec<String> {
+            let kinds = [
+                ("rule", &self.rules),
+                ("alarm", &self.alarms),
+                ("topic", &self.topics),
+                ("function", &self.functions),
+                ("log group", &self.log_groups),
+                ("role", &self.roles),
+                ("bucket", &self.buckets),
+            ];
+            kinds
+                .iter()
+                .flat_map(|(kind, names)| names.iter().map(move |name| format!("{kind} {name}")))
+                .collect()
+        }
+    }
+
+    /// A stack the tests made: `rdsbackup-<prefix>-<6 hex digits>` (`unique_name`), alone or followed by `-...`
+    /// (bucket, alarms, topic). A policy someone named `<prefix>-prod` is not one.
+    pub fn is_test_stack(name: &str, prefix: &str) -> bool {
+        let Some(rest) = name
+            .strip_prefix("rdsbackup-")
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_prefix('-'))
+        else {
+            return false;
+        };
+        let (hex, after) = rest.split_at(rest.len().min(6));
+        hex.len() == 6
+            && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            && (after.is_empty() || after.starts_with('-'))
+    }
+
+    /// Deletes every part of the tests' stacks named with `prefix` (never a snapshot) and returns what it deleted.
     pub async fn sweep(config: &SdkConfig, prefix: &str) -> Result<Vec<String>, String> {
         let c = super::Clients::new(config);
-        let name = format!("rdsbackup-{prefix}-");
-        let mut deleted = Vec::new();
-        let rules = c
-            .events
-            .list_rules()
-            .name_prefix(&name)
-            .send()
-            .await
-            .map_err(|e| err("ListRules", e))?;
-        for rule in rules.rules().iter().filter_map(|r| r.name()) {
+        let parts = Parts::find(&c, |name| is_test_stack(name, prefix)).await?;
+        for rule in &parts.rules {
             let targets = c
                 .events
                 .list_targets_by_rule()
@@ -556,83 +645,40 @@ pub mod sweep {
                 .send()
                 .await
                 .map_err(|e| err("DeleteRule", e))?;
-            deleted.push(format!("rule {rule}"));
         }
-        let alarms = c
-            .cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(&name)
-            .send()
-            .await
-            .map_err(|e| err("DescribeAlarms", e))?;
-        let alarm_names: Vec<String> = alarms
-            .metric_alarms()
-            .iter()
-            .filter_map(|a| a.alarm_name().map(String::from))
-            .collect();
-        if !alarm_names.is_empty() {
+        if !parts.alarms.is_empty() {
             c.cloudwatch
                 .delete_alarms()
-                .set_alarm_names(Some(alarm_names.clone()))
+                .set_alarm_names(Some(parts.alarms.clone()))
                 .send()
                 .await
                 .map_err(|e| err("DeleteAlarms", e))?;
-            deleted.extend(alarm_names.iter().map(|a| format!("alarm {a}")));
         }
-        let topics = c.sns.list_topics().send().await.map_err(|e| err("ListTopics", e))?;
-        for topic in topics.topics().iter().filter_map(|t| t.topic_arn()) {
-            if topic.rsplit(':').next().is_some_and(|t| t.starts_with(&name)) {
-                c.sns
-                    .delete_topic()
-                    .topic_arn(topic)
-                    .send()
-                    .await
-                    .map_err(|e| err("DeleteTopic", e))?;
-                deleted.push(format!("topic {topic}"));
-            }
+        for topic in &parts.topics {
+            c.sns
+                .delete_topic()
+                .topic_arn(topic)
+                .send()
+                .await
+                .map_err(|e| err("DeleteTopic", e))?;
         }
-        let mut functions = Vec::new();
-        let mut pages = c.lambda.list_functions().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListFunctions", e))?;
-            functions.extend(
-                page.functions()
-                    .iter()
-                    .filter_map(|f| f.function_name().map(String::from)),
-            );
-        }
-        for function in functions.iter().filter(|f| f.starts_with(&name)) {
+        for function in &parts.functions {
             c.lambda
                 .delete_function()
                 .function_name(function)
                 .send()
                 .await
                 .map_err(|e| err("DeleteFunction", e))?;
-            deleted.push(format!("function {function}"));
         }
-        let groups = c
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(format!("/aws/lambda/{name}"))
-            .send()
-            .await
-            .map_err(|e| err("DescribeLogGroups", e))?;
-        for group in groups.log_groups().iter().filter_map(|g| g.log_group_name()) {
+        for group in &parts.log_groups {
             c.logs
                 .delete_log_group()
                 .log_group_name(group)
                 .send()
                 .await
                 .map_err(|e| err("DeleteLogGroup", e))?;
-            deleted.push(format!("log group {group}"));
         }
-        let mut roles = Vec::new();
-        let mut pages = c.iam.list_roles().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| err("ListRoles", e))?;
-            roles.extend(page.roles().iter().map(|r| r.role_name().to_string()));
-        }
-        for role in roles.iter().filter(|r| r.starts_with(&name)) {
+        for role in &parts.roles {
             let inline = c
                 .iam
                 .list_role_policies()
@@ -671,61 +717,86 @@ pub mod sweep {
                 .send()
                 .await
                 .map_err(|e| err("DeleteRole", e))?;
-            deleted.push(format!("role {role}"));
         }
-        let buckets = c.s3.list_buckets().send().await.map_err(|e| err("ListBuckets", e))?;
-        for bucket in buckets
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name())
-            .filter(|b| b.starts_with(&name))
-        {
-            let _ = c.s3.delete_bucket_policy().bucket(bucket).send().await;
-            loop {
-                let page =
-                    c.s3.list_object_versions()
-                        .bucket(bucket)
-                        .send()
-                        .await
-                        .map_err(|e| err("ListObjectVersions", e))?;
-                let objects: Vec<_> = page
-                    .versions()
-                    .iter()
-                    .filter_map(|v| Some((v.key()?, v.version_id())))
-                    .chain(
-                        page.delete_markers()
-                            .iter()
-                            .filter_map(|m| Some((m.key()?, m.version_id()))),
-                    )
-                    .filter_map(|(key, version)| {
-                        aws_sdk_s3::types::ObjectIdentifier::builder()
-                            .key(key)
-                            .set_version_id(version.map(String::from))
-                            .build()
-                            .ok()
-                    })
-                    .collect();
-                if objects.is_empty() {
-                    break;
-                }
-                let delete = aws_sdk_s3::types::Delete::builder()
-                    .set_objects(Some(objects))
-                    .build()
-                    .map_err(|e| err("Delete", e))?;
-                c.s3.delete_objects()
-                    .bucket(bucket)
-                    .delete(delete)
-                    .send()
-                    .await
-                    .map_err(|e| err("DeleteObjects", e))?;
-            }
-            c.s3.delete_bucket()
+        for bucket in &parts.buckets {
+            empty_and_delete(&c.s3, bucket).await?;
+        }
+        Ok(parts.describe())
+    }
+
+    /// Every object version and delete marker, then the bucket (the provider's own destroy cannot serve here:
+    /// it lives in the provider binary).
+    async fn empty_and_delete(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
+        let _ = s3.delete_bucket_policy().bucket(bucket).send().await;
+        loop {
+            let page = s3
+                .list_object_versions()
                 .bucket(bucket)
                 .send()
                 .await
-                .map_err(|e| err("DeleteBucket", e))?;
-            deleted.push(format!("bucket {bucket}"));
+                .map_err(|e| err("ListObjectVersions", e))?;
+            let objects: Vec<_> = page
+                .versions()
+                .iter()
+                .filter_map(|v| Some((v.key()?, v.version_id())))
+                .chain(
+                    page.delete_markers()
+                        .iter()
+                        .filter_map(|m| Some((m.key()?, m.version_id()))),
+                )
+                .filter_map(|(key, version)| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(version.map(String::from))
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if objects.is_empty() {
+                break;
+            }
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .map_err(|e| err("Delete", e))?;
+            s3.delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| err("DeleteObjects", e))?;
         }
-        Ok(deleted)
+        s3.delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| err("DeleteBucket", e))?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::is_test_stack;
+
+        #[test]
+        fn only_the_tests_names_are_swept() {
+            for name in [
+                "rdsbackup-nightly-0a1b2c",
+                "rdsbackup-nightly-0a1b2c-123456789012",
+                "rdsbackup-nightly-0a1b2c-errors",
+            ] {
+                assert!(is_test_stack(name, "nightly"), "{name}");
+            }
+            for name in [
+                "rdsbackup-nightly",
+                "rdsbackup-nightly-prod",
+                "rdsbackup-nightly-prod12-123456789012",
+                "rdsbackup-nightly-0a1b2c3",
+                "rdsbackup-nightly-0A1B2C",
+                "rdsbackup-weekly-0a1b2c",
+            ] {
+                assert!(!is_test_stack(name, "nightly"), "{name}");
+            }
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! injected halfway through create.
 
 use rdsbackup_tests::fault_proxy::FaultProxy;
-use rdsbackup_tests::{Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check, leftovers, unique_name};
+use rdsbackup_tests::{
+    Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check, leftovers, percent_decode, unique_name,
+};
 use serde_json::Value;
 
 /// A policy named `policy_name` (each test its own, from `unique_name`, so that tests run against one real
@@ -146,11 +148,7 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
         .await
         .unwrap()
         .policy_document;
-    let inline = inline
-        .replace("%22", "\"")
-        .replace("%3A", ":")
-        .replace("%2A", "*")
-        .replace("%2F", "/");
+    let inline = percent_decode(&inline);
     assert!(
         inline.contains("rds:DeleteDBSnapshot") && inline.contains("rds:snapshot-tag/rdsbackup:policy"),
         "{inline}"
@@ -800,7 +798,7 @@ async fn a_listed_cluster_member_grants_its_cluster_snapshot_and_refresh_keeps_i
                 .unwrap()
                 .policy_document()
                 .to_string();
-            doc.replace("%3A", ":").replace("%2F", "/")
+            percent_decode(&doc)
         }
     };
     assert!(!inline(&c).await.contains(":cluster:reports"), "not a member yet");
@@ -968,7 +966,7 @@ async fn the_sweeper_deletes_what_a_dead_test_left() {
     std::fs::remove_file(tf.dir.join("terraform.tfstate")).unwrap();
     assert!(!leftovers(&c, policy_name).await.is_empty());
     let config = aws.sdk_config().await;
-    let deleted = rdsbackup_tests::sweep::sweep(&config, "sweepme").await.unwrap();
+    let deleted = rdsbackup_tests::stacks::sweep(&config, "sweepme").await.unwrap();
     assert!(deleted.len() >= 7, "{deleted:?}");
     assert_eq!(leftovers(&c, policy_name).await, Vec::<String>::new());
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
-use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, databases, repo_root};
+use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, databases, percent_decode, repo_root};
 use serde_json::{Value, json};
 
 const POLICY: &str = "nightly";
@@ -307,18 +307,7 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
         .send()
         .await
         .unwrap();
-    let decode = |doc: &str| -> Value {
-        let decoded = Command::new(repo_root().join(".venv/bin/python"))
-            .args([
-                "-c",
-                "import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))",
-                doc,
-            ])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&decoded.stdout).unwrap()
-    };
-    let policy = decode(inline.policy_document());
+    let policy: Value = serde_json::from_str(&percent_decode(inline.policy_document())).unwrap();
     // parliament reads identity policies only; the trust policy is the provider's constant, checked by its tests.
     lint(&[("inline", &policy)]);
 
