@@ -8,7 +8,7 @@ use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::schema::{AttrType, Attribute, Block, Schema, SingleBlock};
 use crate::plugin::typed::Tf;
 use crate::plugin::value::Value;
-use crate::plugin::{Provider, Resource};
+use crate::plugin::{DataSource, Provider, Resource};
 use crate::policy::PolicyResource;
 use crate::rules;
 use crate::tf_object;
@@ -236,6 +236,7 @@ pub struct RdsbackupProvider {
     schema: Schema,
     state: Arc<ProviderState>,
     resources: BTreeMap<&'static str, Arc<dyn Resource>>,
+    data_sources: BTreeMap<&'static str, Arc<dyn DataSource>>,
 }
 
 impl RdsbackupProvider {
@@ -246,6 +247,7 @@ impl RdsbackupProvider {
             schema: schema(),
             state,
             resources: BTreeMap::from([("rdsbackup_policy", policy)]),
+            data_sources: BTreeMap::new(),
         }
     }
 }
@@ -258,6 +260,10 @@ impl Provider for RdsbackupProvider {
 
     fn resources(&self) -> &BTreeMap<&'static str, Arc<dyn Resource>> {
         &self.resources
+    }
+
+    fn data_sources(&self) -> &BTreeMap<&'static str, Arc<dyn DataSource>> {
+        &self.data_sources
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

@@ -1,11 +1,14 @@
 //! The Terraform plugin protocol, free of AWS: go-plugin handshake and TLS, hclog logging, values, schemas,
-//! diagnostics, and the gRPC service that dispatches to a [`Provider`] and its [`Resource`]s.
+//! diagnostics, the plan pipeline, the typed resource and data source interfaces, and the gRPC service that
+//! dispatches to a [`Provider`], its [`Resource`]s and its [`DataSource`]s.
 
+pub mod data_source;
 pub mod diag;
 pub mod handshake;
 pub mod log;
 pub mod plan;
 pub mod proto;
+pub mod resource;
 pub mod schema;
 pub mod server;
 mod tls;
@@ -15,6 +18,7 @@ pub mod value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use data_source::DataSource;
 use diag::{AttrPath, Diagnostics};
 use schema::Schema;
 use value::Value;
@@ -58,6 +62,7 @@ pub trait Resource: Send + Sync + 'static {
 pub trait Provider: Send + Sync + 'static {
     fn schema(&self) -> &Schema;
     fn resources(&self) -> &BTreeMap<&'static str, Arc<dyn Resource>>;
+    fn data_sources(&self) -> &BTreeMap<&'static str, Arc<dyn DataSource>>;
     fn validate(&self, config: &Value) -> Diagnostics;
     async fn configure(&self, terraform_version: &str, config: &Value) -> Diagnostics;
 }

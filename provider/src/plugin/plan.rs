@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 
 use super::diag::{AttrPath, Diagnostics};
 use super::schema::{PlanModifier, Role, Schema};
+use super::typed::TfType;
 use super::value::Value;
 use super::{PlanRequest, Planned};
 
 /// The resource's own step: fills what it can derive into `planned`, given the configuration.
-pub type Hook<'a> = dyn Fn(&mut BTreeMap<String, Value>, &Value) + 'a;
+type Hook<'a> = dyn Fn(&mut BTreeMap<String, Value>, &Value) + 'a;
 
-pub fn plan(schema: &Schema, request: PlanRequest, hook: &Hook<'_>) -> Planned {
+fn plan(schema: &Schema, request: PlanRequest, hook: &Hook<'_>) -> Planned {
     let PlanRequest {
         prior,
         proposed,
@@ -45,6 +46,27 @@ pub fn plan(schema: &Schema, request: PlanRequest, hook: &Hook<'_>) -> Planned {
         requires_replace: replace,
         diagnostics: Diagnostics::new(),
     }
+}
+
+/// The pipeline with the hook written on the resource's model. Only the attributes the hook changes are written
+/// back, so a value it does not touch keeps exactly what Terraform sent (a map with one unknown element stays
+/// such a map rather than becoming unknown as a whole, which Terraform would refuse for a configured attribute).
+pub fn plan_model<M: TfType>(schema: &Schema, request: PlanRequest, derive: &(dyn Fn(&mut M, &M) + '_)) -> Planned {
+    plan(schema, request, &|planned, config| {
+        let at = AttrPath::default();
+        let (Ok(mut draft), Ok(config)) = (M::from_known(&Value::Map(planned.clone()), &at), M::from_known(config, &at))
+        else {
+            return;
+        };
+        let Value::Map(before) = draft.to_value() else { return };
+        derive(&mut draft, &config);
+        let Value::Map(after) = draft.to_value() else { return };
+        for (attribute, value) in after {
+            if before.get(&attribute) != Some(&value) {
+                planned.insert(attribute, value);
+            }
+        }
+    })
 }
 
 fn draft(

@@ -2,6 +2,7 @@
 //! encodes answers. Every failure becomes a diagnostic: a gRPC error status would only show Terraform users an
 //! opaque "Unsupported plugin method" or transport error.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
@@ -10,7 +11,7 @@ use super::diag::{AttrPath, Diagnostic, Diagnostics, Severity, Step};
 use super::proto::tfplugin6 as pb;
 use super::proto::tfplugin6::provider_server;
 use super::value::Value;
-use super::{Outcome, PlanRequest, Provider, Resource};
+use super::{DataSource, Outcome, PlanRequest, Provider, Resource};
 
 pub struct ProviderService<P> {
     provider: Arc<P>,
@@ -48,18 +49,34 @@ impl<P: Provider> ProviderService<P> {
     }
 
     fn resource(&self, type_name: &str) -> Result<&Arc<dyn Resource>, Diagnostics> {
-        self.provider.resources().get(type_name).ok_or_else(|| {
-            let mut d = Diagnostics::new();
-            d.error(
-                format!("Unknown resource type {type_name}"),
-                format!(
-                    "This provider manages {}.",
-                    self.provider.resources().keys().copied().collect::<Vec<_>>().join(", ")
-                ),
-            );
-            d
-        })
+        find(self.provider.resources(), "resource type", type_name)
     }
+
+    fn data_source(&self, type_name: &str) -> Result<&Arc<dyn DataSource>, Diagnostics> {
+        find(self.provider.data_sources(), "data source", type_name)
+    }
+}
+
+fn offered<T: ?Sized>(kinds: &BTreeMap<&'static str, Arc<T>>) -> String {
+    match kinds.keys().copied().collect::<Vec<_>>().join(", ") {
+        none if none.is_empty() => "none".to_string(),
+        names => names,
+    }
+}
+
+fn find<'a, T: ?Sized>(
+    kinds: &'a BTreeMap<&'static str, Arc<T>>,
+    what: &str,
+    type_name: &str,
+) -> Result<&'a Arc<T>, Diagnostics> {
+    kinds.get(type_name).ok_or_else(|| {
+        let mut d = Diagnostics::new();
+        d.error(
+            format!("Unknown {what} {type_name}"),
+            format!("This provider offers the {what}s: {}.", offered(kinds)),
+        );
+        d
+    })
 }
 
 fn decode(value: Option<&pb::DynamicValue>, what: &str) -> Result<Value, Diagnostics> {
@@ -124,7 +141,7 @@ fn unsupported(what: &str) -> Vec<pb::Diagnostic> {
     let mut d = Diagnostics::new();
     d.error(
         format!("{what} are not supported"),
-        "The rdsbackup provider offers the resource rdsbackup_policy only.",
+        "This provider offers managed resources and data sources only.",
     );
     diagnostics(d)
 }
@@ -160,6 +177,12 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
                 .resources()
                 .iter()
                 .map(|(name, resource)| (name.to_string(), resource.schema().to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .provider
+                .data_sources()
+                .iter()
+                .map(|(name, source)| (name.to_string(), source.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
@@ -202,10 +225,22 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
 
     async fn validate_data_resource_config(
         &self,
-        _: Request<pb::validate_data_resource_config::Request>,
+        request: Request<pb::validate_data_resource_config::Request>,
     ) -> Answer<pb::validate_data_resource_config::Response> {
+        let request = request.into_inner();
+        let d = match (
+            self.data_source(&request.type_name),
+            decode(request.config.as_ref(), "configuration"),
+        ) {
+            (Ok(source), Ok(config)) => {
+                let mut d = source.schema().block.validate(&config);
+                d.extend(source.validate(&config));
+                d
+            }
+            (Err(d), _) | (_, Err(d)) => d,
+        };
         Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics: unsupported("Data sources"),
+            diagnostics: diagnostics(d),
         }))
     }
 
@@ -386,11 +421,30 @@ impl<P: Provider> provider_server::Provider for ProviderService<P> {
 
     async fn read_data_source(
         &self,
-        _: Request<pb::read_data_source::Request>,
+        request: Request<pb::read_data_source::Request>,
     ) -> Answer<pb::read_data_source::Response> {
+        let request = request.into_inner();
+        let outcome = match (
+            self.data_source(&request.type_name),
+            decode(request.config.as_ref(), "configuration"),
+        ) {
+            (Ok(source), Ok(config)) => self.until_stopped(source.read(config)).await.unwrap_or_else(|| {
+                let mut diagnostics = Diagnostics::new();
+                diagnostics.error(STOPPED, STOPPED_DETAIL);
+                Outcome {
+                    state: Value::Null,
+                    diagnostics,
+                }
+            }),
+            (Err(diagnostics), _) | (_, Err(diagnostics)) => Outcome {
+                state: Value::Null,
+                diagnostics,
+            },
+        };
         Ok(Response::new(pb::read_data_source::Response {
-            diagnostics: unsupported("Data sources"),
-            ..Default::default()
+            state: encode(&outcome.state),
+            diagnostics: diagnostics(outcome.diagnostics),
+            deferred: None,
         }))
     }
 

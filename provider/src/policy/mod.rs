@@ -1,5 +1,5 @@
-//! The `rdsbackup_policy` resource: the protocol-facing lifecycle (validate, plan, apply, read, upgrade,
-//! import) composed from the schema, the validation rules, the planner and the AWS modules.
+//! The `rdsbackup_policy` resource: its lifecycle (validate, plan, create/update, delete, read, import) as a
+//! [`TypedResource`], composed from the schema, the validation rules, the planner and the AWS modules.
 
 mod iam_policy;
 pub mod names;
@@ -18,11 +18,10 @@ use crate::aws::bucket;
 use crate::aws::cluster_members;
 use crate::aws::function_code;
 use crate::aws::logs_key;
-use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::diag::Diagnostics;
+use crate::plugin::resource::{ApplyError, TypedResource};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
-use crate::plugin::value::Value;
-use crate::plugin::{Outcome, PlanRequest, Planned, Resource};
 use crate::provider::ProviderState;
 use names::Location;
 use schema::PolicyModel;
@@ -73,62 +72,89 @@ impl PolicyResource {
         }
     }
 
-    async fn create_or_update(&self, prior: &Value, planned: Value, config: Value) -> Result<Outcome, Diagnostics> {
+    /// Create and update are one convergence: every step is idempotent, so the same code finishes a create that
+    /// failed half-way and repairs what drifted.
+    async fn converge(&self, prior: Option<&PolicyModel>, planned: PolicyModel) -> Result<PolicyModel, ApplyError> {
         let aws = self.aws()?;
         let here = location(aws);
-        // Values the plan could not know (a name from another resource) are derived now, as planning would.
-        let request = PlanRequest {
-            prior: prior.clone(),
-            proposed: planned,
-            config,
-        };
-        let planned = plan::plan(&self.schema, request, &self.plan_context(Some(&here), Some(aws))).state;
-        let model = PolicyModel::from_value(&planned, &AttrPath::default())?;
-        let bucket = model.bucket_name.known().cloned().unwrap_or_default();
-        let members = cluster_members::clusters_of(&aws.clients.rds, listed_instances(&model))
+        let bucket = planned.bucket_name.known().cloned().unwrap_or_default();
+        let members = cluster_members::clusters_of(&aws.clients.rds, listed_instances(&planned))
             .await
             .map_err(|e| failure(APPLY_FAILED, e))?;
-        let desired = Desired::new(&model, &here, bucket, &members).map_err(|e| failure(APPLY_FAILED, e))?;
+        let desired = Desired::new(&planned, &here, bucket, &members).map_err(|e| failure(APPLY_FAILED, e))?;
         if let Some((_, message)) = desired.limits_exceeded().into_iter().next() {
-            return Err(failure(APPLY_FAILED, message));
+            return Err(failure(APPLY_FAILED, message).into());
         }
         // A key the log group cannot use would stop the apply half-way: checked when the key is new to the stack.
         if let Some(key) = &desired.kms_key_arn
-            && prior.get("kms_key_arn") != &Value::string(key.clone())
+            && prior.and_then(|p| p.kms_key_arn.known()) != Some(key)
             && let Some(refusal) = logs_key::refusal(&aws.clients.kms, key, &here.region)
                 .await
                 .map_err(|e| failure(APPLY_FAILED, e))?
         {
-            return Err(failure(APPLY_FAILED, refusal));
+            return Err(failure(APPLY_FAILED, refusal).into());
         }
-        Ok(match stack::converge(&aws.clients, &desired).await {
-            Ok(()) => Outcome {
-                state: planned,
-                diagnostics: Diagnostics::new(),
-            },
-            // A failed create still records what it made, so that Terraform tracks it (and a second apply or a
-            // destroy finishes it); a failed update keeps the prior state, and the next plan shows the rest.
-            Err(e) => Outcome {
-                state: if prior.is_null() {
-                    planned.known_or_null()
-                } else {
-                    prior.clone()
-                },
-                diagnostics: failure(APPLY_FAILED, e),
-            },
-        })
+        stack::converge(&aws.clients, &desired)
+            .await
+            .map_err(|e| ApplyError::Partial(failure(APPLY_FAILED, e)))?;
+        Ok(planned)
+    }
+}
+
+fn listed_instances(model: &PolicyModel) -> &BTreeSet<String> {
+    static NONE: BTreeSet<String> = BTreeSet::new();
+    model.db_instance_identifiers.known().unwrap_or(&NONE)
+}
+
+const APPLY_FAILED: &str = "Cannot apply rdsbackup_policy";
+
+#[tonic::async_trait]
+impl TypedResource for PolicyResource {
+    type Model = PolicyModel;
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn validate(&self, config: &PolicyModel) -> Diagnostics {
+        validate::validate(config)
+    }
+
+    fn derive(&self, planned: &mut PolicyModel, config: &PolicyModel) {
+        let aws = self.provider.aws.get().map(Arc::as_ref);
+        let here = aws.map(location);
+        plan::derive(planned, config, &self.plan_context(here.as_ref(), aws));
+    }
+
+    /// The location's rules, then (when they pass) the account's snapshot quota.
+    async fn check_plan(&self, prior: Option<&PolicyModel>, planned: &PolicyModel) -> Diagnostics {
+        let Some(aws) = self.provider.aws.get() else {
+            return Diagnostics::new();
+        };
+        let mut d = plan::check(planned, &location(aws));
+        if !d.has_errors() {
+            d.extend(quota::check(&aws.clients.rds, prior, planned).await);
+        }
+        d
+    }
+
+    async fn create(&self, planned: PolicyModel) -> Result<PolicyModel, ApplyError> {
+        self.converge(None, planned).await
+    }
+
+    async fn update(&self, prior: PolicyModel, planned: PolicyModel) -> Result<PolicyModel, ApplyError> {
+        self.converge(Some(&prior), planned).await
     }
 
     /// Refuses a bucket holding records without `force_destroy` before deleting anything.
-    async fn destroy(&self, prior: &Value) -> Result<Outcome, Diagnostics> {
+    async fn delete(&self, prior: PolicyModel) -> Result<(), Diagnostics> {
         const FAILED: &str = "Cannot destroy rdsbackup_policy";
         let aws = self.aws()?;
         let here = location(aws);
-        let model = PolicyModel::from_value(&self.schema.with_defaults(prior), &AttrPath::default())?;
-        let bucket = refresh::bucket_name(&model, None, &here);
+        let bucket = refresh::bucket_name(&prior, None, &here);
         // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
-        let desired = Desired::new(&model, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
-        if model.force_destroy.known() != Some(&true)
+        let desired = Desired::new(&prior, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
+        if prior.force_destroy.known() != Some(&true)
             && !bucket::is_empty(&aws.clients.s3, &desired.bucket, &desired.account_id)
                 .await
                 .map_err(|e| failure(FAILED, e))?
@@ -143,22 +169,15 @@ impl PolicyResource {
                 ),
             ));
         }
-        stack::destroy(&aws.clients, &desired)
-            .await
-            .map_err(|e| failure(FAILED, e))?;
-        Ok(Outcome {
-            state: Value::Null,
-            diagnostics: Diagnostics::new(),
-        })
+        stack::destroy(&aws.clients, &desired).await.map_err(|e| failure(FAILED, e))
     }
 
     /// Reads every part of the stack concurrently. Arguments take the values found; `drift` lists what else
     /// differs; when nothing of the stack is left, the resource is gone.
-    async fn refresh(&self, state: &Value) -> Result<Value, Diagnostics> {
+    async fn read(&self, recorded: PolicyModel) -> Result<Option<PolicyModel>, Diagnostics> {
         const FAILED: &str = "Cannot read rdsbackup_policy";
         let aws = self.aws()?;
         let here = location(aws);
-        let recorded = PolicyModel::from_value(&self.schema.with_defaults(state), &AttrPath::default())?;
         // The function's environment names the bucket of an imported stack; read it first when the state cannot.
         let function_env = match recorded.bucket_name.known() {
             Some(_) => None,
@@ -182,98 +201,34 @@ impl PolicyResource {
         let observed = observed.map_err(|e| failure(FAILED, e))?;
         let members = members.map_err(|e| failure(FAILED, e))?;
         if observed.nothing_left() {
-            return Ok(Value::Null);
+            return Ok(None);
         }
         let mut found = refresh::reflect(&recorded, &observed, &here, &bucket, &aws.default_tags);
         // Drift is judged against the attributes as found, so a change already shown as an argument's change
         // (or an import) is not reported twice.
         found.drift = Tf::Known(observed.drift(&describe(&found, &members)?));
-        Ok(found.to_value())
-    }
-}
-
-fn listed_instances(model: &PolicyModel) -> &BTreeSet<String> {
-    static NONE: BTreeSet<String> = BTreeSet::new();
-    model.db_instance_identifiers.known().unwrap_or(&NONE)
-}
-
-const APPLY_FAILED: &str = "Cannot apply rdsbackup_policy";
-
-#[tonic::async_trait]
-impl Resource for PolicyResource {
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
-
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate::validate(config)
-    }
-
-    async fn plan(&self, request: PlanRequest) -> Planned {
-        let aws = self.provider.aws.get().map(Arc::as_ref);
-        let here = aws.map(location);
-        let prior = PolicyModel::from_value(&request.prior, &AttrPath::default()).ok();
-        let mut planned = plan::plan(&self.schema, request, &self.plan_context(here.as_ref(), aws));
-        if let Some(aws) = aws
-            && !planned.diagnostics.has_errors()
-            && let Ok(model) = PolicyModel::from_value(&planned.state, &AttrPath::default())
-        {
-            let prior = prior.filter(|_| planned.requires_replace.is_empty());
-            planned
-                .diagnostics
-                .extend(quota::check(&aws.clients.rds, prior.as_ref(), &model).await);
-        }
-        planned
-    }
-
-    async fn apply(&self, prior: Value, planned: Value, config: Value) -> Outcome {
-        let outcome = match planned {
-            Value::Null => self.destroy(&prior).await,
-            planned => self.create_or_update(&prior, planned, config).await,
-        };
-        outcome.unwrap_or_else(|diagnostics| Outcome {
-            state: prior,
-            diagnostics,
-        })
-    }
-
-    async fn read(&self, state: Value) -> Outcome {
-        match self.refresh(&state).await {
-            Ok(found) => Outcome {
-                state: found,
-                diagnostics: Diagnostics::new(),
-            },
-            Err(diagnostics) => Outcome { state, diagnostics },
-        }
+        Ok(Some(found))
     }
 
     /// The skeleton of an imported policy, its name; `ReadResource`, which Terraform calls next, reads the rest.
-    async fn import(&self, id: &str) -> Outcome {
-        let mut diagnostics = Diagnostics::new();
+    async fn import(&self, id: &str) -> Result<PolicyModel, Diagnostics> {
         if let Err(message) = crate::rules::policy_name(id) {
-            diagnostics.error(
+            return Err(failure(
                 "Cannot import rdsbackup_policy",
                 format!("Import takes the policy's name. {message}"),
-            );
-            return Outcome {
-                state: Value::Null,
-                diagnostics,
-            };
+            ));
         }
-        let skeleton = PolicyModel {
+        Ok(PolicyModel {
             name: Tf::Known(id.to_string()),
             ..Default::default()
-        };
-        Outcome {
-            state: skeleton.to_value(),
-            diagnostics,
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::value::Value;
 
     #[test]
     fn upgrade_conforms_stored_state_to_the_schema() {

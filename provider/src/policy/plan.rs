@@ -1,6 +1,7 @@
-//! `PlanResourceChange` for `rdsbackup_policy`: defaults, replacement on `name` and `bucket_name`, and every
-//! computed attribute known in the plan when it can be (names and ARNs derive from the name, the account and
-//! the region), kept from state when unaffected, unknown otherwise.
+//! `rdsbackup_policy`'s own plan step: every computed attribute known in the plan when it can be (names and
+//! ARNs derive from the name, the account and the region; tags merge with the provider's), and the checks of the
+//! planned stack that only the provider's location can decide. Defaults, kept values and replacement on `name`
+//! and `bucket_name` are the schema's, run by the plan pipeline (`plugin::plan`).
 
 use std::collections::BTreeMap;
 
@@ -8,10 +9,7 @@ use super::names::{self, Location};
 use super::schema::PolicyModel;
 use super::stack::Desired;
 use crate::plugin::diag::{AttrPath, Diagnostics};
-use crate::plugin::plan as pipeline;
-use crate::plugin::schema::Schema;
-use crate::plugin::value::Value;
-use crate::plugin::{PlanRequest, Planned};
+use crate::plugin::typed::Tf;
 use crate::rules;
 
 /// What the provider knows beyond the configuration: where the stack goes, the tags every resource gets and
@@ -22,96 +20,65 @@ pub struct PlanContext<'a> {
     pub code_sha256: &'a str,
 }
 
-pub fn plan(schema: &Schema, request: PlanRequest, context: &PlanContext<'_>) -> Planned {
-    let mut planned = pipeline::plan(schema, request, &|planned, config| derive(planned, config, context));
-    let Value::Map(state) = &planned.state else {
-        return planned;
-    };
-    if let Some(location) = context.location {
-        check_region(&mut planned.diagnostics, state, location);
-        check_limits(&mut planned.diagnostics, state, location);
+/// What derives from the name, the account and the region, the tags, the embedded function's hash, and the
+/// drift this plan's apply repairs. Optional computed names left out of the configuration take the provider's
+/// own (the default bucket, the created topic), so that removing them from the configuration goes back to those.
+pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanContext<'_>) {
+    if let Some(name) = config.name.known() {
+        planned.id = Tf::Known(name.clone());
+        planned.function_name = Tf::Known(names::function_name(name));
+        planned.log_group_name = Tf::Known(names::log_group_name(name));
+        planned.schedule_rule_name = Tf::Known(names::schedule_rule_name(name));
+        planned.alarm_names = Tf::Known(names::alarm_names(name));
+        if let Some(here) = context.location {
+            planned.account_id = Tf::Known(here.account_id.clone());
+            planned.role_arn = Tf::Known(here.role_arn(name));
+            planned.function_arn = Tf::Known(here.function_arn(name));
+            planned.schedule_rule_arn = Tf::Known(here.schedule_rule_arn(name));
+            if config.bucket_name == Tf::Null {
+                planned.bucket_name = Tf::Known(names::default_bucket_name(name, &here.account_id));
+            }
+            if config.alarm_sns_topic_arn == Tf::Null {
+                planned.alarm_sns_topic_arn = Tf::Known(here.alarm_topic_arn(name));
+            }
+            if let Some(bucket) = planned.bucket_name.known() {
+                planned.bucket_arn = Tf::Known(here.bucket_arn(bucket));
+            }
+        }
     }
-    planned
-}
-
-/// This resource's own plan step: what derives from the name, the account and the region, the tags, the
-/// embedded function's hash, and the drift this plan's apply repairs.
-fn derive(planned: &mut BTreeMap<String, Value>, config: &Value, context: &PlanContext<'_>) {
-    if let Value::String(name) = config.get("name") {
-        derive_from_name(planned, config, name, context.location);
-    }
-    let tags = planned.get("tags").cloned().unwrap_or_default();
-    planned.insert("tags_all".into(), tags_all(context.default_tags, &tags));
-    planned.insert("lambda_code_sha256".into(), Value::string(context.code_sha256));
-    planned.insert("drift".into(), Value::List(Vec::new()));
-}
-
-/// Names and ARNs of the stack. Optional computed ones left out of the configuration take the provider's own
-/// (the default bucket, the created topic), so that removing them from the configuration goes back to those.
-fn derive_from_name(planned: &mut BTreeMap<String, Value>, config: &Value, name: &str, location: Option<&Location>) {
-    fn put(planned: &mut BTreeMap<String, Value>, attribute: &str, value: String) {
-        planned.insert(attribute.to_string(), Value::String(value));
-    }
-    let mut set = |attribute: &str, value: String| put(planned, attribute, value);
-    set("id", name.to_string());
-    set("function_name", names::function_name(name));
-    set("log_group_name", names::log_group_name(name));
-    set("schedule_rule_name", names::schedule_rule_name(name));
-    let Some(here) = location else {
-        planned.insert(
-            "alarm_names".into(),
-            Value::List(names::alarm_names(name).into_iter().map(Value::String).collect()),
-        );
-        return;
-    };
-    set("account_id", here.account_id.clone());
-    set("role_arn", here.role_arn(name));
-    set("function_arn", here.function_arn(name));
-    set("schedule_rule_arn", here.schedule_rule_arn(name));
-    if config.get("bucket_name").is_null() {
-        set("bucket_name", names::default_bucket_name(name, &here.account_id));
-    }
-    if config.get("alarm_sns_topic_arn").is_null() {
-        set("alarm_sns_topic_arn", here.alarm_topic_arn(name));
-    }
-    if let Some(Value::String(bucket)) = planned.get("bucket_name").cloned() {
-        put(planned, "bucket_arn", here.bucket_arn(&bucket));
-    }
-    planned.insert(
-        "alarm_names".into(),
-        Value::List(names::alarm_names(name).into_iter().map(Value::String).collect()),
-    );
+    planned.tags_all = tags_all(context.default_tags, &planned.tags);
+    planned.lambda_code_sha256 = Tf::Known(context.code_sha256.to_string());
+    planned.drift = Tf::Known(Vec::new());
 }
 
 /// `default_tags` merged with `tags`, the resource's own winning; unknown while `tags` is.
-fn tags_all(default_tags: &BTreeMap<String, String>, tags: &Value) -> Value {
+fn tags_all(default_tags: &BTreeMap<String, String>, tags: &Tf<BTreeMap<String, String>>) -> Tf<BTreeMap<String, String>> {
     match tags {
-        Value::Map(own) => {
-            let mut all: BTreeMap<String, Value> = default_tags
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
+        Tf::Unknown => Tf::Unknown,
+        Tf::Null => Tf::Known(default_tags.clone()),
+        Tf::Known(own) => {
+            let mut all = default_tags.clone();
             all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-            Value::Map(all)
+            Tf::Known(all)
         }
-        Value::Null => tags_all(default_tags, &Value::Map(BTreeMap::new())),
-        _ => Value::Unknown,
     }
 }
 
-/// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs: say
-/// so in the plan rather than fail halfway through the apply.
+/// What the plan can refuse once the provider's location is known, rather than fail halfway through the apply.
+pub fn check(planned: &PolicyModel, here: &Location) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_region(&mut d, planned, here);
+    check_limits(&mut d, planned, here);
+    d
+}
+
 /// AWS's size limits, judged on the planned stack once its values are known (the clusters of listed members,
 /// read at apply, are checked again there before anything changes).
-fn check_limits(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &Location) {
-    let planned = Value::Map(planned.clone());
-    let Ok(model) = PolicyModel::from_value(&planned, &AttrPath::default()) else {
+fn check_limits(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
+    let Some(bucket) = planned.bucket_name.known().cloned() else {
         return;
     };
-    let Some(bucket) = model.bucket_name.known().cloned() else {
-        return;
-    };
-    let Ok(desired) = Desired::new(&model, here, bucket, &Default::default()) else {
+    let Ok(desired) = Desired::new(planned, here, bucket, &Default::default()) else {
         return;
     };
     for (attribute, message) in desired.limits_exceeded() {
@@ -119,11 +86,13 @@ fn check_limits(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &L
     }
 }
 
-fn check_region(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &Location) {
-    for (attribute, service) in [("kms_key_arn", "kms"), ("alarm_sns_topic_arn", "sns")] {
-        let Some(Value::String(arn)) = planned.get(attribute) else {
-            continue;
-        };
+/// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs.
+fn check_region(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
+    for (attribute, value, service) in [
+        ("kms_key_arn", &planned.kms_key_arn, "kms"),
+        ("alarm_sns_topic_arn", &planned.alarm_sns_topic_arn, "sns"),
+    ] {
+        let Some(arn) = value.known() else { continue };
         if let Some(region) = rules::arn_region(arn, service).filter(|r| *r != here.region) {
             d.attribute_error(
                 AttrPath::root(attribute),
@@ -140,7 +109,10 @@ fn check_region(d: &mut Diagnostics, planned: &BTreeMap<String, Value>, here: &L
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::schema::{PolicyModel, schema};
+    use crate::plugin::plan::plan_model;
+    use crate::plugin::value::Value;
+    use crate::plugin::{PlanRequest, Planned};
+    use crate::policy::schema::schema;
 
     fn here() -> Location {
         Location::example()
@@ -176,15 +148,19 @@ mod tests {
                 }
             }
         }
-        plan(
+        let mut planned = plan_model(
             &schema(),
             PlanRequest {
                 prior,
                 proposed,
                 config,
             },
-            &context,
-        )
+            &|planned, config| derive(planned, config, &context),
+        );
+        if let (Some(here), Ok(model)) = (location, PolicyModel::from_value(&planned.state, &AttrPath::default())) {
+            planned.diagnostics.extend(check(&model, here));
+        }
+        planned
     }
 
     fn basic() -> Value {
@@ -335,18 +311,14 @@ mod tests {
     #[test]
     fn destroy_plans_null() {
         let prior = run(Value::Null, basic(), Some(&here())).state;
-        let planned = plan(
+        let planned = plan_model(
             &schema(),
             PlanRequest {
                 prior,
                 proposed: Value::Null,
                 config: Value::Null,
             },
-            &PlanContext {
-                location: None,
-                default_tags: &BTreeMap::new(),
-                code_sha256: "c2hh",
-            },
+            &|_: &mut PolicyModel, _: &PolicyModel| panic!("nothing to derive for a destroy"),
         );
         assert_eq!(planned.state, Value::Null);
     }

@@ -6,16 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::schema::PolicyModel;
 use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::typed::Tf;
-use crate::plugin::value::Value;
 use crate::provider::validate_tags;
 use crate::schedule::{self, Schedule};
 use crate::{rules, schedule::ScheduleError};
 
-pub fn validate(config: &Value) -> Diagnostics {
-    let model = match PolicyModel::from_value(config, &AttrPath::default()) {
-        Ok(model) => model,
-        Err(errors) => return errors,
-    };
+pub fn validate(model: &PolicyModel) -> Diagnostics {
     let mut d = Diagnostics::new();
     check(&mut d, "name", &model.name, |n| rules::policy_name(n));
     check(&mut d, "bucket_name", &model.bucket_name, |n| rules::bucket_name(n));
@@ -49,8 +44,8 @@ pub fn validate(config: &Value) -> Diagnostics {
              them dearer. Remove it; to keep snapshot data in Glacier, use the archive block.",
         );
     }
-    check_something_selected(&mut d, &model);
-    check_overdue_threshold(&mut d, &model);
+    check_something_selected(&mut d, model);
+    check_overdue_threshold(&mut d, model);
     d
 }
 
@@ -124,6 +119,7 @@ fn check_overdue_threshold(d: &mut Diagnostics, model: &PolicyModel) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::value::Value;
     use crate::plugin::diag::Severity;
 
     fn config(entries: &[(&str, Value)]) -> Value {
@@ -144,11 +140,16 @@ mod tests {
     fn errors(entries: &[(&str, Value)]) -> Vec<(String, String)> {
         let config = config(entries);
         let mut d = super::super::schema::schema().block.validate(&config);
-        d.extend(validate(&config));
+        d.extend(own_rules(&config));
         d.0.into_iter()
             .filter(|d| d.severity == Severity::Error)
             .map(|d| (d.path.map(|p| p.to_string()).unwrap_or_default(), d.detail))
             .collect()
+    }
+
+    /// As the typed resource interface does: an ill-typed attribute is its own error, else the rules run.
+    fn own_rules(config: &Value) -> Diagnostics {
+        PolicyModel::from_value(config, &AttrPath::default()).map_or_else(|d| d, |model| validate(&model))
     }
 
     fn n(v: i64) -> Value {
@@ -157,12 +158,12 @@ mod tests {
 
     #[test]
     fn a_minimal_configuration_is_valid() {
-        assert_eq!(validate(&config(&[])).0, vec![]);
+        assert_eq!(own_rules(&config(&[])).0, vec![]);
     }
 
     #[test]
     fn setting_glacier_transition_days_warns_that_it_is_deprecated() {
-        let found = validate(&config(&[("glacier_transition_days", n(30))])).0;
+        let found = own_rules(&config(&[("glacier_transition_days", n(30))])).0;
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].severity, Severity::Warning);
         assert_eq!(found[0].path, Some(AttrPath::root("glacier_transition_days")));
