@@ -8,7 +8,11 @@ use crate::plugin::schema::{Attribute, Block, PlanModifier, Role, Schema};
 use crate::plugin::value::Value;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Cargo sets the variable when it runs the tests too: a test binary built in another checkout sharing the
+    // target folder (CI's clean clone) and not rebuilt here would otherwise read and write that checkout.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .expect("the provider sits in the workspace")
         .to_path_buf()

@@ -20,7 +20,11 @@ pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/rdsbackup/rdsbackup";
 pub const MOTO_ACCOUNT: &str = "123456789012";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Cargo sets the variable when it runs the tests too: a test binary built in another checkout sharing the
+    // target folder (CI's clean clone) and not rebuilt here would otherwise read and write that checkout.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .expect("tests/ sits in the repository")
         .to_path_buf()

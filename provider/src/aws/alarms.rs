@@ -1,4 +1,4 @@
-//! The alarms and the SNS topic they notify.
+//! The alarms and the SNS topic they notify: two parts of the stack.
 //!
 //! - `rdsbackup-<name>-errors`: the function's `Errors` (AWS/Lambda) above 0 in an hour.
 //! - `rdsbackup-<name>-backup-overdue`: the Lambda's `NewestSnapshotAgeHours` metric (namespace and name in
@@ -13,6 +13,8 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stan
 use rdsbackup_common::metrics;
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::part::{Part, expect_arn};
+use super::settings::Clients;
 use super::tags;
 
 pub struct AlarmsSpec<'a> {
@@ -136,7 +138,6 @@ fn shape(alarm: &MetricAlarm) -> Shape {
 #[derive(Debug)]
 pub struct Alarms {
     found: BTreeMap<String, (Shape, String, BTreeMap<String, String>)>,
-    topic_exists: Option<bool>,
 }
 
 impl Alarms {
@@ -152,28 +153,6 @@ impl Alarms {
         self.found
             .get(overdue_alarm)
             .and_then(|(shape, _, _)| shape.actions.first().cloned())
-    }
-
-    pub fn drift(&self, spec: &AlarmsSpec) -> Vec<String> {
-        let mut drift = Vec::new();
-        for (name, wanted) in spec.alarms() {
-            match self.found.get(name) {
-                None => drift.push(format!("alarm {name} is missing")),
-                Some((found, _, tags)) => {
-                    let reflected = name == spec.overdue_alarm;
-                    if without_reflected(found, reflected) != without_reflected(&wanted, reflected) {
-                        drift.push(format!("alarm {name}: configuration differs"));
-                    }
-                    if tags::change(tags, spec.tags).is_some() {
-                        drift.push(format!("alarm {name}: tags differ"));
-                    }
-                }
-            }
-        }
-        if self.topic_exists == Some(false) {
-            drift.push(format!("SNS topic {} is missing", spec.topic_arn));
-        }
-        drift
     }
 }
 
@@ -193,34 +172,21 @@ fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
     }
 }
 
-/// `managed_topic`: the topic is the provider's own (`alarm_sns_topic_arn` unset) and its absence is drift.
-pub async fn read(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    sns: &aws_sdk_sns::Client,
-    spec: &AlarmsSpec<'_>,
-    managed_topic: bool,
-) -> Result<Alarms> {
+/// `None` when neither alarm exists.
+async fn read(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<Option<Alarms>> {
     let names = [spec.overdue_alarm, spec.errors_alarm];
-    let (described, topic) = tokio::join!(
-        cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(names.map(str::to_string).to_vec()))
-            .send(),
-        async {
-            if managed_topic {
-                topic_exists(sns, spec.topic_arn).await.map(Some)
-            } else {
-                Ok(None)
-            }
-        },
-    );
-    let described = described.map_err(failed("cloudwatch:DescribeAlarms", names.join(", ")))?;
+    let described = cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(names.map(str::to_string).to_vec()))
+        .send()
+        .await
+        .map_err(failed("cloudwatch:DescribeAlarms", names.join(", ")))?;
     // One tag call per alarm, all at once: a refresh waits for the slowest, not the sum.
     let tagged = described
         .metric_alarms()
         .iter()
         .filter_map(|alarm| Some((alarm, alarm.alarm_name()?, alarm.alarm_arn()?)));
-    let found = futures_util::future::try_join_all(tagged.map(|(alarm, name, arn)| async move {
+    let found: BTreeMap<_, _> = futures_util::future::try_join_all(tagged.map(|(alarm, name, arn)| async move {
         let listed = cloudwatch
             .list_tags_for_resource()
             .resource_arn(arn)
@@ -237,10 +203,7 @@ pub async fn read(
     .await?
     .into_iter()
     .collect();
-    Ok(Alarms {
-        found,
-        topic_exists: topic?,
-    })
+    Ok((!found.is_empty()).then_some(Alarms { found }))
 }
 
 async fn topic_exists(sns: &aws_sdk_sns::Client, arn: &str) -> Result<bool> {
@@ -254,7 +217,7 @@ async fn topic_exists(sns: &aws_sdk_sns::Client, arn: &str) -> Result<bool> {
 }
 
 /// Creates the provider's topic (idempotent: CreateTopic returns the existing one); returns its ARN.
-pub async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str, tags: &BTreeMap<String, String>) -> Result<String> {
+async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str, tags: &BTreeMap<String, String>) -> Result<String> {
     let sns_tags = tags
         .iter()
         .map(|(k, v)| {
@@ -285,7 +248,7 @@ pub async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str, tags: &BTreeMap
     Ok(arn.to_string())
 }
 
-pub async fn delete_topic(sns: &aws_sdk_sns::Client, arn: &str) -> Result<()> {
+async fn delete_topic(sns: &aws_sdk_sns::Client, arn: &str) -> Result<()> {
     sns.delete_topic()
         .topic_arn(arn)
         .send()
@@ -295,12 +258,10 @@ pub async fn delete_topic(sns: &aws_sdk_sns::Client, arn: &str) -> Result<()> {
         .map(drop)
 }
 
-pub async fn ensure(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    sns: &aws_sdk_sns::Client,
-    spec: &AlarmsSpec<'_>,
-) -> Result<()> {
-    let current = read(cloudwatch, sns, spec, false).await?;
+async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<()> {
+    let current = read(cloudwatch, spec)
+        .await?
+        .unwrap_or(Alarms { found: BTreeMap::new() });
     let tags: Vec<Tag> = spec
         .tags
         .iter()
@@ -379,12 +340,93 @@ pub async fn ensure(
     Ok(())
 }
 
-pub async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<()> {
+async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<()> {
+    let names = [spec.overdue_alarm, spec.errors_alarm];
     cloudwatch
         .delete_alarms()
-        .set_alarm_names(Some(names.to_vec()))
+        .set_alarm_names(Some(names.map(str::to_string).to_vec()))
         .send()
         .await
         .map(drop)
         .map_err(failed("cloudwatch:DeleteAlarms", names.join(", ")))
+}
+
+impl Part for AlarmsSpec<'_> {
+    type Found = Alarms;
+
+    fn missing(&self) -> String {
+        format!("alarms {} and {} are missing", self.errors_alarm, self.overdue_alarm)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<Alarms>> {
+        read(&aws.cloudwatch, self).await
+    }
+
+    fn drift(&self, alarms: &Alarms) -> Vec<String> {
+        let mut drift = Vec::new();
+        for (name, wanted) in self.alarms() {
+            match alarms.found.get(name) {
+                None => drift.push(format!("alarm {name} is missing")),
+                Some((found, _, tags)) => {
+                    let reflected = name == self.overdue_alarm;
+                    if without_reflected(found, reflected) != without_reflected(&wanted, reflected) {
+                        drift.push(format!("alarm {name}: configuration differs"));
+                    }
+                    if tags::change(tags, self.tags).is_some() {
+                        drift.push(format!("alarm {name}: tags differ"));
+                    }
+                }
+            }
+        }
+        drift
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        ensure(&aws.cloudwatch, self).await
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.cloudwatch, self).await
+    }
+}
+
+/// The SNS topic the alarms notify: the provider's own when `alarm_sns_topic_arn` is left unset, created and
+/// deleted with the stack; a topic given by ARN is the user's.
+pub struct TopicSpec<'a> {
+    pub name: &'a str,
+    pub arn: &'a str,
+    pub owned: bool,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+impl Part for TopicSpec<'_> {
+    type Found = ();
+
+    fn owned(&self) -> bool {
+        self.owned
+    }
+
+    fn missing(&self) -> String {
+        format!("SNS topic {} is missing", self.arn)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<()>> {
+        Ok(topic_exists(&aws.sns, self.arn).await?.then_some(()))
+    }
+
+    fn drift(&self, _: &()) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        expect_arn(
+            "sns:CreateTopic",
+            &ensure_topic(&aws.sns, self.name, self.tags).await?,
+            self.arn,
+        )
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete_topic(&aws.sns, self.arn).await
+    }
 }

@@ -17,6 +17,8 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::part::Part;
+use super::settings::Clients;
 use super::{policy_document, tags};
 
 const LIFECYCLE_RULE_ID: &str = "rdsbackup-glacier";
@@ -141,11 +143,6 @@ impl Bucket {
             (Some(_), false) | (None, true) => false,
         }
     }
-
-    /// Every managed setting that differs from the spec, in words.
-    pub fn drift(&self, spec: &BucketSpec) -> Vec<String> {
-        changes(self, spec).iter().map(|c| c.describe(self, spec)).collect()
-    }
 }
 
 /// What differs between the bucket found and the spec: the one comparison that drift describes and ensure
@@ -210,7 +207,31 @@ fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T
 /// `Ok(None)` when the bucket does not exist.
 /// `owner` (the stack's account) goes with every call as `ExpectedBucketOwner`: a bucket of that name in another
 /// account is refused by S3 rather than read, written or emptied.
-pub async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
+impl Part for BucketSpec<'_> {
+    type Found = Bucket;
+
+    fn missing(&self) -> String {
+        format!("bucket {} is missing", self.name)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<Bucket>> {
+        read(&aws.s3, self.name, self.owner).await
+    }
+
+    fn drift(&self, found: &Bucket) -> Vec<String> {
+        changes(found, self).iter().map(|c| c.describe(found, self)).collect()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        ensure(&aws.s3, self).await
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.s3, self.name, self.owner).await
+    }
+}
+
+async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
     // Every read at once, the existence check included: a refresh pays one round trip for the bucket, not two.
     let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
         s3.head_bucket().bucket(name).expected_bucket_owner(owner).send(),
@@ -338,7 +359,7 @@ pub async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>
 }
 
 /// Creates the bucket if missing, then rewrites every setting that differs from the spec.
-pub async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
+async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
     let (name, owner) = (spec.name, spec.owner);
     let current = match read(s3, name, owner).await? {
         Some(bucket) => bucket,
@@ -515,7 +536,7 @@ pub async fn is_empty(s3: &Client, name: &str, owner: &str) -> Result<bool> {
 }
 
 /// Deletes every object version and delete marker, then the bucket. Missing is fine.
-pub async fn delete(s3: &Client, name: &str, owner: &str) -> Result<()> {
+async fn delete(s3: &Client, name: &str, owner: &str) -> Result<()> {
     // The TLS-only policy is the provider's own; removing it first keeps endpoints that enforce Deny statements
     // without their conditions (moto) from refusing the deletions below.
     match s3

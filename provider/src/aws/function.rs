@@ -9,7 +9,9 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::part::{Part, expect_arn};
 use super::retry;
+use super::settings::Clients;
 use super::tags::{self, TagChange};
 
 pub const RUNTIME: &str = "provided.al2023";
@@ -17,6 +19,7 @@ pub const HANDLER: &str = "bootstrap";
 
 pub struct FunctionSpec<'a> {
     pub name: &'a str,
+    pub arn: &'a str,
     pub role_arn: &'a str,
     pub zip: &'a [u8],
     pub code_sha256: &'a str,
@@ -92,9 +95,34 @@ impl Change {
     }
 }
 
-impl Function {
-    pub fn drift(&self, spec: &FunctionSpec) -> Vec<String> {
-        changes(self, spec).iter().flat_map(|c| c.describe(spec.name)).collect()
+impl Part for FunctionSpec<'_> {
+    type Found = Function;
+
+    fn missing(&self) -> String {
+        format!("function {} is missing", self.name)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<Function>> {
+        read(&aws.lambda, self.name).await
+    }
+
+    fn drift(&self, found: &Function) -> Vec<String> {
+        changes(found, self)
+            .iter()
+            .flat_map(|c| c.describe(self.name))
+            .collect()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        expect_arn(
+            "lambda:GetFunction/CreateFunction",
+            &ensure(&aws.lambda, self).await?,
+            self.arn,
+        )
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.lambda, self.name).await
     }
 }
 
@@ -139,7 +167,7 @@ fn environment(spec: &FunctionSpec) -> Environment {
 }
 
 /// Creates or converges the function; returns its ARN.
-pub async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
+async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
     let name = spec.name;
     let Some(current) = read(lambda, name).await? else {
         return create(lambda, spec).await;
@@ -272,7 +300,7 @@ async fn wait_until_ready(lambda: &Client, name: &str) -> Result<()> {
     }
 }
 
-pub async fn delete(lambda: &Client, name: &str) -> Result<()> {
+async fn delete(lambda: &Client, name: &str) -> Result<()> {
     lambda
         .delete_function()
         .function_name(name)

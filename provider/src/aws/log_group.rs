@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::error::{OrAbsent, Result, failed};
+use super::part::Part;
+use super::settings::Clients;
 use super::tags::{self, TagChange};
 
 pub struct LogGroupSpec<'a> {
@@ -62,16 +64,34 @@ impl Change {
     }
 }
 
-impl LogGroup {
-    pub fn drift(&self, spec: &LogGroupSpec) -> Vec<String> {
-        changes(Some(self), spec)
+impl Part for LogGroupSpec<'_> {
+    type Found = LogGroup;
+
+    fn missing(&self) -> String {
+        format!("log group {} is missing", self.name)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<LogGroup>> {
+        read(&aws.logs, self.name).await
+    }
+
+    fn drift(&self, found: &LogGroup) -> Vec<String> {
+        changes(Some(found), self)
             .iter()
-            .map(|c| c.describe(spec.name))
+            .map(|c| c.describe(self.name))
             .collect()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        ensure(&aws.logs, self).await
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.logs, self.name).await
     }
 }
 
-pub async fn read(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
+async fn read(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
     let mut pages = logs
         .describe_log_groups()
         .log_group_name_prefix(name)
@@ -101,7 +121,7 @@ pub async fn read(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
     Ok(None)
 }
 
-pub async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
+async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
     let (name, arn) = (spec.name, spec.arn);
     let current = read(logs, name).await?;
     for change in changes(current.as_ref(), spec) {
@@ -172,7 +192,7 @@ pub async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
     Ok(())
 }
 
-pub async fn delete(logs: &Client, name: &str) -> Result<()> {
+async fn delete(logs: &Client, name: &str) -> Result<()> {
     logs.delete_log_group()
         .log_group_name(name)
         .send()
@@ -207,7 +227,7 @@ mod tests {
             [Change::Retention(30), Change::KmsKey(None)]
         );
         assert_eq!(
-            found.drift(&spec),
+            spec.drift(&found),
             [
                 "log group /aws/lambda/rdsbackup-nightly: retention differs",
                 "log group /aws/lambda/rdsbackup-nightly: KMS key differs"

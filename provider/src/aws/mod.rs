@@ -11,6 +11,7 @@ pub mod function;
 pub mod function_code;
 pub mod log_group;
 pub mod logs_key;
+pub mod part;
 mod policy_document;
 mod retry;
 pub mod role;

@@ -8,13 +8,16 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::part::{Part, expect_arn};
 use super::policy_document;
+use super::settings::Clients;
 use super::tags::{self, TagChange};
 
 pub const INLINE_POLICY_NAME: &str = "rdsbackup";
 
 pub struct RoleSpec<'a> {
     pub name: &'a str,
+    pub arn: &'a str,
     pub policy: &'a Value,
     pub tags: &'a BTreeMap<String, String>,
 }
@@ -91,16 +94,34 @@ impl Change {
     }
 }
 
-impl Role {
-    pub fn drift(&self, spec: &RoleSpec) -> Vec<String> {
-        changes(Some(self), spec)
+impl Part for RoleSpec<'_> {
+    type Found = Role;
+
+    fn missing(&self) -> String {
+        format!("role {} is missing", self.name)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<Role>> {
+        read(&aws.iam, self.name).await
+    }
+
+    fn drift(&self, found: &Role) -> Vec<String> {
+        changes(Some(found), self)
             .iter()
-            .map(|c| c.describe(spec.name))
+            .map(|c| c.describe(self.name))
             .collect()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        expect_arn("iam:GetRole/CreateRole", &ensure(&aws.iam, self).await?, self.arn)
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.iam, self.name).await
     }
 }
 
-pub async fn read(iam: &Client, name: &str) -> Result<Option<Role>> {
+async fn read(iam: &Client, name: &str) -> Result<Option<Role>> {
     let Some(role) = iam
         .get_role()
         .role_name(name)
@@ -182,7 +203,7 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
 }
 
 /// Creates or converges the role; returns its ARN.
-pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
+async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
     let name = spec.name;
     let current = read(iam, name).await?;
     let mut arn = current.as_ref().map(|role| role.arn.clone());
@@ -248,7 +269,7 @@ pub async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
 }
 
 /// Deletes the inline policies, detaches any managed ones, then the role. Missing is fine.
-pub async fn delete(iam: &Client, name: &str) -> Result<()> {
+async fn delete(iam: &Client, name: &str) -> Result<()> {
     let Some(inline) = iam
         .list_role_policies()
         .role_name(name)

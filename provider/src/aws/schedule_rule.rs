@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::error::{AwsError, OrAbsent, Result, failed};
+use super::part::Part;
+use super::settings::Clients;
 use super::tags::{self, TagChange};
 
 pub const TARGET_ID: &str = "rdsbackup";
@@ -95,16 +97,34 @@ impl Change {
     }
 }
 
-impl Schedule {
-    pub fn drift(&self, spec: &ScheduleSpec) -> Vec<String> {
-        changes(Some(self), spec)
+impl Part for ScheduleSpec<'_> {
+    type Found = Schedule;
+
+    fn missing(&self) -> String {
+        format!("schedule rule {} is missing", self.rule_name)
+    }
+
+    async fn read(&self, aws: &Clients) -> Result<Option<Schedule>> {
+        read(&aws.events, &aws.lambda, self).await
+    }
+
+    fn drift(&self, found: &Schedule) -> Vec<String> {
+        changes(Some(found), self)
             .iter()
-            .filter_map(|c| c.describe(spec))
+            .filter_map(|c| c.describe(self))
             .collect()
+    }
+
+    async fn ensure(&self, aws: &Clients) -> Result<()> {
+        ensure(&aws.events, &aws.lambda, self).await
+    }
+
+    async fn delete(&self, aws: &Clients) -> Result<()> {
+        delete(&aws.events, self.rule_name).await
     }
 }
 
-pub async fn read(
+async fn read(
     events: &aws_sdk_eventbridge::Client,
     lambda: &aws_sdk_lambda::Client,
     spec: &ScheduleSpec<'_>,
@@ -196,7 +216,7 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
         .collect()
 }
 
-pub async fn ensure(
+async fn ensure(
     events: &aws_sdk_eventbridge::Client,
     lambda: &aws_sdk_lambda::Client,
     spec: &ScheduleSpec<'_>,
@@ -302,7 +322,7 @@ pub async fn ensure(
 }
 
 /// Removes the targets, then the rule (EventBridge refuses to delete a rule that still has targets).
-pub async fn delete(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<()> {
+async fn delete(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<()> {
     let Some(targets) = list_targets(events, rule)
         .await
         .or_absent(&["ResourceNotFoundException"])?

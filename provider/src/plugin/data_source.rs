@@ -1,11 +1,11 @@
 //! Data sources: the dynamic interface the server dispatches to, and the typed one a data source implements
 //! (its model, its own rules, its read), joined by a blanket implementation as for resources.
 
+use super::Outcome;
 use super::diag::{AttrPath, Diagnostics};
 use super::schema::Schema;
 use super::typed::TfType;
 use super::value::Value;
-use super::Outcome;
 
 #[tonic::async_trait]
 pub trait DataSource: Send + Sync + 'static {

@@ -54,8 +54,10 @@ fn plan(schema: &Schema, request: PlanRequest, hook: &Hook<'_>) -> Planned {
 pub fn plan_model<M: TfType>(schema: &Schema, request: PlanRequest, derive: &(dyn Fn(&mut M, &M) + '_)) -> Planned {
     plan(schema, request, &|planned, config| {
         let at = AttrPath::default();
-        let (Ok(mut draft), Ok(config)) = (M::from_known(&Value::Map(planned.clone()), &at), M::from_known(config, &at))
-        else {
+        let (Ok(mut draft), Ok(config)) = (
+            M::from_known(&Value::Map(planned.clone()), &at),
+            M::from_known(config, &at),
+        ) else {
             return;
         };
         let Value::Map(before) = draft.to_value() else { return };

@@ -88,7 +88,9 @@ impl<R: TypedResource> Resource for R {
         }
         if let Ok(model) = model::<R::Model>(&planned.state) {
             let prior = prior.filter(|_| planned.requires_replace.is_empty());
-            planned.diagnostics.extend(self.check_plan(prior.as_ref(), &model).await);
+            planned
+                .diagnostics
+                .extend(self.check_plan(prior.as_ref(), &model).await);
         }
         planned
     }

@@ -169,7 +169,9 @@ impl TypedResource for PolicyResource {
                 ),
             ));
         }
-        stack::destroy(&aws.clients, &desired).await.map_err(|e| failure(FAILED, e))
+        stack::destroy(&aws.clients, &desired)
+            .await
+            .map_err(|e| failure(FAILED, e))
     }
 
     /// Reads every part of the stack concurrently. Arguments take the values found; `drift` lists what else

@@ -52,7 +52,10 @@ pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanCon
 }
 
 /// `default_tags` merged with `tags`, the resource's own winning; unknown while `tags` is.
-fn tags_all(default_tags: &BTreeMap<String, String>, tags: &Tf<BTreeMap<String, String>>) -> Tf<BTreeMap<String, String>> {
+fn tags_all(
+    default_tags: &BTreeMap<String, String>,
+    tags: &Tf<BTreeMap<String, String>>,
+) -> Tf<BTreeMap<String, String>> {
     match tags {
         Tf::Unknown => Tf::Unknown,
         Tf::Null => Tf::Known(default_tags.clone()),

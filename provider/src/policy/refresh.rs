@@ -88,9 +88,11 @@ pub fn reflect(
         m.enabled = Tf::Known(schedule.enabled);
     }
     let overdue = names::overdue_alarm_name(&name);
-    set(&mut m.max_backup_age_hours, observed.alarms.threshold_hours(&overdue));
-    if let Some(topic) = observed.alarms.topic_arn(&overdue) {
-        m.alarm_sns_topic_arn = Tf::Known(topic);
+    if let Some(alarms) = &observed.alarms {
+        set(&mut m.max_backup_age_hours, alarms.threshold_hours(&overdue));
+        if let Some(topic) = alarms.topic_arn(&overdue) {
+            m.alarm_sns_topic_arn = Tf::Known(topic);
+        }
     }
     if let Some(role) = &observed.role {
         m.role_arn = Tf::Known(role.arn.clone());

@@ -1,6 +1,7 @@
-//! The whole stack of one policy as AWS should hold it (`Desired`, derived from the policy's attributes), and
-//! the three things done to it: converge (create or repair, in dependency order, each step idempotent so a
-//! retried apply continues where a failed one stopped), observe (every part read concurrently), destroy.
+//! The whole stack of one policy as AWS should hold it (`Desired`, derived from the policy's attributes), its
+//! parts declared once (`parts!`), and what is done to them: converge (create or repair, in dependency order,
+//! each step idempotent so a retried apply continues where a failed one stopped), observe (every part read
+//! concurrently), drift, destroy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,14 +10,15 @@ use rdsbackup_common::{env, tags};
 use super::iam_policy::{self, Grants};
 use super::names::{self, Location};
 use super::schema::PolicyModel;
-use crate::aws::alarms::{self, Alarms, AlarmsSpec};
-use crate::aws::bucket::{self, Bucket, BucketSpec};
-use crate::aws::error::{AwsError, Result};
-use crate::aws::function::{self, Function, FunctionSpec};
+use crate::aws::alarms::{AlarmsSpec, TopicSpec};
+use crate::aws::bucket::BucketSpec;
+use crate::aws::error::Result;
+use crate::aws::function::FunctionSpec;
 use crate::aws::function_code;
-use crate::aws::log_group::{self, LogGroup, LogGroupSpec};
-use crate::aws::role::{self, Role, RoleSpec};
-use crate::aws::schedule_rule::{self, Schedule, ScheduleSpec};
+use crate::aws::log_group::LogGroupSpec;
+use crate::aws::part::Part;
+use crate::aws::role::RoleSpec;
+use crate::aws::schedule_rule::ScheduleSpec;
 use crate::aws::settings::Clients;
 
 /// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes.
@@ -31,10 +33,10 @@ pub struct Desired {
     pub log_group_arn: String,
     pub rule: String,
     pub rule_arn: String,
+    pub topic: String,
     pub topic_arn: String,
     /// The topic is the provider's own (`alarm_sns_topic_arn` left unset), created and deleted with the stack.
     pub managed_topic: bool,
-    pub alarm_names: Vec<String>,
     pub overdue_alarm: String,
     pub errors_alarm: String,
     pub region: String,
@@ -137,8 +139,8 @@ impl Desired {
                 .alarm_sns_topic_arn
                 .known()
                 .is_none_or(|arn| *arn == here.alarm_topic_arn(&policy)),
+            topic: names::alarm_topic_name(&policy),
             topic_arn,
-            alarm_names: names::alarm_names(&policy),
             overdue_alarm: names::overdue_alarm_name(&policy),
             errors_alarm: names::errors_alarm_name(&policy),
             region: here.region.clone(),
@@ -221,6 +223,7 @@ impl Desired {
     pub fn role_spec(&self) -> RoleSpec<'_> {
         RoleSpec {
             name: &self.role,
+            arn: &self.role_arn,
             policy: &self.iam_policy,
             tags: &self.tags,
         }
@@ -236,10 +239,11 @@ impl Desired {
         }
     }
 
-    pub fn function_spec<'a>(&'a self, role_arn: &'a str) -> FunctionSpec<'a> {
+    pub fn function_spec(&self) -> FunctionSpec<'_> {
         FunctionSpec {
             name: &self.function,
-            role_arn,
+            arn: &self.function_arn,
+            role_arn: &self.role_arn,
             zip: function_code::ZIP,
             code_sha256: function_code::CODE_SHA256,
             memory_mb: self.memory_mb,
@@ -249,14 +253,23 @@ impl Desired {
         }
     }
 
-    pub fn schedule_spec<'a>(&'a self, function_arn: &'a str) -> ScheduleSpec<'a> {
+    pub fn topic_spec(&self) -> TopicSpec<'_> {
+        TopicSpec {
+            name: &self.topic,
+            arn: &self.topic_arn,
+            owned: self.managed_topic,
+            tags: &self.tags,
+        }
+    }
+
+    pub fn schedule_spec(&self) -> ScheduleSpec<'_> {
         ScheduleSpec {
             rule_name: &self.rule,
             rule_arn: &self.rule_arn,
             expression: &self.schedule,
             enabled: self.enabled,
             function_name: &self.function,
-            function_arn,
+            function_arn: &self.function_arn,
             tags: &self.tags,
         }
     }
@@ -275,115 +288,84 @@ impl Desired {
     }
 }
 
-/// Creates what is missing and repairs what differs, in dependency order: bucket, role, log group (before the
-/// function, so Lambda never creates one without retention), function, topic, schedule, alarms.
-pub async fn converge(aws: &Clients, desired: &Desired) -> Result<()> {
-    bucket::ensure(&aws.s3, &desired.bucket_spec()).await?;
-    let role_arn = role::ensure(&aws.iam, &desired.role_spec()).await?;
-    log_group::ensure(&aws.logs, &desired.log_group_spec()).await?;
-    let function_arn = function::ensure(&aws.lambda, &desired.function_spec(&role_arn)).await?;
-    if desired.managed_topic {
-        let topic = alarms::ensure_topic(&aws.sns, &names::alarm_topic_name(&desired.policy), &desired.tags).await?;
-        if topic != desired.topic_arn {
-            return Err(AwsError::new(format!(
-                "sns:CreateTopic returned {topic}, expected {}",
-                desired.topic_arn
-            )));
+async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Found>> {
+    if part.owned() { part.read(aws).await } else { Ok(None) }
+}
+
+/// Declares the stack's parts once, in dependency order, each with the `Desired` method that gives its spec;
+/// converge goes down the list (the log group before the function, so Lambda never creates one without
+/// retention; the function before the rule that targets it), destroy up it. From the list come `Observed` (each
+/// part as found), `observe` (every part read concurrently: a refresh costs the longest chain of calls, not
+/// their sum), `nothing_left`, `drift`, `converge` and `destroy`.
+macro_rules! parts {
+    ($($part:ident: $spec:ident = $method:ident,)*) => {
+        /// Every part of the stack as found; `None` where a part does not exist (or is not the stack's own).
+        pub struct Observed {
+            $(pub $part: Option<<$spec<'static> as Part>::Found>,)*
         }
-    }
-    schedule_rule::ensure(&aws.events, &aws.lambda, &desired.schedule_spec(&function_arn)).await?;
-    alarms::ensure(&aws.cloudwatch, &aws.sns, &desired.alarms_spec()).await?;
-    Ok(())
+
+        impl Observed {
+            pub fn nothing_left(&self) -> bool {
+                true $(&& self.$part.is_none())*
+            }
+
+            /// Each managed setting found different from `desired`, in words; missing parts included.
+            pub fn drift(&self, desired: &Desired) -> Vec<String> {
+                let mut drift = Vec::new();
+                $(
+                    let spec = desired.$method();
+                    if spec.owned() {
+                        match &self.$part {
+                            Some(found) => drift.extend(spec.drift(found)),
+                            None => drift.push(spec.missing()),
+                        }
+                    }
+                )*
+                drift
+            }
+        }
+
+        pub async fn observe(aws: &Clients, desired: &Desired) -> Result<Observed> {
+            $(let $part = desired.$method();)*
+            let ($($part,)*) = tokio::join!($(read_owned(&$part, aws),)*);
+            Ok(Observed { $($part: $part?,)* })
+        }
+
+        /// Creates what is missing and repairs what differs, in dependency order, each step idempotent.
+        pub async fn converge(aws: &Clients, desired: &Desired) -> Result<()> {
+            $(
+                let spec = desired.$method();
+                if spec.owned() {
+                    spec.ensure(aws).await?;
+                }
+            )*
+            Ok(())
+        }
+
+        /// Deletes every part the policy owns, last made first, tolerating parts already gone. RDS snapshots
+        /// are never touched. The bucket goes last, and only empty unless `force_destroy`: the caller checks that
+        /// before anything is deleted.
+        pub async fn destroy(aws: &Clients, desired: &Desired) -> Result<()> {
+            let steps: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>> = vec![$(
+                Box::pin(async move {
+                    let spec = desired.$method();
+                    if spec.owned() { spec.delete(aws).await } else { Ok(()) }
+                }),
+            )*];
+            for step in steps.into_iter().rev() {
+                step.await?;
+            }
+            Ok(())
+        }
+    };
 }
 
-/// Every part of the stack as found; `None` where a part does not exist.
-pub struct Observed {
-    pub bucket: Option<Bucket>,
-    pub role: Option<Role>,
-    pub log_group: Option<LogGroup>,
-    pub function: Option<Function>,
-    pub schedule: Option<Schedule>,
-    pub alarms: Alarms,
-}
-
-impl Observed {
-    pub fn nothing_left(&self) -> bool {
-        self.bucket.is_none()
-            && self.role.is_none()
-            && self.log_group.is_none()
-            && self.function.is_none()
-            && self.schedule.is_none()
-    }
-
-    /// Each managed setting found different from `desired`, in words; missing parts included.
-    pub fn drift(&self, desired: &Desired) -> Vec<String> {
-        let mut drift = Vec::new();
-        let mut part = |name: &str, found: Option<Vec<String>>| match found {
-            Some(found) => drift.extend(found),
-            None => drift.push(format!("{name} is missing")),
-        };
-        part(
-            &format!("bucket {}", desired.bucket),
-            self.bucket.as_ref().map(|b| b.drift(&desired.bucket_spec())),
-        );
-        part(
-            &format!("role {}", desired.role),
-            self.role.as_ref().map(|r| r.drift(&desired.role_spec())),
-        );
-        part(
-            &format!("log group {}", desired.log_group),
-            self.log_group.as_ref().map(|g| g.drift(&desired.log_group_spec())),
-        );
-        part(
-            &format!("function {}", desired.function),
-            self.function
-                .as_ref()
-                .map(|f| f.drift(&desired.function_spec(&desired.role_arn))),
-        );
-        part(
-            &format!("schedule rule {}", desired.rule),
-            self.schedule
-                .as_ref()
-                .map(|s| s.drift(&desired.schedule_spec(&desired.function_arn))),
-        );
-        drift.extend(self.alarms.drift(&desired.alarms_spec()));
-        drift
-    }
-}
-
-/// Reads every part concurrently: a refresh costs the longest chain of calls, not their sum.
-pub async fn observe(aws: &Clients, desired: &Desired) -> Result<Observed> {
-    let schedule_spec = desired.schedule_spec(&desired.function_arn);
-    let alarms_spec = desired.alarms_spec();
-    let (bucket, role, log_group, function, schedule, alarms) = tokio::join!(
-        bucket::read(&aws.s3, &desired.bucket, &desired.account_id),
-        role::read(&aws.iam, &desired.role),
-        log_group::read(&aws.logs, &desired.log_group),
-        function::read(&aws.lambda, &desired.function),
-        schedule_rule::read(&aws.events, &aws.lambda, &schedule_spec),
-        alarms::read(&aws.cloudwatch, &aws.sns, &alarms_spec, desired.managed_topic),
-    );
-    Ok(Observed {
-        bucket: bucket?,
-        role: role?,
-        log_group: log_group?,
-        function: function?,
-        schedule: schedule?,
-        alarms: alarms?,
-    })
-}
-
-/// Deletes every part the policy created, tolerating parts already gone. RDS snapshots are never touched. The
-/// bucket goes last, and only empty unless `force_destroy`; the caller checks that before anything is deleted.
-pub async fn destroy(aws: &Clients, desired: &Desired) -> Result<()> {
-    schedule_rule::delete(&aws.events, &desired.rule).await?;
-    alarms::delete(&aws.cloudwatch, &desired.alarm_names).await?;
-    if desired.managed_topic {
-        alarms::delete_topic(&aws.sns, &desired.topic_arn).await?;
-    }
-    function::delete(&aws.lambda, &desired.function).await?;
-    log_group::delete(&aws.logs, &desired.log_group).await?;
-    role::delete(&aws.iam, &desired.role).await?;
-    bucket::delete(&aws.s3, &desired.bucket, &desired.account_id).await?;
-    Ok(())
+parts! {
+    bucket: BucketSpec = bucket_spec,
+    role: RoleSpec = role_spec,
+    log_group: LogGroupSpec = log_group_spec,
+    function: FunctionSpec = function_spec,
+    topic: TopicSpec = topic_spec,
+    schedule: ScheduleSpec = schedule_spec,
+    alarms: AlarmsSpec = alarms_spec,
 }

@@ -119,8 +119,8 @@ fn check_overdue_threshold(d: &mut Diagnostics, model: &PolicyModel) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::value::Value;
     use crate::plugin::diag::Severity;
+    use crate::plugin::value::Value;
 
     fn config(entries: &[(&str, Value)]) -> Value {
         let mut value = PolicyModel::default().to_value();
