@@ -2,7 +2,7 @@
 //! committed pages differ from what the schemas say, and `RDSBACKUP_WRITE_DOCS=1 cargo test docs` rewrites them.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::plugin::schema::{Attribute, Block, PlanModifier, Role, Schema};
 use crate::plugin::value::Value;

@@ -181,6 +181,14 @@ fn validate(config: &Value) -> Diagnostics {
         }
     }
     if let Some(endpoints) = model.endpoints.known() {
+        if endpoints.tagging.known().is_some() {
+            d.attribute_warning(
+                AttrPath::root("endpoints").attribute("tagging"),
+                "Endpoint not used",
+                "endpoints.tagging configures nothing: no call of this provider goes to the Resource Groups Tagging \
+                 API. It is accepted so that configurations written for the contract's endpoint list stay valid.",
+            );
+        }
         for (service, url) in endpoints.entries() {
             if let Some(Err(message)) = url.known().map(|u| rules::endpoint_url(u)) {
                 d.attribute_error(
@@ -271,10 +279,12 @@ impl Provider for RdsbackupProvider {
     }
 
     async fn configure(&self, _terraform_version: &str, config: &Value) -> Diagnostics {
-        let mut d = validate(config);
-        if d.has_errors() {
-            return d;
+        let validated = validate(config);
+        if validated.has_errors() {
+            return validated;
         }
+        // Its warnings were shown by ValidateProviderConfig already.
+        let mut d = Diagnostics::new();
         let model = ProviderModel::from_value(config, &AttrPath::default()).unwrap_or_default();
         let unknown = unknown_settings(&model);
         if !unknown.is_empty() {
@@ -401,6 +411,18 @@ mod tests {
         .unwrap();
         assert_eq!(unknown_settings(&model), ["assume_role", "endpoints"]);
         assert!(unknown_settings(&ProviderModel::default()).is_empty());
+    }
+
+    #[test]
+    fn the_unused_tagging_endpoint_warns() {
+        let endpoints = EndpointsModel {
+            tagging: Tf::Known("http://localhost:5000".into()),
+            ..Default::default()
+        };
+        let found = validate(&config(&[("endpoints", endpoints.to_value())])).0;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].severity, crate::plugin::diag::Severity::Warning);
+        assert_eq!(found[0].path, Some(AttrPath::root("endpoints").attribute("tagging")));
     }
 
     #[test]

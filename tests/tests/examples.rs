@@ -2,7 +2,7 @@
 //! two accounts (provider aliases with `assume_role`; moto isolates accounts by assumed role), the module's own
 //! `terraform test` files, and tag-based selection.
 
-use rdsbackup_tests::{Aws, Terraform, acceptance};
+use rdsbackup_tests::{Aws, Terraform, acceptance, destroy_and_check, unique_name};
 use serde_json::Value;
 
 /// `terraform get`, not `init`: init asks the registry about every provider, dev-overridden ones included, and
@@ -53,10 +53,23 @@ fn the_module_passes_its_terraform_tests() {
     assert!(text.contains("3 passed, 0 failed"), "{text}");
 }
 
-#[test]
-fn tag_selection_example_deploys_a_policy_selecting_by_tags() {
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_selection_example_deploys_a_policy_selecting_by_tags() {
     let aws = Aws::start();
     let tf = Terraform::in_examples("tag-selection", &aws);
+    // A name of its own, so that runs against one real account (acceptance mode) never share a stack.
+    let name = unique_name("payments");
+    let main = tf.workdir.join("main.tf");
+    let example = std::fs::read_to_string(&main).unwrap();
+    assert!(
+        example.contains(r#"name = "payments-daily""#),
+        "the example's name moved: {example}"
+    );
+    std::fs::write(
+        &main,
+        example.replace(r#"name = "payments-daily""#, &format!("name = {name:?}")),
+    )
+    .unwrap();
     tf.run(&["apply", "-auto-approve"]).success();
     let run = tf.run(&["state", "show", "rdsbackup_policy.tagged"]);
     run.success();
@@ -70,4 +83,5 @@ fn tag_selection_example_deploys_a_policy_selecting_by_tags() {
         "selection by tags alone: {text}"
     );
     tf.run(&["plan", "-detailed-exitcode"]).expect_code(0);
+    destroy_and_check(&tf, &aws.clients().await, &name).await;
 }

@@ -253,17 +253,31 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     destroy_and_check(&tf, &aws_clients, policy_name).await;
 }
 
-/// One change made behind Terraform's back, what the plan must say about it, and how to see it repaired.
-struct OutOfBand {
-    what: &'static str,
-    plan_mentions: &'static str,
+/// A change made behind Terraform's back, one per managed setting of every part.
+#[derive(Clone, Copy, Debug)]
+enum OutOfBand {
+    BucketVersioning,
+    BucketPublicAccessBlock,
+    BucketPolicy,
+    BucketLifecycle,
+    ManagedPolicyAttached,
+    ForeignPolicyStatementOnly,
+    ForeignLifecycleRuleOnly,
+    RoleInlinePolicy,
+    FunctionMemory,
+    FunctionHandler,
+    LogRetention,
+    RuleDisabled,
+    RuleTarget,
+    AlarmDeleted,
+    TopicDeleted,
 }
 
-async fn change(c: &Clients, s: &Value, what: &str) {
+async fn make(c: &Clients, s: &Value, change: OutOfBand) {
     let bucket = s["bucket_name"].as_str().unwrap();
     let name = format!("rdsbackup-{}", s["id"].as_str().unwrap());
-    match what {
-        "bucket versioning" => {
+    match change {
+        OutOfBand::BucketVersioning => {
             use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
             let suspended = VersioningConfiguration::builder()
                 .status(BucketVersioningStatus::Suspended)
@@ -275,16 +289,16 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "bucket public access block" => {
+        OutOfBand::BucketPublicAccessBlock => {
             c.s3.delete_public_access_block().bucket(bucket).send().await.unwrap();
         }
-        "bucket policy" => {
+        OutOfBand::BucketPolicy => {
             c.s3.delete_bucket_policy().bucket(bucket).send().await.unwrap();
         }
-        "bucket lifecycle" => {
+        OutOfBand::BucketLifecycle => {
             c.s3.delete_bucket_lifecycle().bucket(bucket).send().await.unwrap();
         }
-        "managed policy attached" => {
+        OutOfBand::ManagedPolicyAttached => {
             let created = c
                 .iam
                 .create_policy()
@@ -303,7 +317,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "foreign policy statement only" => {
+        OutOfBand::ForeignPolicyStatementOnly => {
             let foreign = format!(
                 r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"AuditorRead","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::123456789012:root"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
             );
@@ -314,7 +328,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "foreign lifecycle rule only" => {
+        OutOfBand::ForeignLifecycleRuleOnly => {
             use aws_sdk_s3::types::{
                 BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
             };
@@ -332,7 +346,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "role inline policy" => {
+        OutOfBand::RoleInlinePolicy => {
             c.iam
                 .delete_role_policy()
                 .role_name(&name)
@@ -341,7 +355,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "function memory" => {
+        OutOfBand::FunctionMemory => {
             c.lambda
                 .update_function_configuration()
                 .function_name(&name)
@@ -350,7 +364,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "function handler" => {
+        OutOfBand::FunctionHandler => {
             c.lambda
                 .update_function_configuration()
                 .function_name(&name)
@@ -359,7 +373,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "log retention" => {
+        OutOfBand::LogRetention => {
             let group = format!("/aws/lambda/{name}");
             c.logs
                 .put_retention_policy()
@@ -369,10 +383,10 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "rule disabled" => {
+        OutOfBand::RuleDisabled => {
             c.events.disable_rule().name(&name).send().await.unwrap();
         }
-        "rule target" => {
+        OutOfBand::RuleTarget => {
             c.events
                 .remove_targets()
                 .rule(&name)
@@ -381,7 +395,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "alarm deleted" => {
+        OutOfBand::AlarmDeleted => {
             c.cloudwatch
                 .delete_alarms()
                 .alarm_names(format!("{name}-errors"))
@@ -389,7 +403,7 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        "topic deleted" => {
+        OutOfBand::TopicDeleted => {
             c.sns
                 .delete_topic()
                 .topic_arn(s["alarm_sns_topic_arn"].as_str().unwrap())
@@ -397,7 +411,6 @@ async fn change(c: &Clients, s: &Value, what: &str) {
                 .await
                 .unwrap();
         }
-        other => panic!("no such change: {other}"),
     }
 }
 
@@ -409,89 +422,49 @@ async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
     tf.run(&["apply", "-auto-approve"]).success();
     let s = state(&tf);
     let c = aws.clients().await;
+    // Each change with what the plan must say about it.
     let cases = [
-        OutOfBand {
-            what: "bucket versioning",
-            plan_mentions: "versioning is Suspended",
-        },
-        OutOfBand {
-            what: "bucket public access block",
-            plan_mentions: "public access is not fully blocked",
-        },
-        OutOfBand {
-            what: "bucket policy",
-            plan_mentions: "deny_insecure_transport = false -> true",
-        },
-        OutOfBand {
-            what: "bucket lifecycle",
-            plan_mentions: "lifecycle rule rdsbackup-glacier is missing",
-        },
-        OutOfBand {
-            what: "foreign policy statement only",
-            plan_mentions: "deny_insecure_transport = false -> true",
-        },
-        OutOfBand {
-            what: "foreign lifecycle rule only",
-            plan_mentions: "lifecycle rule rdsbackup-glacier is missing",
-        },
-        OutOfBand {
-            what: "role inline policy",
-            plan_mentions: "inline policy rdsbackup is missing or differs",
-        },
-        OutOfBand {
-            what: "managed policy attached",
-            plan_mentions: "is attached outside the policy",
-        },
-        OutOfBand {
-            what: "function memory",
-            plan_mentions: "lambda_memory_mb = 512 -> 256",
-        },
-        OutOfBand {
-            what: "function handler",
-            plan_mentions: "handler is other",
-        },
-        OutOfBand {
-            what: "log retention",
-            plan_mentions: "log_retention_days = 7 -> 30",
-        },
-        OutOfBand {
-            what: "rule disabled",
-            plan_mentions: "enabled = false -> true",
-        },
-        OutOfBand {
-            what: "rule target",
-            plan_mentions: "targets differ",
-        },
-        OutOfBand {
-            what: "alarm deleted",
-            plan_mentions: "-errors is missing",
-        },
-        OutOfBand {
-            what: "topic deleted",
-            plan_mentions: "is missing",
-        },
+        (OutOfBand::BucketVersioning, "versioning is Suspended"),
+        (OutOfBand::BucketPublicAccessBlock, "public access is not fully blocked"),
+        (OutOfBand::BucketPolicy, "deny_insecure_transport = false -> true"),
+        (
+            OutOfBand::BucketLifecycle,
+            "lifecycle rule rdsbackup-glacier is missing",
+        ),
+        (
+            OutOfBand::ForeignPolicyStatementOnly,
+            "deny_insecure_transport = false -> true",
+        ),
+        (
+            OutOfBand::ForeignLifecycleRuleOnly,
+            "lifecycle rule rdsbackup-glacier is missing",
+        ),
+        (
+            OutOfBand::RoleInlinePolicy,
+            "inline policy rdsbackup is missing or differs",
+        ),
+        (OutOfBand::ManagedPolicyAttached, "is attached outside the policy"),
+        (OutOfBand::FunctionMemory, "lambda_memory_mb = 512 -> 256"),
+        (OutOfBand::FunctionHandler, "handler is other"),
+        (OutOfBand::LogRetention, "log_retention_days = 7 -> 30"),
+        (OutOfBand::RuleDisabled, "enabled = false -> true"),
+        (OutOfBand::RuleTarget, "targets differ"),
+        (OutOfBand::AlarmDeleted, "-errors is missing"),
+        (OutOfBand::TopicDeleted, "is missing"),
     ];
-    for case in cases {
-        change(&c, &s, case.what).await;
+    for (change, plan_mentions) in cases {
+        make(&c, &s, change).await;
         let plan = tf.run(&["plan", "-detailed-exitcode"]);
         plan.expect_code(2);
         let text = plan.text();
         assert!(
-            text.contains(case.plan_mentions),
-            "{}: the plan shows {:?}: {text}",
-            case.what,
-            case.plan_mentions
+            text.contains(plan_mentions),
+            "{change:?}: the plan shows {plan_mentions:?}: {text}"
         );
-        assert!(text.contains("1 to change"), "{}: repaired in place: {text}", case.what);
+        assert!(text.contains("1 to change"), "{change:?}: repaired in place: {text}");
         tf.run(&["apply", "-auto-approve"]).success();
         let after = tf.run(&["plan", "-detailed-exitcode"]);
-        assert_eq!(
-            after.code,
-            Some(0),
-            "{}: apply repaired it: {}",
-            case.what,
-            after.text()
-        );
+        assert_eq!(after.code, Some(0), "{change:?}: apply repaired it: {}", after.text());
     }
     // What others added to the bucket policy and the lifecycle stays beside the provider's own.
     let bucket = s["bucket_name"].as_str().unwrap();

@@ -218,16 +218,7 @@ async fn topic_exists(sns: &aws_sdk_sns::Client, arn: &str) -> Result<bool> {
 
 /// Creates the provider's topic (idempotent: CreateTopic returns the existing one); returns its ARN.
 async fn ensure_topic(sns: &aws_sdk_sns::Client, name: &str, tags: &BTreeMap<String, String>) -> Result<String> {
-    let sns_tags = tags
-        .iter()
-        .map(|(k, v)| {
-            aws_sdk_sns::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| AwsError::new(e.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let sns_tags = tags::list(tags, |k, v| aws_sdk_sns::types::Tag::builder().key(k).value(v).build())?;
     let created = sns
         .create_topic()
         .name(name)

@@ -501,11 +501,7 @@ async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
                         .await
                         .map_err(failed("s3:DeleteBucketTagging", name))?;
                 } else {
-                    let tags = spec
-                        .tags
-                        .iter()
-                        .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
-                        .collect::<Result<Vec<_>>>()?;
+                    let tags = tags::list(spec.tags, |k, v| Tag::builder().key(k).value(v).build())?;
                     s3.put_bucket_tagging()
                         .bucket(name)
                         .expected_bucket_owner(owner)

@@ -272,32 +272,25 @@ async fn create(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
 
 /// Lambda refuses further changes while a function is `Pending` or an update is `InProgress`.
 async fn wait_until_ready(lambda: &Client, name: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
+    let what = format!("function {name} ready for changes");
+    retry::wait_until(&what, Duration::from_secs(1), Duration::from_secs(300), || async {
         let config = lambda
             .get_function_configuration()
             .function_name(name)
             .send()
             .await
             .map_err(failed("lambda:GetFunctionConfiguration", name))?;
-        let pending = config.state() == Some(&State::Pending)
-            || config.last_update_status() == Some(&LastUpdateStatus::InProgress);
         if config.state() == Some(&State::Failed) {
             return Err(AwsError::new(format!(
                 "function {name} failed to become active: {}",
                 config.state_reason().unwrap_or("no reason given")
             )));
         }
-        if !pending {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(AwsError::new(format!(
-                "function {name} was still not ready after 5 minutes"
-            )));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+        let pending = config.state() == Some(&State::Pending)
+            || config.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        Ok((!pending).then_some(()))
+    })
+    .await
 }
 
 async fn delete(lambda: &Client, name: &str) -> Result<()> {

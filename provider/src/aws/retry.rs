@@ -1,5 +1,6 @@
-//! Retrying what AWS reports as "not yet": eventual consistency after a write (a new IAM role not yet usable
-//! by Lambda, a rule not yet visible). Throttling is the SDK's own retry policy's job, not this.
+//! Retrying what AWS reports as "not yet" (eventual consistency after a write: a new IAM role not yet usable by
+//! Lambda) and waiting for a state (a function `Active`). Throttling is the SDK's own retry policy's job, not
+//! this. Both end when Terraform stops the provider: the server drops the call's future, sleeps included.
 
 use std::future::Future;
 use std::time::Duration;
@@ -30,6 +31,28 @@ where
             }
             done => return done,
         }
+    }
+}
+
+/// Polls `check` every `every` until it answers `Some`, fails, or `total` has passed; `what` names the wait in
+/// the error.
+pub async fn wait_until<T, F, Fut>(what: &str, every: Duration, total: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + total;
+    loop {
+        if let Some(done) = check().await? {
+            return Ok(done);
+        }
+        if tokio::time::Instant::now() + every > deadline {
+            return Err(AwsError::new(format!(
+                "{what}: still not so after {} s",
+                total.as_secs()
+            )));
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -104,5 +127,29 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert!((2..=5).contains(&calls.get()), "{}", calls.get());
+    }
+
+    #[tokio::test]
+    async fn waits_until_the_state_is_reached_or_time_is_up() {
+        let polls = Cell::new(0);
+        let ready = wait_until("ready", Duration::from_millis(1), Duration::from_secs(5), || async {
+            polls.set(polls.get() + 1);
+            Ok((polls.get() == 3).then_some("done"))
+        })
+        .await;
+        assert_eq!(ready.unwrap(), "done");
+        let never = wait_until(
+            "function f active",
+            Duration::from_millis(1),
+            Duration::from_millis(5),
+            || async { Ok(None::<()>) },
+        )
+        .await;
+        assert!(
+            never
+                .unwrap_err()
+                .message
+                .starts_with("function f active: still not so")
+        );
     }
 }

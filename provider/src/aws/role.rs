@@ -191,15 +191,7 @@ async fn detach(iam: &Client, name: &str, arns: &[String]) -> Result<()> {
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| AwsError::new(e.to_string()))
-        })
-        .collect()
+    tags::list(tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 /// Creates or converges the role; returns its ARN.

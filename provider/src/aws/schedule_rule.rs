@@ -205,15 +205,7 @@ async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &ScheduleSpec<'_>) 
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| AwsError::new(e.to_string()))
-        })
-        .collect()
+    tags::list(tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
 async fn ensure(

@@ -65,7 +65,10 @@ impl Service {
             Service::Sns => "Endpoint URL for Amazon SNS.",
             Service::Sts => "Endpoint URL for AWS STS (caller identity and `assume_role`).",
             Service::Kms => "Endpoint URL for AWS KMS.",
-            Service::Tagging => "Endpoint URL for the Resource Groups Tagging API.",
+            Service::Tagging => {
+                "Accepted for the contract's endpoint list; no call of this provider uses the Resource Groups \
+                 Tagging API yet, so setting it changes nothing (and `terraform validate` warns)."
+            }
         }
     }
 }

@@ -4,7 +4,17 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::error::Result;
+use super::error::{AwsError, Result};
+
+/// The tags in a service's own tag type, built by `make` (each SDK has its own, most with a fallible builder).
+pub fn list<T, E: std::fmt::Display>(
+    tags: &BTreeMap<String, String>,
+    make: impl Fn(&str, &str) -> std::result::Result<T, E>,
+) -> Result<Vec<T>> {
+    tags.iter()
+        .map(|(k, v)| make(k, v).map_err(|e| AwsError::new(e.to_string())))
+        .collect()
+}
 
 #[derive(Debug, PartialEq)]
 pub struct TagChange {

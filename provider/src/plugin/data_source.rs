@@ -55,3 +55,72 @@ impl<D: TypedDataSource> DataSource for D {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::schema::{AttrType, Attribute, Block};
+    use crate::plugin::typed::Tf;
+
+    crate::tf_object! {
+        pub struct Echo {
+            pub name: String,
+            pub greeting: String,
+        }
+    }
+
+    struct Greeter(Schema);
+
+    #[tonic::async_trait]
+    impl TypedDataSource for Greeter {
+        type Model = Echo;
+
+        fn schema(&self) -> &Schema {
+            &self.0
+        }
+
+        fn validate(&self, config: &Echo) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            if config.name.known().is_some_and(String::is_empty) {
+                d.attribute_error(AttrPath::root("name"), "Invalid name", "name must not be empty.");
+            }
+            d
+        }
+
+        async fn read(&self, mut config: Echo) -> Result<Echo, Diagnostics> {
+            let name = config.name.known().cloned().unwrap_or_default();
+            config.greeting = Tf::Known(format!("hello {name}"));
+            Ok(config)
+        }
+    }
+
+    fn greeter() -> Greeter {
+        Greeter(Schema {
+            version: 0,
+            block: Block {
+                description: "",
+                attributes: vec![
+                    Attribute::required("name", AttrType::String, ""),
+                    Attribute::computed("greeting", AttrType::String, ""),
+                ],
+                blocks: Vec::new(),
+            },
+        })
+    }
+
+    fn config(name: Value) -> Value {
+        Value::Map([("name".to_string(), name), ("greeting".to_string(), Value::Null)].into())
+    }
+
+    #[tokio::test]
+    async fn the_typed_read_fills_computed_attributes_and_rules_name_the_attribute() {
+        let source: &dyn DataSource = &greeter();
+        let read = source.read(config(Value::string("ops"))).await;
+        assert!(read.diagnostics.0.is_empty());
+        assert_eq!(read.state.get("greeting"), &Value::string("hello ops"));
+        let refused = source.validate(&config(Value::string("")));
+        assert_eq!(refused.0[0].path, Some(AttrPath::root("name")));
+        let ill_typed = source.validate(&config(Value::Bool(true)));
+        assert!(ill_typed.has_errors());
+    }
+}
