@@ -218,23 +218,6 @@ fn tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
 }
 
-/// The retention periods CloudWatch Logs accepts.
-pub const LOG_RETENTION_DAYS: [i64; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
-
-pub fn log_retention_days(days: i64) -> Check {
-    if LOG_RETENTION_DAYS.contains(&days) {
-        Ok(())
-    } else {
-        let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(i64::to_string).collect();
-        Err(format!(
-            "{days} is not a retention CloudWatch Logs accepts: use one of {}.",
-            allowed.join(", ")
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,12 +309,5 @@ mod tests {
         assert!(tag_value("team", "data platform").is_ok());
         assert!(tag_value("team", &"x".repeat(257)).is_err());
         assert!(tag_value("team", "a;b").is_err());
-    }
-
-    #[test]
-    fn log_retention() {
-        assert!(log_retention_days(30).is_ok());
-        let message = log_retention_days(31).unwrap_err();
-        assert!(message.contains("1, 3, 5, 7, 14, 30"), "{message}");
     }
 }

@@ -125,7 +125,7 @@ db_instance_identifiers = ["orders"]"#,
         (
             "log_retention_days = 31",
             "log_retention_days = 31",
-            "use one of 1, 3, 5, 7, 14, 30",
+            "must be one of 1, 3, 5, 7, 14, 30",
         ),
         (
             r#"schedule = "rate(1 minutes)""#,

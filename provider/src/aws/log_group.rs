@@ -9,6 +9,11 @@ use super::part::Part;
 use super::settings::Clients;
 use super::tags::{self, TagChange};
 
+/// The retentions CloudWatch Logs' PutRetentionPolicy accepts, in days.
+pub const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
 pub struct LogGroupSpec<'a> {
     pub name: &'a str,
     /// Without the `:*` suffix, as the tagging calls take it.

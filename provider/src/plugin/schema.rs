@@ -47,12 +47,19 @@ impl AttrType {
 pub enum Validator {
     /// A whole number from `min` to `max`.
     WholeRange { min: i64, max: i64 },
+    /// One of these whole numbers (a service that takes only certain values).
+    OneOf(&'static [i64]),
+}
+
+fn listed(values: &[i64]) -> String {
+    values.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 impl Validator {
     pub fn describe(&self) -> String {
         match self {
             Validator::WholeRange { min, max } => format!("{min} to {max}"),
+            Validator::OneOf(values) => format!("One of {}", listed(values)),
         }
     }
 
@@ -63,6 +70,8 @@ impl Validator {
                 let n = *n as i64;
                 (!(*min..=*max).contains(&n)).then(|| format!("{attribute} must be from {min} to {max}, got {n}."))
             }
+            (Validator::OneOf(values), Value::Number(n)) => (n.fract() != 0.0 || !values.contains(&(*n as i64)))
+                .then(|| format!("{attribute} must be one of {}, got {n}.", listed(values))),
             _ => None,
         }
     }

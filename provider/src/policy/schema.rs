@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::limits;
 
+use crate::aws::log_group;
 use crate::plugin::schema::{AttrType, Attribute, Block, Schema, Validator};
 use crate::plugin::value::Value;
 use crate::tf_object;
@@ -206,10 +207,10 @@ pub fn schema() -> Schema {
                 A::optional_computed(
                     "log_retention_days",
                     AttrType::Number,
-                    "Retention of the function's log group: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, \
-                     365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653. Defaults to 30.",
+                    "Retention of the function's log group in days, as CloudWatch Logs takes it.",
                 )
-                .with_default(number(30)),
+                .with_default(number(30))
+                .validated(Validator::OneOf(&log_group::RETENTION_DAYS)),
                 A::optional_computed(
                     "tags",
                     AttrType::map_of_strings(),

@@ -24,10 +24,7 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
         schedule::parse(s).map(drop).map_err(|e: ScheduleError| e.to_string())
     });
 
-    // Ranges are the schema's own validators (plugin::schema::Validator), run before this.
-    check(&mut d, "log_retention_days", &model.log_retention_days, |&n| {
-        rules::log_retention_days(n)
-    });
+    // Ranges and value lists are the schema's own validators (plugin::schema::Validator), run before this.
 
     if let Some(tags) = model.tags.known() {
         validate_tags(&mut d, &AttrPath::root("tags"), tags);
@@ -195,7 +192,10 @@ mod tests {
             assert!(found[0].1.contains(range), "{}", found[0].1);
         }
         let found = errors(&[("log_retention_days", n(31))]);
+        assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "log_retention_days");
+        assert!(found[0].1.contains("one of 1, 3, 5, 7, 14, 30"), "{}", found[0].1);
+        assert!(errors(&[("log_retention_days", n(30))]).is_empty());
     }
 
     #[test]
