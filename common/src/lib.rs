@@ -6,6 +6,7 @@
 pub mod identifier;
 pub mod limits;
 pub mod record;
+pub mod requests;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {

@@ -21,16 +21,14 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
+use rdsbackup_common::requests;
 use serde_json::Value;
 use tracing::level_filters::LevelFilter;
 
 use crate::config::Config;
 use crate::run::Clients;
-
-/// RDS throttles describe and snapshot calls per account; a run of many databases waits out the throttling
-/// through the SDK's backoff rather than failing databases.
-const MAX_ATTEMPTS: u32 = 10;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -57,7 +55,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn clients() -> Clients {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .retry_config(RetryConfig::standard().with_max_attempts(requests::max_attempts()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(requests::attempt_timeout())
+                .build(),
+        )
         .load()
         .await;
     // Local endpoints (moto, LocalStack) serve buckets under the path: there is no DNS for virtual hosts there.

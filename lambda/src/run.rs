@@ -51,11 +51,15 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     info!(policy = %config.policy, slot = %slot.rfc3339(), "backup run started");
     let (databases, pending) = tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config));
     let (instances, clusters) = databases.map_err(RunFailed)?;
-    // Pending records only wait for a later run: the backups go ahead without them.
-    let pending = pending.unwrap_or_else(|e| {
-        error!(error = %e, "pending records could not be listed; they are settled by a later run");
-        Default::default()
-    });
+    // Pending records only wait for a later run: the backups go ahead without them, and the invocation then ends
+    // in error (counted by Lambda's Errors metric and its alarm), so that a listing that keeps failing is seen.
+    let (pending, unsettled) = match pending {
+        Ok(pending) => (pending, None),
+        Err(e) => {
+            error!(error = %e, "pending records could not be listed; they are settled by a later run");
+            (Default::default(), Some(e))
+        }
+    };
     let selection = select::select(config, &instances, &clusters);
     let no_pending = Vec::new();
 
@@ -100,13 +104,22 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         println!("{document}");
     }
     let summary = serde_json::to_string(&output).expect("the output serializes");
+    if let (true, Some(e)) = (output.failed.is_empty(), &unsettled) {
+        error!(output = %summary, "backup run finished, pending records not settled");
+        return Err(RunFailed(format!(
+            "pending records could not be listed ({e}); the backups went ahead and a later run settles them: {summary}"
+        )));
+    }
     if output.failed.is_empty() {
         info!(output = %summary, "backup run finished");
         Ok(output)
     } else {
         error!(output = %summary, "backup run finished with failures");
+        let unlisted = unsettled.map_or_else(String::new, |e| {
+            format!(", and pending records could not be listed ({e})")
+        });
         Err(RunFailed(format!(
-            "{} database(s) failed: {summary}",
+            "{} database(s) failed{unlisted}: {summary}",
             output.failed.len()
         )))
     }

@@ -26,6 +26,17 @@ pub enum Fault {
     },
     /// Forward, then replace every `from` with `to` in the response body.
     Rewrite { from: String, to: String },
+    /// Answer with the AWS error `code` at `status`, in the protocol of the request's service (query XML, S3's
+    /// XML, JSON with `__type`, Lambda's REST JSON): the request never reaches the endpoint.
+    Error { status: u16, code: &'static str },
+    /// The service's own throttling answer: S3's 503 `SlowDown` (the only one a bodiless HEAD can carry), Lambda's
+    /// 429 `TooManyRequestsException`, `Throttling` / `ThrottlingException` at 400 for the others.
+    Throttle,
+    /// Forward, then close the connection without an answer: the write happened, its answer was lost.
+    Drop,
+    /// Forward, then hold the answer this long before closing without it: the client's attempt timeout fires
+    /// first, after the endpoint did the work.
+    Hang(std::time::Duration),
 }
 
 impl Fault {
@@ -58,6 +69,52 @@ impl Fault {
             to: to.into(),
         }
     }
+}
+
+/// The AWS error `code` at `status` as the service of `request` sends errors.
+fn error_response(request: &Request, status: u16, code: &str) -> Vec<u8> {
+    let message = format!("injected {code}");
+    let (content_type, extra, body) = if request.header("x-amz-target").is_some() {
+        let content_type = request
+            .header("content-type")
+            .unwrap_or("application/x-amz-json-1.1")
+            .to_string();
+        (
+            content_type,
+            String::new(),
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        )
+    } else if request.service() == Some("s3") {
+        (
+            "application/xml".to_string(),
+            String::new(),
+            format!("<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"),
+        )
+    } else if request
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    {
+        (
+            "text/xml".to_string(),
+            String::new(),
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>fault-proxy</RequestId></ErrorResponse>"
+            ),
+        )
+    } else {
+        // REST JSON (Lambda): the error's type travels in a header.
+        (
+            "application/json".to_string(),
+            format!("x-amzn-ErrorType: {code}\r\n"),
+            format!(r#"{{"message":"{message}"}}"#),
+        )
+    };
+    format!(
+        "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// One request as it passed the proxy, with the response the client got.
@@ -115,6 +172,41 @@ impl Request {
             .collect()
     }
 
+    /// What the request does, the same whatever its parameters: `iam:CreateRole` (query), `events:PutRule`
+    /// (JSON target), `s3:PUT /bucket?policy` and `lambda:GET /2015-03-31/functions/name` (REST: the method, the
+    /// path and the query's keys).
+    pub fn signature(&self) -> String {
+        let service = self.service().unwrap_or("unknown");
+        if let Some((_, action)) = self.form().into_iter().find(|(k, _)| k == "Action") {
+            return format!("{service}:{action}");
+        }
+        if let Some(target) = self.header("x-amz-target") {
+            return format!("{service}:{}", target.rsplit('.').next().unwrap_or(target));
+        }
+        let (path, query) = self.target().split_once('?').unwrap_or((self.target(), ""));
+        let mut keys: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split('=').next().unwrap_or(pair))
+            .filter(|key| *key != "x-id")
+            .collect();
+        keys.sort();
+        let query = if keys.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", keys.join("&"))
+        };
+        format!("{service}:{} {path}{query}", self.method())
+    }
+
+    /// The operation's name where the request says it (query and JSON protocols); REST requests name only a
+    /// method and a path.
+    pub fn operation(&self) -> Option<String> {
+        let signature = self.signature();
+        let (service, operation) = signature.split_once(':')?;
+        (!operation.contains(' ')).then(|| format!("{service}:{operation}"))
+    }
+
     fn contains(&self, text: &str) -> bool {
         self.head.contains(text) || self.body_text().contains(text)
     }
@@ -123,6 +215,13 @@ impl Request {
 struct Rule {
     /// Every one of these must occur in the request's head or body.
     all_of: Vec<String>,
+    /// Or, when set, the request's signature must be this.
+    signature: Option<String>,
+    /// Matching requests to let through before the rule applies.
+    skip: usize,
+    /// A signature rule, once applied, applies to that very request only (its target and body, which the SDK
+    /// sends again on a retry), not to a concurrent request of the same signature.
+    pinned: Option<(String, Vec<u8>)>,
     fault: Fault,
     /// How many more requests it applies to; `None` for every one.
     remaining: Option<usize>,
@@ -175,8 +274,25 @@ impl FaultProxy {
         self.push(all_of, fault, Some(times));
     }
 
+    /// Applies `fault` to `times` requests of this signature (`Request::signature`) after letting `skip` through:
+    /// the `skip`-th occurrence of a request, and as many of the SDK's retries of that same request (same target
+    /// and body) as `times` says.
+    pub fn inject_at(&self, signature: &str, skip: usize, fault: Fault, times: usize) {
+        self.state.rules.lock().unwrap().push(Rule {
+            all_of: Vec::new(),
+            signature: Some(signature.to_string()),
+            skip,
+            pinned: None,
+            fault,
+            remaining: Some(times),
+        });
+    }
+
     fn push(&self, all_of: &[&str], fault: Fault, remaining: Option<usize>) {
         self.state.rules.lock().unwrap().push(Rule {
+            signature: None,
+            skip: 0,
+            pinned: None,
             all_of: all_of.iter().map(|s| s.to_string()).collect(),
             fault,
             remaining,
@@ -185,6 +301,13 @@ impl FaultProxy {
 
     pub fn clear(&self) {
         self.state.rules.lock().unwrap().clear();
+    }
+
+    /// Forgets rules, recorded requests and the count of faulted ones, for a proxy used again.
+    pub fn reset(&self) {
+        self.clear();
+        self.state.requests.lock().unwrap().clear();
+        self.state.faulted.store(0, Ordering::Relaxed);
     }
 
     /// From now on, fail every request mentioning `operation` (e.g. `PutRule`) with `AccessDeniedException`, a
@@ -225,10 +348,21 @@ impl Drop for FaultProxy {
 /// The fault of the first rule matching `request`, using up one of its applications.
 fn fault_for(state: &State, request: &Request) -> Option<Fault> {
     let mut rules = state.rules.lock().unwrap();
-    let index = rules
-        .iter()
-        .position(|r| r.remaining != Some(0) && r.all_of.iter().all(|text| request.contains(text)))?;
+    let signature = request.signature();
+    let matches = |r: &Rule| match (&r.signature, &r.pinned) {
+        (Some(_), Some((target, body))) => target == request.target() && *body == request.body,
+        (Some(wanted), None) => *wanted == signature,
+        (None, _) => r.all_of.iter().all(|text| request.contains(text)),
+    };
+    let index = rules.iter().position(|r| r.remaining != Some(0) && matches(r))?;
     let rule = &mut rules[index];
+    if rule.skip > 0 {
+        rule.skip -= 1;
+        return None;
+    }
+    if rule.signature.is_some() && rule.pinned.is_none() {
+        rule.pinned = Some((request.target().to_string(), request.body.clone()));
+    }
     if let Some(remaining) = &mut rule.remaining {
         *remaining -= 1;
     }
@@ -276,6 +410,19 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
             body.len()
         )
         .into_bytes(),
+        Some(Fault::Error { status, code }) => error_response(&request, *status, code),
+        Some(Fault::Throttle) => {
+            let (status, code) = if request.service() == Some("s3") {
+                (503, "SlowDown")
+            } else if request.service() == Some("lambda") {
+                (429, "TooManyRequestsException")
+            } else if request.header("x-amz-target").is_some() {
+                (400, "ThrottlingException")
+            } else {
+                (400, "Throttling")
+            };
+            error_response(&request, status, code)
+        }
         _ => {
             let mut upstream = TcpStream::connect(&state.upstream)?;
             upstream.write_all(&head)?;
@@ -284,6 +431,17 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
             upstream.read_to_end(&mut response)?;
             match &fault {
                 Some(Fault::Rewrite { from, to }) => rewrite(&response, from, to),
+                Some(Fault::Drop) => {
+                    request.response = response;
+                    state.requests.lock().unwrap().push(request);
+                    return Ok(());
+                }
+                Some(Fault::Hang(hold)) => {
+                    std::thread::sleep(*hold);
+                    request.response = response;
+                    state.requests.lock().unwrap().push(request);
+                    return Ok(());
+                }
                 _ => response,
             }
         }

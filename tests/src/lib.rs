@@ -215,6 +215,18 @@ impl Moto {
         panic!("moto did not start after 5 attempts");
     }
 
+    /// Empties every service, as a fresh server would be, without the start-up of one.
+    pub fn reset(&self) {
+        let port: u16 = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        let answer = http(port, "POST", "/moto-api/reset").unwrap_or_default();
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto reset: {answer}");
+    }
+
     fn wait_ready(&mut self, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -238,11 +250,15 @@ impl Drop for Moto {
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http(port, "GET", path)
+}
+
+fn http(port: u16, method: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();

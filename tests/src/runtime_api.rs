@@ -237,19 +237,27 @@ fn respond(writer: &mut impl Write, status: &str, headers: &[String], body: &[u8
 /// `bootstrap --once`: one run outside Lambda with exactly `env`, `event` on stdin; the output object (the last
 /// line of stdout) of a run that succeeded.
 pub fn run_once(env: &[(String, String)], event: &Value) -> Value {
+    let (succeeded, stdout, stderr) = run_once_as_is(env, event);
+    assert!(succeeded, "{stdout}{stderr}");
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// `bootstrap --once` whatever its outcome: whether it succeeded, its stdout (log lines, metrics, and the output
+/// object last when it succeeded) and its stderr (the error when it did not).
+pub fn run_once_as_is(env: &[(String, String)], event: &Value) -> (bool, String, String) {
     let mut once = Command::new(bootstrap_binary())
         .arg("--once")
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.to_string().as_bytes()).unwrap();
     let run = once.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}");
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (run.status.success(), text(&run.stdout), text(&run.stderr))
 }
 
 pub fn bootstrap_binary() -> PathBuf {

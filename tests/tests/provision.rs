@@ -943,3 +943,38 @@ async fn the_sweeper_deletes_what_a_dead_test_left() {
     assert!(deleted.len() >= 7, "{deleted:?}");
     assert_eq!(leftovers(&c, policy_name).await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_of_our_name_that_is_not_the_policys_is_refused_not_taken_over() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let c = aws.clients().await;
+    let role = format!("rdsbackup-{policy_name}");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    c.iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws);
+    let refused = tf.run(&["apply", "-auto-approve"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .text()
+            .contains(&format!("role {role} exists but is not this policy's")),
+        "{}",
+        refused.text()
+    );
+    let inline = c.iam.list_role_policies().role_name(&role).send().await.unwrap();
+    assert!(inline.policy_names().is_empty(), "the foreign role was left as it was");
+    let found = c.iam.get_role().role_name(&role).send().await.unwrap();
+    assert!(found.role().unwrap().tags().is_empty(), "and untagged");
+
+    c.iam.delete_role().role_name(&role).send().await.unwrap();
+    tf.run(&["apply", "-auto-approve"]).success();
+    plan_is_empty(&tf);
+    destroy_and_check(&tf, &c, policy_name).await;
+}

@@ -260,6 +260,9 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
         .collect();
     for (name, wanted) in spec.alarms() {
         let found = current.found.get(name);
+        if let Some((_, _, found_tags)) = found {
+            tags::claim(found_tags, spec.tags, &format!("alarm {name}"))?;
+        }
         if found.map(|(shape, _, _)| shape) != Some(&wanted) {
             let unit = if name == spec.overdue_alarm {
                 Some(StandardUnit::None)

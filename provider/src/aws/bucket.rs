@@ -362,7 +362,13 @@ async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
 async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
     let (name, owner) = (spec.name, spec.owner);
     let current = match read(s3, name, owner).await? {
-        Some(bucket) => bucket,
+        // S3 cannot tag a bucket as it creates it: an untagged empty bucket of ours is what a create whose answer
+        // was lost leaves, and is taken; anything else must carry the policy's tag.
+        Some(bucket) if bucket.tags.is_empty() && is_empty(s3, name, owner).await? => bucket,
+        Some(bucket) => {
+            tags::claim(&bucket.tags, spec.tags, &format!("bucket {name}"))?;
+            bucket
+        }
         None => {
             let mut create = s3
                 .create_bucket()

@@ -169,9 +169,17 @@ fn environment(spec: &FunctionSpec) -> Environment {
 /// Creates or converges the function; returns its ARN.
 async fn ensure(lambda: &Client, spec: &FunctionSpec<'_>) -> Result<String> {
     let name = spec.name;
-    let Some(current) = read(lambda, name).await? else {
-        return create(lambda, spec).await;
+    let current = match read(lambda, name).await? {
+        Some(current) => current,
+        None => match create(lambda, spec).await {
+            Ok(arn) => return Ok(arn),
+            // An earlier attempt made it and its answer was lost (the SDK retried into the conflict): what is
+            // there is judged and converged like any function found.
+            Err(e) if e.is("ResourceConflictException") => read(lambda, name).await?.ok_or(e)?,
+            Err(e) => return Err(e),
+        },
     };
+    tags::claim(&current.tags, spec.tags, &format!("function {name}"))?;
     for change in changes(&current, spec) {
         match change {
             Change::Code => {

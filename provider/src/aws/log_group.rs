@@ -129,6 +129,9 @@ async fn read(logs: &Client, name: &str) -> Result<Option<LogGroup>> {
 async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
     let (name, arn) = (spec.name, spec.arn);
     let current = read(logs, name).await?;
+    if let Some(found) = &current {
+        tags::claim(&found.tags, spec.tags, &format!("log group {name}"))?;
+    }
     for change in changes(current.as_ref(), spec) {
         match change {
             Change::Create => {
@@ -141,8 +144,13 @@ async fn ensure(logs: &Client, spec: &LogGroupSpec<'_>) -> Result<()> {
                     .await
                     .map_err(failed("logs:CreateLogGroup", name));
                 match created {
-                    Err(e) if !e.is("ResourceAlreadyExistsException") => return Err(e),
-                    _ => {}
+                    // An earlier attempt made it and its answer was lost: ours if it carries our tag.
+                    Err(e) if e.is("ResourceAlreadyExistsException") => {
+                        let found = read(logs, name).await?.ok_or(e)?;
+                        tags::claim(&found.tags, spec.tags, &format!("log group {name}"))?;
+                    }
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
                 }
             }
             Change::Retention(days) => {

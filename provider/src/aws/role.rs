@@ -185,7 +185,8 @@ async fn detach(iam: &Client, name: &str, arns: &[String]) -> Result<()> {
             .policy_arn(arn)
             .send()
             .await
-            .map_err(failed("iam:DetachRolePolicy", name))?;
+            .map_err(failed("iam:DetachRolePolicy", name))
+            .or_absent(&["NoSuchEntity"])?;
     }
     Ok(())
 }
@@ -198,6 +199,9 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
 async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
     let name = spec.name;
     let current = read(iam, name).await?;
+    if let Some(found) = &current {
+        tags::claim(&found.tags, spec.tags, &format!("role {name}"))?;
+    }
     let mut arn = current.as_ref().map(|role| role.arn.clone());
     for change in changes(current.as_ref(), spec) {
         match change {
@@ -210,8 +214,17 @@ async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                     .set_tags(Some(tag_list(spec.tags)?))
                     .send()
                     .await
-                    .map_err(failed("iam:CreateRole", name))?;
-                arn = created.role.map(|r| r.arn().to_string());
+                    .map_err(failed("iam:CreateRole", name));
+                arn = match created {
+                    Ok(created) => created.role.map(|r| r.arn().to_string()),
+                    // An earlier attempt made it and its answer was lost: ours if it carries our tag.
+                    Err(e) if e.is("EntityAlreadyExists") => {
+                        let found = read(iam, name).await?.ok_or(e)?;
+                        tags::claim(&found.tags, spec.tags, &format!("role {name}"))?;
+                        Some(found.arn)
+                    }
+                    Err(e) => return Err(e),
+                };
             }
             Change::Trust => {
                 iam.update_assume_role_policy()
@@ -279,7 +292,9 @@ async fn delete(iam: &Client, name: &str) -> Result<()> {
             .policy_name(&policy)
             .send()
             .await
-            .map_err(failed("iam:DeleteRolePolicy", name))?;
+            .map_err(failed("iam:DeleteRolePolicy", name))
+            // Gone already: an earlier attempt deleted it and its answer was lost.
+            .or_absent(&["NoSuchEntity"])?;
     }
     detach(iam, name, &attached_policies(iam, name).await?).await?;
     iam.delete_role()

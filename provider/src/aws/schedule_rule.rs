@@ -215,6 +215,9 @@ async fn ensure(
 ) -> Result<()> {
     let rule = spec.rule_name;
     let current = read(events, lambda, spec).await?;
+    if let Some(found) = &current {
+        tags::claim(&found.tags, spec.tags, &format!("schedule rule {rule}"))?;
+    }
     let state = if spec.enabled {
         RuleState::Enabled
     } else {

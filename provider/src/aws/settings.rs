@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+use rdsbackup_common::requests;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
@@ -101,10 +103,6 @@ pub struct AwsSettings {
     pub default_tags: BTreeMap<String, String>,
 }
 
-/// Throttling on RDS and IAM is common in accounts with many databases: retry more than the SDK's default 3
-/// times, with its exponential backoff and jitter.
-const MAX_ATTEMPTS: u32 = 10;
-
 impl AwsSettings {
     pub async fn load(
         region: Option<String>,
@@ -115,7 +113,12 @@ impl AwsSettings {
     ) -> Result<AwsSettings, String> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .app_name(AppName::new("terraform-provider-rdsbackup").expect("a valid app name"))
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+            .retry_config(RetryConfig::standard().with_max_attempts(requests::max_attempts()))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(requests::attempt_timeout())
+                    .build(),
+            );
         if let Some(region) = region {
             loader = loader.region(Region::new(region));
         }

@@ -6,6 +6,23 @@ use std::future::Future;
 
 use super::error::{AwsError, Result};
 
+/// A part found under the stack's name is the stack's only if it carries the policy's ownership tag
+/// (`rdsbackup:policy` = the policy, which every part is created with): anything else of that name is someone
+/// else's, and is refused rather than silently taken over.
+pub fn claim(found: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>, what: &str) -> Result<()> {
+    let key = rdsbackup_common::tags::POLICY;
+    match (found.get(key), wanted.get(key)) {
+        (Some(found), Some(wanted)) if found == wanted => Ok(()),
+        (found, wanted) => Err(AwsError::new(format!(
+            "{what} exists but is not this policy's: it carries {key} = {}, not {}. Delete or rename it (or tag it \
+             {key} = {} if it is this policy's)",
+            found.map_or("nothing".to_string(), |v| format!("{v:?}")),
+            wanted.map_or("nothing".to_string(), |v| format!("{v:?}")),
+            wanted.map_or(String::new(), Clone::clone),
+        ))),
+    }
+}
+
 /// The tags in a service's own tag type, built by `make` (each SDK has its own, most with a fallible builder).
 pub fn list<T, E: std::fmt::Display>(
     tags: &BTreeMap<String, String>,
@@ -59,6 +76,20 @@ impl TagChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_is_claimed_only_with_the_policys_tag() {
+        let ours = BTreeMap::from([(rdsbackup_common::tags::POLICY.to_string(), "nightly".to_string())]);
+        assert!(claim(&ours, &ours, "role r").is_ok());
+        let other = BTreeMap::from([(rdsbackup_common::tags::POLICY.to_string(), "weekly".to_string())]);
+        let refused = claim(&other, &ours, "role r").unwrap_err().message;
+        assert!(
+            refused.starts_with("role r exists but is not this policy's"),
+            "{refused}"
+        );
+        assert!(refused.contains(r#""weekly""#), "{refused}");
+        assert!(claim(&BTreeMap::new(), &ours, "role r").is_err());
+    }
 
     fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
         entries.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
