@@ -2,7 +2,7 @@
 //! empty plan, drift of every part shown and repaired, update in place, import, destroy, and a failure
 //! injected halfway through create.
 
-use rdsbackup_tests::fault_proxy::FaultProxy;
+use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::{
     Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check, leftovers, percent_decode, unique_name,
 };
@@ -977,4 +977,35 @@ async fn a_part_of_our_name_that_is_not_the_policys_is_refused_not_taken_over() 
     tf.run(&["apply", "-auto-approve"]).success();
     plan_is_empty(&tf);
     destroy_and_check(&tf, &c, policy_name).await;
+}
+
+/// AWS answers a retried `AddPermission` whose first attempt was done (its answer lost) with a conflict; moto does
+/// not, so the proxy plays AWS: the first attempt's answer is dropped, the retry is told the statement exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_create_that_meets_its_own_lost_attempt_is_not_an_error() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped: fault injection needs the local endpoint, not real AWS (acceptance mode)");
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let add_permission = format!("lambda:POST /2015-03-31/functions/rdsbackup-{policy_name}/policy");
+    proxy.inject_at(&add_permission, 0, Fault::Drop, 1);
+    proxy.inject_at(
+        &add_permission,
+        0,
+        Fault::Error {
+            status: 409,
+            code: "ResourceConflictException",
+        },
+        1,
+    );
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws)
+        .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    tf.run(&["apply", "-auto-approve"]).success();
+    assert_eq!(proxy.failed(), 2, "the answer was lost and the retry met the conflict");
+    proxy.clear();
+    plan_is_empty(&tf);
+    destroy_and_check(&tf, &aws.clients().await, policy_name).await;
 }

@@ -274,7 +274,7 @@ async fn ensure(
                     .statement_id(PERMISSION_ID)
                     .send()
                     .await;
-                lambda
+                let added = lambda
                     .add_permission()
                     .function_name(spec.function_name)
                     .statement_id(PERMISSION_ID)
@@ -283,7 +283,13 @@ async fn ensure(
                     .source_arn(spec.rule_arn)
                     .send()
                     .await
-                    .map_err(failed("lambda:AddPermission", spec.function_name))?;
+                    .map_err(failed("lambda:AddPermission", spec.function_name));
+                match added {
+                    // The statement was removed just before: a conflict is this very request's earlier attempt,
+                    // whose answer was lost. (What it holds is compared again at the next refresh.)
+                    Err(e) if !e.is("ResourceConflictException") => return Err(e),
+                    _ => {}
+                }
             }
             Change::Tags(change) => {
                 change
