@@ -141,20 +141,17 @@ impl std::fmt::Display for Case {
     }
 }
 
-/// A fresh endpoint with what the scenario needs before it starts: a KMS key CloudWatch Logs may use, the
-/// databases, and a snapshot of the policy that nothing may delete.
-struct World {
-    proxy: FaultProxy,
+/// moto behind the fault proxy: the code under test goes through the proxy, the SDK clients (arranging and
+/// inspecting) straight to moto. A worker keeps one and resets it for each case.
+struct Endpoint {
     aws: Aws,
+    proxy: FaultProxy,
     clients: Clients,
-    key_arn: String,
     runtime: tokio::runtime::Runtime,
 }
 
-const KEPT_SNAPSHOT: &str = "matrix-kept";
-
-impl World {
-    fn start() -> World {
+impl Endpoint {
+    fn start() -> Endpoint {
         let aws = Aws::Moto(Moto::start());
         let Aws::Moto(moto) = &aws else { unreachable!() };
         let proxy = FaultProxy::start(&moto.endpoint);
@@ -163,40 +160,83 @@ impl World {
             .build()
             .unwrap();
         let clients = runtime.block_on(aws.clients());
-        let key_arn = runtime.block_on(arrange(&clients));
-        World {
-            proxy,
+        Endpoint {
             aws,
+            proxy,
             clients,
-            key_arn,
             runtime,
         }
     }
 
-    /// As fresh as a new server (moto's reset), arranged again.
-    fn reset(&mut self) {
+    /// As fresh as a new server (moto's reset), the proxy's rules and records forgotten.
+    fn reset(&self) {
         let Aws::Moto(moto) = &self.aws else { unreachable!() };
         moto.reset();
         self.proxy.reset();
-        self.key_arn = self.runtime.block_on(arrange(&self.clients));
+    }
+
+    /// The environment of the code under test: through the proxy, with the matrix's attempts and timeout.
+    fn env(&self) -> Vec<(String, String)> {
+        let mut vars = self.aws.env();
+        vars.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        vars.extend(
+            [
+                ("AWS_ENDPOINT_URL", self.proxy.endpoint.clone()),
+                ("AWS_MAX_ATTEMPTS", ATTEMPTS.to_string()),
+                (
+                    "RDSBACKUP_AWS_ATTEMPT_TIMEOUT_SECONDS",
+                    ATTEMPT_TIMEOUT_SECONDS.to_string(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        vars
+    }
+}
+
+/// The provider's endpoint with what its scenario needs before it starts: a KMS key CloudWatch Logs may use, the
+/// databases, and a snapshot of the policy that nothing may delete.
+struct World {
+    endpoint: Endpoint,
+    key_arn: String,
+}
+
+const KEPT_SNAPSHOT: &str = "matrix-kept";
+
+impl World {
+    fn start() -> World {
+        let endpoint = Endpoint::start();
+        let key_arn = endpoint.runtime.block_on(arrange(&endpoint.clients));
+        World { endpoint, key_arn }
+    }
+
+    /// As fresh as a new server, arranged again.
+    fn reset(&mut self) {
+        self.endpoint.reset();
+        self.key_arn = self.endpoint.runtime.block_on(arrange(&self.endpoint.clients));
     }
 
     fn terraform(&self) -> Terraform {
-        Terraform::new(&Step::Create.config(&self.key_arn), &self.aws)
-            .with_env("AWS_ENDPOINT_URL", &self.proxy.endpoint)
-            .with_env("AWS_MAX_ATTEMPTS", &ATTEMPTS.to_string())
-            .with_env("RDSBACKUP_AWS_ATTEMPT_TIMEOUT_SECONDS", ATTEMPT_TIMEOUT_SECONDS)
+        self.endpoint.env().iter().fold(
+            Terraform::new(&Step::Create.config(&self.key_arn), &self.endpoint.aws),
+            |tf, (k, v)| tf.with_env(k, v),
+        )
     }
 
     /// Every part of any policy stack on the endpoint, in words.
     fn parts(&self) -> BTreeSet<String> {
-        let parts = self.runtime.block_on(Parts::find(&self.clients, |_| true)).unwrap();
+        let parts = self
+            .endpoint
+            .runtime
+            .block_on(Parts::find(&self.endpoint.clients, |_| true))
+            .unwrap();
         parts.describe().into_iter().collect()
     }
 
     fn kept_snapshot_exists(&self) -> bool {
-        let found = self.runtime.block_on(
-            self.clients
+        let found = self.endpoint.runtime.block_on(
+            self.endpoint
+                .clients
                 .rds
                 .describe_db_snapshots()
                 .db_snapshot_identifier(KEPT_SNAPSHOT)
@@ -257,10 +297,10 @@ fn record() -> (Vec<(Step, String)>, BTreeSet<String>) {
     let mut converged = BTreeSet::new();
     for step in Step::ALL {
         std::fs::write(tf.dir.join("main.tf"), step.config(&world.key_arn)).unwrap();
-        let seen = world.proxy.requests().len();
+        let seen = world.endpoint.proxy.requests().len();
         tf.run(step.args()).success();
         let mut distinct = BTreeSet::new();
-        for request in &world.proxy.requests()[seen..] {
+        for request in &world.endpoint.proxy.requests()[seen..] {
             if distinct.insert(request.signature()) {
                 requests.push((step, request.signature()));
             }
@@ -304,10 +344,10 @@ fn run_case(world: &mut World, case: &Case, converged: &BTreeSet<String>) -> Res
     }
     write(case.step);
     let (fault, times) = case.fault.fault();
-    world.proxy.inject_at(&case.signature, 0, fault, times);
+    world.endpoint.proxy.inject_at(&case.signature, 0, fault, times);
     let faulted = tf.run(case.step.args());
-    let reached = world.proxy.failed();
-    world.proxy.clear();
+    let reached = world.endpoint.proxy.failed();
+    world.endpoint.proxy.clear();
     if reached == 0 {
         return Err("the request was not made this time".into());
     }
@@ -557,11 +597,7 @@ mod backup_run {
     }
 
     pub struct RunWorld {
-        aws: Aws,
-        proxy: FaultProxy,
-        runtime: tokio::runtime::Runtime,
-        rds: aws_sdk_rds::Client,
-        s3: aws_sdk_s3::Client,
+        endpoint: Endpoint,
         start: i64,
     }
 
@@ -579,20 +615,8 @@ mod backup_run {
         /// `start`: the first run's time, the same for every world of the matrix, so that the records' keys (which
         /// carry the slot) are the same requests in every case.
         pub fn start(start: i64) -> RunWorld {
-            let aws = Aws::Moto(Moto::start());
-            let Aws::Moto(moto) = &aws else { unreachable!() };
-            let proxy = FaultProxy::start(&moto.endpoint);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let clients = runtime.block_on(aws.clients());
             let mut world = RunWorld {
-                aws,
-                proxy,
-                runtime,
-                rds: clients.rds,
-                s3: clients.s3,
+                endpoint: Endpoint::start(),
                 start,
             };
             world.arrange();
@@ -600,15 +624,13 @@ mod backup_run {
         }
 
         pub fn reset(&mut self) {
-            let Aws::Moto(moto) = &self.aws else { unreachable!() };
-            moto.reset();
-            self.proxy.reset();
+            self.endpoint.reset();
             self.arrange();
         }
 
         fn arrange(&mut self) {
-            let (rds, s3) = (&self.rds, &self.s3);
-            self.runtime.block_on(async {
+            let (rds, s3) = (&self.endpoint.clients.rds, &self.endpoint.clients.s3);
+            self.endpoint.runtime.block_on(async {
                 s3.create_bucket().bucket(BUCKET).send().await.unwrap();
                 for db in INSTANCES {
                     databases::instance(rds, db, "postgres", None, &[]).await;
@@ -634,18 +656,11 @@ mod backup_run {
         }
 
         fn env(&self) -> Vec<(String, String)> {
-            let mut vars = self.aws.env();
-            vars.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+            let mut vars = self.endpoint.env();
             let instances: BTreeSet<String> = INSTANCES.iter().map(|s| s.to_string()).collect();
             let clusters: BTreeSet<String> = [CLUSTER.to_string()].into();
             vars.extend(
                 [
-                    ("AWS_ENDPOINT_URL", self.proxy.endpoint.clone()),
-                    ("AWS_MAX_ATTEMPTS", ATTEMPTS.to_string()),
-                    (
-                        "RDSBACKUP_AWS_ATTEMPT_TIMEOUT_SECONDS",
-                        ATTEMPT_TIMEOUT_SECONDS.to_string(),
-                    ),
                     (env::POLICY, POLICY.to_string()),
                     (env::BUCKET, BUCKET.to_string()),
                     (env::BUCKET_OWNER, MOTO_ACCOUNT.to_string()),
@@ -677,7 +692,7 @@ mod backup_run {
         }
 
         pub fn proxy(&self) -> &FaultProxy {
-            &self.proxy
+            &self.endpoint.proxy
         }
 
         /// What did not hold after `run` and one more invocation of it: the slot's snapshot and record of every
@@ -698,8 +713,8 @@ mod backup_run {
                     identifier::build(POLICY, CLUSTER, SnapshotKind::Cluster, &slot),
                     SnapshotKind::Cluster,
                 )]);
-            let (rds, s3) = (&self.rds, &self.s3);
-            self.runtime.block_on(async {
+            let (rds, s3) = (&self.endpoint.clients.rds, &self.endpoint.clients.s3);
+            self.endpoint.runtime.block_on(async {
                 for (db, id, kind) in expected {
                     let found = match kind {
                         SnapshotKind::Instance => rds
