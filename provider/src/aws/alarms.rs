@@ -91,6 +91,10 @@ impl AlarmsSpec<'_> {
         }
     }
 
+    fn names(&self) -> [&str; 2] {
+        [self.overdue_alarm, self.errors_alarm]
+    }
+
     fn alarms(&self) -> [(&str, Shape); 2] {
         [(self.overdue_alarm, self.overdue()), (self.errors_alarm, self.errors())]
     }
@@ -174,7 +178,7 @@ fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
 
 /// `None` when neither alarm exists.
 async fn read(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<Option<Alarms>> {
-    let names = [spec.overdue_alarm, spec.errors_alarm];
+    let names = spec.names();
     let described = cloudwatch
         .describe_alarms()
         .set_alarm_names(Some(names.map(str::to_string).to_vec()))
@@ -335,7 +339,7 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
 }
 
 async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<()> {
-    let names = [spec.overdue_alarm, spec.errors_alarm];
+    let names = spec.names();
     cloudwatch
         .delete_alarms()
         .set_alarm_names(Some(names.map(str::to_string).to_vec()))

@@ -204,9 +204,6 @@ fn built<T, E: std::fmt::Display>(result: std::result::Result<T, E>) -> Result<T
     result.map_err(|e| AwsError::new(format!("invalid S3 request: {e}")))
 }
 
-/// `Ok(None)` when the bucket does not exist.
-/// `owner` (the stack's account) goes with every call as `ExpectedBucketOwner`: a bucket of that name in another
-/// account is refused by S3 rather than read, written or emptied.
 impl Part for BucketSpec<'_> {
     type Found = Bucket;
 
@@ -231,6 +228,9 @@ impl Part for BucketSpec<'_> {
     }
 }
 
+/// `Ok(None)` when the bucket does not exist.
+/// `owner` (the stack's account) goes with every call as `ExpectedBucketOwner`: a bucket of that name in another
+/// account is refused by S3 rather than read, written or emptied.
 async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
     // Every read at once, the existence check included: a refresh pays one round trip for the bucket, not two.
     let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(

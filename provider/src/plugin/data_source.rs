@@ -2,7 +2,7 @@
 //! (its model, its own rules, its read), joined by a blanket implementation as for resources.
 
 use super::Outcome;
-use super::diag::{AttrPath, Diagnostics};
+use super::diag::Diagnostics;
 use super::schema::Schema;
 use super::typed::TfType;
 use super::value::Value;
@@ -32,14 +32,14 @@ impl<D: TypedDataSource> DataSource for D {
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
-        match D::Model::from_known(config, &AttrPath::default()) {
+        match D::Model::from_root(config) {
             Ok(config) => TypedDataSource::validate(self, &config),
             Err(d) => d,
         }
     }
 
     async fn read(&self, config: Value) -> Outcome {
-        let found = match D::Model::from_known(&config, &AttrPath::default()) {
+        let found = match D::Model::from_root(&config) {
             Ok(config) => TypedDataSource::read(self, config).await,
             Err(d) => Err(d),
         };
@@ -59,6 +59,7 @@ impl<D: TypedDataSource> DataSource for D {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::diag::AttrPath;
     use crate::plugin::schema::{AttrType, Attribute, Block};
     use crate::plugin::typed::Tf;
 

@@ -53,11 +53,7 @@ fn plan(schema: &Schema, request: PlanRequest, hook: &Hook<'_>) -> Planned {
 /// such a map rather than becoming unknown as a whole, which Terraform would refuse for a configured attribute).
 pub fn plan_model<M: TfType>(schema: &Schema, request: PlanRequest, derive: &(dyn Fn(&mut M, &M) + '_)) -> Planned {
     plan(schema, request, &|planned, config| {
-        let at = AttrPath::default();
-        let (Ok(mut draft), Ok(config)) = (
-            M::from_known(&Value::Map(planned.clone()), &at),
-            M::from_known(config, &at),
-        ) else {
+        let (Ok(mut draft), Ok(config)) = (M::from_root(&Value::Map(planned.clone())), M::from_root(config)) else {
             return;
         };
         let Value::Map(before) = draft.to_value() else { return };

@@ -2,7 +2,7 @@
 //! create/read/update/delete/import; the blanket [`Resource`] implementation owns the rest (converting values,
 //! the plan pipeline, which state a failed apply leaves), as terraform-plugin-framework's server does.
 
-use super::diag::{AttrPath, Diagnostics};
+use super::diag::Diagnostics;
 use super::plan as pipeline;
 use super::schema::Schema;
 use super::typed::TfType;
@@ -51,14 +51,10 @@ pub trait TypedResource: Send + Sync + 'static {
     async fn import(&self, id: &str) -> Result<Self::Model, Diagnostics>;
 }
 
-fn model<M: TfType>(value: &Value) -> Result<M, Diagnostics> {
-    M::from_known(value, &AttrPath::default())
-}
-
 /// A stored state as a model: static defaults fill what it holds null (an imported skeleton, a state written
 /// before an attribute existed).
 fn stored<R: TypedResource>(resource: &R, state: &Value) -> Result<R::Model, Diagnostics> {
-    model(&resource.schema().with_defaults(state))
+    R::Model::from_root(&resource.schema().with_defaults(state))
 }
 
 fn failed(state: Value, diagnostics: Diagnostics) -> Outcome {
@@ -72,21 +68,21 @@ impl<R: TypedResource> Resource for R {
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
-        match model(config) {
+        match R::Model::from_root(config) {
             Ok(config) => TypedResource::validate(self, &config),
             Err(d) => d,
         }
     }
 
     async fn plan(&self, request: PlanRequest) -> Planned {
-        let prior = model::<R::Model>(&request.prior).ok();
+        let prior = R::Model::from_root(&request.prior).ok();
         let mut planned = pipeline::plan_model(TypedResource::schema(self), request, &|planned, config| {
             self.derive(planned, config)
         });
         if planned.state.is_null() || planned.diagnostics.has_errors() {
             return planned;
         }
-        if let Ok(model) = model::<R::Model>(&planned.state) {
+        if let Ok(model) = R::Model::from_root(&planned.state) {
             let prior = prior.filter(|_| planned.requires_replace.is_empty());
             planned
                 .diagnostics
@@ -106,7 +102,7 @@ impl<R: TypedResource> Resource for R {
                 Err(d) => failed(prior, d),
             };
         }
-        let (mut planned_model, config) = match (model::<R::Model>(&planned), model::<R::Model>(&config)) {
+        let (mut planned_model, config) = match (R::Model::from_root(&planned), R::Model::from_root(&config)) {
             (Ok(planned), Ok(config)) => (planned, config),
             (Err(d), _) | (_, Err(d)) => return failed(prior, d),
         };

@@ -33,6 +33,11 @@ impl<T> Tf<T> {
 pub trait TfType: Sized {
     fn from_known(value: &Value, path: &AttrPath) -> Result<Self, Diagnostics>;
     fn to_value(&self) -> Value;
+
+    /// A resource's or data source's whole object (the root of the attribute paths).
+    fn from_root(value: &Value) -> Result<Self, Diagnostics> {
+        Self::from_known(value, &AttrPath::default())
+    }
 }
 
 impl<T: TfType> Tf<T> {
