@@ -3,6 +3,7 @@
 //! Two small dependencies (SHA-256 for the identifiers, serde for the records), so that both sides build it in
 //! no time.
 
+pub mod copies;
 pub mod identifier;
 pub mod limits;
 pub mod record;
@@ -27,6 +28,8 @@ pub mod env {
     /// The account that owns the bucket, sent as `ExpectedBucketOwner` with every S3 call: a bucket of the same
     /// name in another account (deleted and re-created by someone else) never receives a record.
     pub const BUCKET_OWNER: &str = "RDSBACKUP_BUCKET_OWNER";
+    /// The `copy` blocks as a JSON list (`copies::to_env`); absent or empty means no copies.
+    pub const COPIES: &str = "RDSBACKUP_COPIES";
 
     /// The value of `DB_INSTANCES` and `DB_CLUSTERS`: the identifiers joined by commas.
     pub fn join_identifiers<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
@@ -49,6 +52,31 @@ pub mod env {
 pub mod tags {
     pub const POLICY: &str = "rdsbackup:policy";
     pub const DB: &str = "rdsbackup:db";
+    /// On a copy in another region: the ARN of the snapshot it was copied from.
+    pub const SOURCE: &str = "rdsbackup:source";
+}
+
+/// The EventBridge rules that invoke a policy's function. The function tells their events apart: only the
+/// schedule's event takes backups; the others only advance pending work.
+pub mod rules {
+    /// The backup schedule (`schedule`).
+    pub fn schedule(policy: &str) -> String {
+        format!("rdsbackup-{policy}")
+    }
+
+    /// The safety net for lost snapshot events: a periodic run that only advances pending work.
+    pub fn reconcile(policy: &str) -> String {
+        format!("rdsbackup-{policy}-reconcile")
+    }
+
+    /// RDS's events on the policy's own snapshots (created, available, copied...), so that work waiting for a
+    /// snapshot starts as soon as it can.
+    pub fn snapshot_events(policy: &str) -> String {
+        format!("rdsbackup-{policy}-snapshot-events")
+    }
+
+    /// How often the reconcile rule runs.
+    pub const RECONCILE_SCHEDULE: &str = "rate(1 hour)";
 }
 
 /// CloudWatch metrics the Lambda emits through Embedded Metric Format and the provider's alarms watch.
@@ -64,8 +92,16 @@ pub mod metrics {
     pub const SNAPSHOTS_FAILED: &str = "SnapshotsFailed";
     /// Snapshots deleted by retention (per policy).
     pub const SNAPSHOTS_DELETED: &str = "SnapshotsDeleted";
+    /// Hours since the newest available copy in a destination region (dimensions `Policy`, `Region`), the
+    /// largest over the databases; the destination's "copy overdue" alarm watches it.
+    pub const NEWEST_COPY_AGE_HOURS: &str = "NewestCopyAgeHours";
+    /// Copies started by a run (dimensions `Policy`, `Region`).
+    pub const COPIES_STARTED: &str = "CopiesStarted";
+    /// Copies a run failed to start, follow or expire in a region (dimensions `Policy`, `Region`).
+    pub const COPIES_FAILED: &str = "CopiesFailed";
     pub const DIMENSION_POLICY: &str = "Policy";
     pub const DIMENSION_DB: &str = "DBIdentifier";
+    pub const DIMENSION_REGION: &str = "Region";
 }
 
 /// The S3 prefix of the records.

@@ -18,6 +18,22 @@ pub struct Record {
     /// RDS's status (`creating`, `available`, `failed`), or `deleted` once retention deleted the snapshot.
     pub status: String,
     pub created_at: Option<String>,
+    /// The copies in other regions (`copy` blocks), one per region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<CopyRecord>,
+}
+
+/// One copy of the snapshot in another region, as the source's record lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyRecord {
+    pub region: String,
+    pub snapshot_identifier: String,
+    pub snapshot_arn: String,
+    /// RDS's status of the copy (`pending`, `copying`, `available`, `failed`), or `deleted` once retention in
+    /// that region deleted it.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 impl Record {
@@ -46,9 +62,18 @@ mod tests {
             slot: Some("2026-11-28T03:00:00Z".into()),
             status: "available".into(),
             created_at: None,
+            copies: vec![CopyRecord {
+                region: "us-west-2".into(),
+                snapshot_identifier: "rdsbackup-nightly-analytics-202611280300-0123abcd".into(),
+                snapshot_arn: "arn:aws:rds:us-west-2:123456789012:cluster-snapshot:x".into(),
+                status: "deleted".into(),
+                deleted_at: Some("2027-02-27T03:00:00Z".into()),
+            }],
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["kind"], "cluster");
+        assert_eq!(json["copies"][0]["region"], "us-west-2");
+        assert_eq!(json["copies"][0]["deleted_at"], "2027-02-27T03:00:00Z");
         assert_eq!(
             json["snapshot_identifier"],
             "rdsbackup-nightly-analytics-202611280300-0123abcd"

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rdsbackup_common::copies::{self, Destination};
 use rdsbackup_common::{env, limits};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +19,8 @@ pub struct Config {
     pub kms_key_arn: Option<String>,
     /// The bucket's account, sent as `ExpectedBucketOwner`.
     pub bucket_owner: String,
+    /// The `copy` blocks, in the policy's order.
+    pub copies: Vec<Destination>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -58,6 +61,7 @@ impl Config {
             )?,
             kms_key_arn: optional(env::KMS_KEY_ARN),
             bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
+            copies: destinations(optional(env::COPIES))?,
         };
         if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
             return Err(ConfigError(format!(
@@ -91,6 +95,32 @@ fn selection_tags(value: Option<String>) -> Result<BTreeMap<String, String>, Con
             env::SELECTION_TAGS
         ))
     })
+}
+
+fn destinations(value: Option<String>) -> Result<Vec<Destination>, ConfigError> {
+    let name = env::COPIES;
+    let destinations =
+        copies::from_env(value.as_deref().unwrap_or_default()).map_err(|e| ConfigError(format!("{name} {e}")))?;
+    if destinations.len() > copies::MAX_DESTINATIONS {
+        return Err(ConfigError(format!(
+            "{name} lists {} destinations; at most {} are allowed",
+            destinations.len(),
+            copies::MAX_DESTINATIONS
+        )));
+    }
+    for d in &destinations {
+        let ranged = [
+            ("retention_days", d.retention_days, limits::RETENTION_DAYS),
+            ("min_snapshots", d.min_snapshots, limits::MIN_SNAPSHOTS),
+        ];
+        if let Some((field, n, range)) = ranged.into_iter().find(|(_, n, range)| !range.contains(*n)) {
+            return Err(ConfigError(format!(
+                "{name}: {field} of {} must be from {} to {}, not {n}",
+                d.region, range.min, range.max
+            )));
+        }
+    }
+    Ok(destinations)
 }
 
 fn account_id(name: &str, value: &str) -> Result<String, ConfigError> {
@@ -148,6 +178,10 @@ mod tests {
             (env::DB_CLUSTERS, "analytics"),
             (env::SELECTION_TAGS, r#"{"backup":"nightly"}"#),
             (env::KMS_KEY_ARN, "arn:aws:kms:us-east-1:123456789012:key/k"),
+            (
+                env::COPIES,
+                r#"[{"region":"us-west-2","retention_days":7,"min_snapshots":1}]"#,
+            ),
         ]))
         .unwrap();
         assert_eq!(
@@ -162,6 +196,12 @@ mod tests {
                 min_snapshots: 3,
                 kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
                 bucket_owner: "123456789012".into(),
+                copies: vec![Destination {
+                    region: "us-west-2".into(),
+                    kms_key_arn: None,
+                    retention_days: 7,
+                    min_snapshots: 1,
+                }],
             }
         );
     }
@@ -188,6 +228,14 @@ mod tests {
             (with(&[(env::SELECTION_TAGS, r#"{"backup":1}"#)]), env::SELECTION_TAGS),
             (with(&[(env::SELECTION_TAGS, "backup=nightly")]), env::SELECTION_TAGS),
             (with(&[(env::DB_INSTANCES, " , ")]), env::DB_INSTANCES),
+            (with(&[(env::COPIES, "us-west-2")]), env::COPIES),
+            (
+                with(&[(
+                    env::COPIES,
+                    r#"[{"region":"us-west-2","retention_days":0,"min_snapshots":1}]"#,
+                )]),
+                env::COPIES,
+            ),
         ] {
             let error = parse(&vars).unwrap_err().to_string();
             assert!(error.contains(variable), "{error} should name {variable}");

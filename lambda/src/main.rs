@@ -7,6 +7,8 @@
 
 mod aws_error;
 mod config;
+mod copies;
+mod event;
 mod init_error;
 mod metrics;
 mod records;
@@ -41,7 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let clients = clients().await;
+    let clients = clients(&config).await;
     if std::env::args().nth(1).as_deref() == Some("--once") {
         return run_once(&clients, &config).await;
     }
@@ -53,7 +55,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-async fn clients() -> Clients {
+async fn clients(config: &Config) -> Clients {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(requests::max_attempts()))
         .timeout_config(
@@ -69,9 +71,21 @@ async fn clients() -> Clients {
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(path_style)
         .build();
+    // Built once, like every client: one per copy destination, since RDS takes a copy in the destination region.
+    let away = config
+        .copies
+        .iter()
+        .map(|d| {
+            let conf = aws_sdk_rds::config::Builder::from(&sdk)
+                .region(aws_config::Region::new(d.region.clone()))
+                .build();
+            aws_sdk_rds::Client::from_conf(conf)
+        })
+        .collect();
     Clients {
         rds: aws_sdk_rds::Client::new(&sdk),
         s3: aws_sdk_s3::Client::from_conf(s3),
+        away,
     }
 }
 

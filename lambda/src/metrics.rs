@@ -15,8 +15,26 @@ pub struct DbMetrics {
     pub newest_age_hours: Option<f64>,
 }
 
-/// One EMF document per database and one for the policy, stamped `timestamp_ms` (milliseconds since the epoch).
-pub fn documents(policy: &str, databases: &[DbMetrics], deleted: usize, timestamp_ms: i64) -> Vec<Value> {
+/// What a run amounted to in one copy destination.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionMetrics {
+    pub region: String,
+    pub started: u32,
+    pub failed: u32,
+    /// Hours since the data of the newest available copy there was taken, the largest over the databases that
+    /// have one; unknown without any (the "copy overdue" alarm treats the missing data as breaching).
+    pub newest_age_hours: Option<f64>,
+}
+
+/// One EMF document per database, one per copy destination and one for the policy, stamped `timestamp_ms`
+/// (milliseconds since the epoch).
+pub fn documents(
+    policy: &str,
+    databases: &[DbMetrics],
+    regions: &[RegionMetrics],
+    deleted: usize,
+    timestamp_ms: i64,
+) -> Vec<Value> {
     let mut documents: Vec<Value> = databases
         .iter()
         .map(|db| {
@@ -50,6 +68,22 @@ pub fn documents(policy: &str, databases: &[DbMetrics], deleted: usize, timestam
     }
     total["_aws"] = metadata(&[DIMENSION_POLICY], &names, timestamp_ms);
     documents.push(total);
+
+    documents.extend(regions.iter().map(|r| {
+        let mut names = vec![COPIES_STARTED, COPIES_FAILED];
+        let mut document = json!({
+            DIMENSION_POLICY: policy,
+            DIMENSION_REGION: r.region,
+            COPIES_STARTED: r.started,
+            COPIES_FAILED: r.failed,
+        });
+        if let Some(age) = r.newest_age_hours {
+            names.push(NEWEST_COPY_AGE_HOURS);
+            document[NEWEST_COPY_AGE_HOURS] = json!(age);
+        }
+        document["_aws"] = metadata(&[DIMENSION_POLICY, DIMENSION_REGION], &names, timestamp_ms);
+        document
+    }));
     documents
 }
 
@@ -58,7 +92,7 @@ fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
         .iter()
         .map(|&name| {
             // CloudWatch has no "Hours" unit.
-            let unit = if name == NEWEST_SNAPSHOT_AGE_HOURS {
+            let unit = if name == NEWEST_SNAPSHOT_AGE_HOURS || name == NEWEST_COPY_AGE_HOURS {
                 "None"
             } else {
                 "Count"
@@ -98,8 +132,22 @@ mod tests {
                 newest_age_hours: None,
             },
         ];
-        let documents = documents("nightly", &databases, 2, 1_764_298_800_000);
-        assert_eq!(documents.len(), 4);
+        let regions = [
+            RegionMetrics {
+                region: "us-west-2".into(),
+                started: 2,
+                failed: 0,
+                newest_age_hours: Some(1.5),
+            },
+            RegionMetrics {
+                region: "eu-west-1".into(),
+                started: 0,
+                failed: 1,
+                newest_age_hours: None,
+            },
+        ];
+        let documents = documents("nightly", &databases, &regions, 2, 1_764_298_800_000);
+        assert_eq!(documents.len(), 6);
         assert_eq!(
             documents[0],
             json!({
@@ -144,6 +192,20 @@ mod tests {
             (&json!(1), &json!(2), &json!(2))
         );
         assert_eq!(total["NewestSnapshotAgeHours"], json!(30.5));
+        let west = &documents[4];
+        assert_eq!(
+            west["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Policy", "Region"]])
+        );
+        assert_eq!(
+            (&west["Region"], &west["CopiesStarted"], &west["NewestCopyAgeHours"]),
+            (&json!("us-west-2"), &json!(2), &json!(1.5))
+        );
+        assert_eq!(documents[5]["CopiesFailed"], json!(1));
+        assert!(
+            documents[5].get("NewestCopyAgeHours").is_none(),
+            "no copy there: no age, not 0"
+        );
         // Every metric named in the metadata is a member of the document.
         for document in &documents {
             for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {

@@ -1,9 +1,10 @@
 //! The metadata record kept in S3 for every snapshot a policy creates: what was backed up, when, and what became
 //! of it. Records outlive their snapshots, marked deleted, so the bucket is the history of the policy.
 //!
-//! A record written while its snapshot is still being created gets a marker under `pending/`; every run lists
-//! the markers once and brings those records up to date, so a record never stays `creating` and no run reads
-//! every record. Every call names the bucket's owner (`ExpectedBucketOwner`).
+//! A record with work still to come (its snapshot still being created, copies in other regions still to start
+//! or to finish) gets a marker under `pending/`; every run lists the markers once and brings those records up to
+//! date, so a record never stays `creating` and no run reads every record. Every call names the bucket's owner
+//! (`ExpectedBucketOwner`).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use rdsbackup_common::PENDING_PREFIX;
-pub use rdsbackup_common::record::Record;
+pub use rdsbackup_common::record::{CopyRecord, Record};
 use serde_json::{Map, Value};
 
 use crate::aws_error;
@@ -22,10 +23,12 @@ fn settled(status: &str) -> bool {
     matches!(status, "available" | "failed" | "deleted")
 }
 
-/// Writes a new record, and its pending marker while the snapshot is not settled. The marker goes first: a run
-/// that stops between the two leaves a marker that a later run resolves, never a stale record nobody revisits.
+/// Writes a new record, and its pending marker while work on it is to come: the snapshot is not settled, or it
+/// is available and copies are to be made. The marker goes first: a run that stops between the two leaves a
+/// marker that a later run resolves, never a stale record nobody revisits.
 pub async fn write(s3: &Client, config: &Config, record: &Record) -> Result<(), String> {
-    if !settled(&record.status) {
+    let copies_to_come = record.status == "available" && !config.copies.is_empty();
+    if !settled(&record.status) || copies_to_come {
         put(s3, config, &record.pending_key(), Vec::new(), None).await?;
     }
     put_record(s3, config, &record.key(), object(record)).await
@@ -40,19 +43,56 @@ pub async fn repair(s3: &Client, config: &Config, known: &Record) -> Result<bool
     write(s3, config, known).await.map(|()| true)
 }
 
-/// Brings a pending record to the snapshot's status, keeping whatever else it holds; once settled, the marker
-/// goes. `known` rebuilds a record that is missing.
-pub async fn settle(s3: &Client, config: &Config, known: &Record) -> Result<(), String> {
+/// Brings a record up to date with what RDS says of its snapshot (`known.status`) and of its copies
+/// (`known.copies`), keeping whatever else it holds; writes only what changed. `done` says whether anything is
+/// still to come: a record with work to come keeps (or gets, first) its pending marker, a finished one loses it;
+/// `marked` says whether it has one. `known` rebuilds a record that is missing.
+pub async fn follow(s3: &Client, config: &Config, known: &Record, done: bool, marked: bool) -> Result<(), String> {
     let key = known.key();
-    let mut record = read(s3, config, &key).await?.unwrap_or_else(|| object(known));
-    if record.get("status").and_then(Value::as_str) != Some(known.status.as_str()) {
-        record.insert("status".into(), known.status.clone().into());
+    let found = read(s3, config, &key).await?;
+    if !done && !marked {
+        put(s3, config, &known.pending_key(), Vec::new(), None).await?;
+    }
+    let mut record = found.clone().unwrap_or_else(|| object(known));
+    record.insert("status".into(), known.status.clone().into());
+    merge_copies(&mut record, &known.copies);
+    if found.as_ref() != Some(&record) {
         put_record(s3, config, &key, record).await?;
     }
-    if settled(&known.status) {
+    if done && marked {
         delete(s3, config, &known.pending_key()).await?;
     }
     Ok(())
+}
+
+/// Sets each copy's entry (one per region) in the record's `copies`, keeping the entries of other regions and
+/// the first `deleted_at` of a copy already marked deleted (a concurrent run may have got there first).
+fn merge_copies(record: &mut Map<String, Value>, copies: &[CopyRecord]) {
+    if copies.is_empty() {
+        return;
+    }
+    let mut entries: Vec<Value> = match record.get("copies") {
+        Some(Value::Array(entries)) => entries.clone(),
+        _ => Vec::new(),
+    };
+    for copy in copies {
+        let at = entries.iter().position(|e| {
+            e.get("region").and_then(Value::as_str) == Some(copy.region.as_str())
+                && e.get("snapshot_identifier").and_then(Value::as_str) == Some(copy.snapshot_identifier.as_str())
+        });
+        let mut entry = serde_json::to_value(copy).expect("a copy record serializes");
+        match at {
+            Some(i) => {
+                if entries[i].get("deleted_at").is_some() && copy.status == "deleted" {
+                    entry["deleted_at"] = entries[i]["deleted_at"].clone();
+                }
+                entries[i] = entry;
+            }
+            None => entries.push(entry),
+        }
+    }
+    entries.sort_by(|a, b| a["region"].as_str().cmp(&b["region"].as_str()));
+    record.insert("copies".into(), Value::Array(entries));
 }
 
 /// Marks the record of a deleted snapshot, keeping whatever else it holds (and the first `deleted_at`, when a
@@ -167,4 +207,57 @@ async fn delete(s3: &Client, config: &Config, key: &str) -> Result<(), String> {
         .await
         .map(drop)
         .map_err(|e| aws_error::describe(&format!("DeleteObject s3://{}/{key}", config.bucket), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn copy(region: &str, status: &str, deleted_at: Option<&str>) -> CopyRecord {
+        CopyRecord {
+            region: region.into(),
+            snapshot_identifier: "rdsbackup-nightly-orders-202611280300-9ca323f5".into(),
+            snapshot_arn: format!(
+                "arn:aws:rds:{region}:123456789012:snapshot:rdsbackup-nightly-orders-202611280300-9ca323f5"
+            ),
+            status: status.into(),
+            deleted_at: deleted_at.map(String::from),
+        }
+    }
+
+    #[test]
+    fn copies_merge_by_region_and_keep_the_first_deletion() {
+        let mut record = Map::new();
+        record.insert("engine".into(), json!("postgres"));
+        merge_copies(&mut record, &[copy("us-west-2", "copying", None)]);
+        merge_copies(
+            &mut record,
+            &[
+                copy("eu-west-1", "available", None),
+                copy("us-west-2", "available", None),
+            ],
+        );
+        let regions: Vec<&str> = record["copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["region"].as_str().unwrap())
+            .collect();
+        assert_eq!(regions, ["eu-west-1", "us-west-2"]);
+        assert_eq!(record["copies"][1]["status"], "available");
+        merge_copies(
+            &mut record,
+            &[copy("eu-west-1", "deleted", Some("2027-01-01T00:00:00Z"))],
+        );
+        merge_copies(
+            &mut record,
+            &[copy("eu-west-1", "deleted", Some("2027-01-02T00:00:00Z"))],
+        );
+        assert_eq!(record["copies"][0]["deleted_at"], "2027-01-01T00:00:00Z");
+        assert_eq!(record["engine"], "postgres", "the rest of the record is kept");
+        let unchanged = record.clone();
+        merge_copies(&mut record, &[]);
+        assert_eq!(record, unchanged);
+    }
 }

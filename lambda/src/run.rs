@@ -1,7 +1,12 @@
-//! One backup run: select the databases, then for each, at most a few at a time, take the slot's snapshot, write
-//! its record, apply retention and measure how recent its newest snapshot is. One database failing never stops
-//! the others; the run reports every failure at the end.
+//! One invocation. A backup event selects the databases and, for each, at most a few at a time, applies
+//! retention, takes the slot's snapshot and writes its record; every invocation, whatever its event, then advances
+//! the pending work of those databases (all of them after a backup event, those with pending records otherwise):
+//! copies into each destination region (retention there, then the copies still missing, within RDS's limit of
+//! copies in flight), and the records brought up to date with what RDS says of the snapshots and their copies.
+//! Every step is idempotent, so a repeated, concurrent or later invocation finishes what an earlier one started.
+//! One database (or destination) failing never stops the others; the run reports every failure at the end.
 
+use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -9,12 +14,14 @@ use time::OffsetDateTime;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::metrics::{self, DbMetrics};
-use crate::records::{self, Record};
+use crate::copies::{self, Decision};
+use crate::event::Trigger;
+use crate::metrics::{self, DbMetrics, RegionMetrics};
+use crate::records::{self, CopyRecord, Record};
 use crate::retention::{self, Owner, Rules};
 use crate::select::{self, Database, Failure, Kind};
 use crate::slot::{self, Slot};
-use crate::snapshot;
+use crate::snapshot::{self, Copied, Described, Place};
 
 /// Databases handled at once: enough to overlap the API round trips, few enough to stay clear of RDS throttling.
 const CONCURRENCY: usize = 8;
@@ -22,13 +29,19 @@ const CONCURRENCY: usize = 8;
 pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub s3: aws_sdk_s3::Client,
+    /// An RDS client per copy destination, in the order of `Config::copies`: RDS takes a copy request in the
+    /// destination region.
+    pub away: Vec<aws_sdk_rds::Client>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct Output {
     pub created: Vec<String>,
     pub existing: Vec<String>,
+    /// Snapshots deleted by retention: `<identifier>` at home, `<region>/<identifier>` for copies.
     pub deleted: Vec<String>,
+    /// Copies started, as `<region>/<identifier>`.
+    pub copied: Vec<String>,
     pub failed: Vec<Failure>,
 }
 
@@ -48,8 +61,16 @@ impl From<RunFailed> for lambda_runtime::Diagnostic {
 pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<Output, RunFailed> {
     let now = slot::now(&event, OffsetDateTime::now_utc()).map_err(RunFailed)?;
     let slot = Slot::of(now);
-    info!(policy = %config.policy, slot = %slot.rfc3339(), "backup run started");
-    let (databases, pending) = tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config));
+    let trigger = Trigger::of(&event, &config.policy);
+    info!(policy = %config.policy, slot = %slot.rfc3339(), trigger = trigger.as_str(), "run started");
+    let (databases, pending) = match trigger {
+        Trigger::Backup => tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config)),
+        // Advancing alone, with nothing pending, is one listing.
+        Trigger::Advance => match records::pending(&clients.s3, config).await {
+            Ok(pending) if pending.is_empty() => return finish(config, now, Output::default(), Vec::new(), &[], None),
+            pending => (select::describe(&clients.rds).await, pending),
+        },
+    };
     let (instances, clusters) = databases.map_err(RunFailed)?;
     // Pending records only wait for a later run: the backups go ahead without them, and the invocation then ends
     // in error (counted by Lambda's Errors metric and its alarm), so that a listing that keeps failing is seen.
@@ -62,22 +83,36 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     };
     let selection = select::select(config, &instances, &clusters);
     let no_pending = Vec::new();
+    let chosen = selection
+        .databases
+        .iter()
+        .filter(|db| trigger == Trigger::Backup || pending.contains_key(&db.identifier));
 
-    let reports: Vec<Report> = stream::iter(&selection.databases)
+    let surveys: Vec<Survey> = stream::iter(chosen)
         .map(|db| {
             let pending = pending.get(&db.identifier).unwrap_or(&no_pending);
-            back_up(clients, config, now, slot, db, pending)
+            survey(clients, config, now, slot, trigger, db, pending)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let plans = plan_copies(config, now, &surveys);
+    let reports: Vec<Report> = stream::iter(surveys.into_iter().zip(plans))
+        .map(|(survey, plan)| advance(clients, config, now, survey, plan))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
 
+    // The selection's own failures (a listed database not found) are the backup's to report.
+    let selection_failed = match trigger {
+        Trigger::Backup => selection.failed.clone(),
+        Trigger::Advance => Vec::new(),
+    };
     let mut output = Output {
-        failed: selection.failed.clone(),
+        failed: selection_failed.clone(),
         ..Output::default()
     };
-    let mut measured: Vec<DbMetrics> = selection
-        .failed
+    let mut measured: Vec<DbMetrics> = selection_failed
         .iter()
         .map(|f| DbMetrics {
             db: f.db.clone(),
@@ -86,35 +121,82 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
             newest_age_hours: None,
         })
         .collect();
+    let mut regions: Vec<RegionMetrics> = config
+        .copies
+        .iter()
+        .map(|d| RegionMetrics {
+            region: d.region.clone(),
+            started: 0,
+            failed: 0,
+            newest_age_hours: None,
+        })
+        .collect();
     for report in reports {
-        measured.push(report.metrics());
+        if trigger == Trigger::Backup {
+            measured.push(report.metrics());
+        }
+        for (region, away) in regions.iter_mut().zip(&report.away) {
+            region.started += away.started;
+            region.failed += away.failed;
+            // Ages only from a backup run, which sees every database: a run advancing a few pending ones would
+            // report their fresh copies and hide another database's stale ones from the alarm.
+            let age = away
+                .newest
+                .filter(|_| trigger == Trigger::Backup)
+                .map(|newest| ((now - newest).as_seconds_f64() / 3600.0).max(0.0));
+            // The region is as overdue as its most overdue database.
+            region.newest_age_hours = match (region.newest_age_hours, age) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
         output.created.extend(report.created);
         output.existing.extend(report.existing);
         output.deleted.extend(report.deleted);
+        output.copied.extend(report.copied);
         output.failed.extend(report.failed);
     }
-    for list in [&mut output.created, &mut output.existing, &mut output.deleted] {
+    measured.sort_by(|a, b| a.db.cmp(&b.db));
+    finish(config, now, output, measured, &regions, unsettled)
+}
+
+/// Emits the metrics and ends the invocation: in error when anything failed, so that Lambda's Errors metric
+/// (and its alarm) counts it.
+fn finish(
+    config: &Config,
+    now: OffsetDateTime,
+    mut output: Output,
+    measured: Vec<DbMetrics>,
+    regions: &[RegionMetrics],
+    unsettled: Option<String>,
+) -> Result<Output, RunFailed> {
+    for list in [
+        &mut output.created,
+        &mut output.existing,
+        &mut output.deleted,
+        &mut output.copied,
+    ] {
         list.sort();
     }
     output.failed.sort();
-    measured.sort_by(|a, b| a.db.cmp(&b.db));
-
-    let timestamp_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    for document in metrics::documents(&config.policy, &measured, output.deleted.len(), timestamp_ms) {
+    let timestamp_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let timestamp_ms = timestamp_ms.max((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64);
+    let deleted_home = output.deleted.iter().filter(|d| !d.contains('/')).count();
+    for document in metrics::documents(&config.policy, &measured, regions, deleted_home, timestamp_ms) {
         println!("{document}");
     }
     let summary = serde_json::to_string(&output).expect("the output serializes");
     if let (true, Some(e)) = (output.failed.is_empty(), &unsettled) {
-        error!(output = %summary, "backup run finished, pending records not settled");
+        error!(output = %summary, "run finished, pending records not settled");
         return Err(RunFailed(format!(
             "pending records could not be listed ({e}); the backups went ahead and a later run settles them: {summary}"
         )));
     }
     if output.failed.is_empty() {
-        info!(output = %summary, "backup run finished");
+        info!(output = %summary, "run finished");
         Ok(output)
     } else {
-        error!(output = %summary, "backup run finished with failures");
+        error!(output = %summary, "run finished with failures");
         let unlisted = unsettled.map_or_else(String::new, |e| {
             format!(", and pending records could not be listed ({e})")
         });
@@ -131,8 +213,18 @@ struct Report {
     created: Option<String>,
     existing: Option<String>,
     deleted: Vec<String>,
+    copied: Vec<String>,
     failed: Vec<Failure>,
     newest_age_hours: Option<f64>,
+    /// Per copy destination, in `Config::copies` order.
+    away: Vec<AwayReport>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct AwayReport {
+    started: u32,
+    failed: u32,
+    newest: Option<OffsetDateTime>,
 }
 
 impl Report {
@@ -145,6 +237,11 @@ impl Report {
         });
     }
 
+    fn fail_copy(&mut self, destination: usize, region: &str, error: String) {
+        self.away[destination].failed += 1;
+        self.fail(format!("copy to {region}: {error}"));
+    }
+
     fn metrics(&self) -> DbMetrics {
         DbMetrics {
             db: self.db.clone(),
@@ -155,46 +252,74 @@ impl Report {
     }
 }
 
-async fn back_up(
+/// One database as the first half of the run leaves it.
+struct Survey<'a> {
+    db: &'a Database,
+    report: Report,
+    /// Its manual snapshots at home as this run leaves them (retention's deletions out, the slot's snapshot in);
+    /// `None` when they could not be listed.
+    home: Option<Vec<Described>>,
+    /// Its snapshots in each copy destination (`Config::copies` order), or why they could not be listed.
+    away: Vec<Result<Vec<Described>, String>>,
+    pending: &'a [String],
+}
+
+fn owner<'a>(config: &'a Config, db: &'a Database) -> Owner<'a> {
+    Owner {
+        policy: &config.policy,
+        db: &db.identifier,
+        kind: db.kind,
+    }
+}
+
+/// Lists the database's snapshots at home and in every destination at once; after a backup event, applies
+/// retention at home and takes the slot's snapshot.
+async fn survey<'a>(
     clients: &Clients,
     config: &Config,
     now: OffsetDateTime,
     slot: Slot,
-    db: &Database,
-    pending: &[String],
-) -> Report {
+    trigger: Trigger,
+    db: &'a Database,
+    pending: &'a [String],
+) -> Survey<'a> {
     let mut report = Report {
         db: db.identifier.clone(),
         kind: db.kind,
         created: None,
         existing: None,
         deleted: Vec::new(),
+        copied: Vec::new(),
         failed: Vec::new(),
         newest_age_hours: None,
+        away: vec![AwayReport::default(); config.copies.len()],
     };
-    let owner = Owner {
-        policy: &config.policy,
-        db: &db.identifier,
-        kind: db.kind,
-    };
-    let listed = match snapshot::list(&clients.rds, db).await {
+    let owner = owner(config, db);
+    let (home, away) = tokio::join!(
+        snapshot::list(&clients.rds, db, Place::Home),
+        join_all(clients.away.iter().map(|rds| snapshot::list(rds, db, Place::Away))),
+    );
+    let mut home = match home {
         Ok(listed) => Some(listed),
         Err(e) => {
             report.fail(format!("its snapshots could not be listed: {e}"));
             None
         }
     };
-    // Retention first: an expired snapshot makes room under the region's snapshot quota for the new one.
-    if let Some(listed) = &listed {
-        apply_retention(clients, config, now, db, owner, listed, &mut report).await;
+    if trigger == Trigger::Backup {
+        // Retention first: an expired snapshot makes room under the region's snapshot quota for the new one.
+        if let Some(listed) = &home {
+            apply_retention(clients, config, now, db, owner, listed, &mut report).await;
+        }
+        let created = take_snapshot(clients, config, slot, db, owner, home.as_deref(), &mut report).await;
+        if let Some(listed) = &mut home {
+            listed.retain(|s| !report.deleted.contains(&s.snapshot.id));
+            listed.extend(created);
+        }
     }
-    let created = take_snapshot(clients, config, slot, db, owner, listed.as_deref(), &mut report).await;
-    if let Some(listed) = &listed {
-        settle_pending(clients, config, db, owner, listed, pending, &mut report).await;
+    if let Some(listed) = &home {
         let newest = listed
             .iter()
-            .filter(|s| !report.deleted.contains(&s.snapshot.id))
-            .chain(&created)
             .filter(|s| owner.owns(&s.snapshot) && s.snapshot.is_available())
             .filter_map(|s| owner.taken(&s.snapshot))
             .max();
@@ -202,7 +327,237 @@ async fn back_up(
         // alarm must see that.
         report.newest_age_hours = newest.map(|newest| ((now - newest).as_seconds_f64() / 3600.0).max(0.0));
     }
+    Survey {
+        db,
+        report,
+        home,
+        away,
+        pending,
+    }
+}
+
+/// What one database does in one destination: its retention and missing copies there, and whether it starts
+/// the first of them in this run.
+struct CopyPlan {
+    decision: Decision,
+    start: bool,
+}
+
+/// Per survey, per destination: decided over all databases at once, since RDS's limit of copies in flight is
+/// per destination region. `None` where the database's snapshots (at home or there) are unknown.
+fn plan_copies(config: &Config, now: OffsetDateTime, surveys: &[Survey]) -> Vec<Vec<Option<CopyPlan>>> {
+    let judged = |listed: &[Described]| listed.iter().map(|s| s.snapshot.clone()).collect::<Vec<_>>();
+    let mut plans: Vec<Vec<Option<CopyPlan>>> = surveys
+        .iter()
+        .map(|survey| {
+            config
+                .copies
+                .iter()
+                .zip(&survey.away)
+                .map(|(destination, away)| {
+                    let (Some(home), Ok(away)) = (&survey.home, away) else {
+                        return None;
+                    };
+                    let rules = Rules {
+                        owner: owner(config, survey.db),
+                        retention_days: destination.retention_days,
+                        min_snapshots: destination.min_snapshots,
+                        now,
+                    };
+                    Some(CopyPlan {
+                        decision: copies::decide(&judged(home), &judged(away), &rules),
+                        start: false,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for destination in 0..config.copies.len() {
+        let (at, decisions): (Vec<usize>, Vec<&Decision>) = plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, plan)| plan[destination].as_ref().map(|p| (i, &p.decision)))
+            .unzip();
+        let chosen: Vec<usize> = copies::choose(&decisions, rdsbackup_common::copies::MAX_IN_FLIGHT_PER_REGION)
+            .into_iter()
+            .map(|i| at[i])
+            .collect();
+        for i in chosen {
+            if let Some(plan) = &mut plans[i][destination] {
+                plan.start = true;
+            }
+        }
+    }
+    plans
+}
+
+/// The second half for one database: retention and copies in each destination (all at once), then its records
+/// brought up to date.
+async fn advance(
+    clients: &Clients,
+    config: &Config,
+    now: OffsetDateTime,
+    mut survey: Survey<'_>,
+    plans: Vec<Option<CopyPlan>>,
+) -> Report {
+    let db = survey.db;
+    let home = survey.home.take();
+    let outcomes = join_all(
+        plans
+            .iter()
+            .enumerate()
+            .map(|(d, plan)| copy_to(clients, config, d, db, home.as_deref(), &survey.away[d], plan.as_ref())),
+    )
+    .await;
+    let mut report = survey.report;
+    let mut changed: Vec<String> = Vec::new();
+    let mut away: Vec<Option<Vec<Described>>> = Vec::new();
+    let mut deleted: Vec<Vec<String>> = Vec::new();
+    for (d, outcome) in outcomes.into_iter().enumerate() {
+        let region = &config.copies[d].region;
+        for error in outcome.errors {
+            report.fail_copy(d, region, error);
+        }
+        report
+            .deleted
+            .extend(outcome.deleted.iter().map(|id| format!("{region}/{id}")));
+        report
+            .copied
+            .extend(outcome.started.iter().map(|id| format!("{region}/{id}")));
+        report.away[d].started += outcome.started.len() as u32;
+        report.away[d].newest = outcome.newest;
+        changed.extend(outcome.deleted.iter().chain(&outcome.started).cloned());
+        away.push(outcome.listed);
+        deleted.push(outcome.deleted);
+    }
+    if let Some(home) = &home {
+        let destinations = Destinations {
+            plans: &plans,
+            away: &away,
+            deleted: &deleted,
+        };
+        let work = Work {
+            pending: survey.pending,
+            changed: &changed,
+        };
+        follow_records(clients, config, now, db, home, work, &destinations, &mut report).await;
+    }
     report
+}
+
+/// What became of one database in one destination.
+#[derive(Default)]
+struct CopyOutcome {
+    /// Its snapshots there after this run's deletions and copies; `None` when unknown.
+    listed: Option<Vec<Described>>,
+    started: Vec<String>,
+    deleted: Vec<String>,
+    errors: Vec<String>,
+    newest: Option<OffsetDateTime>,
+}
+
+/// Retention, then the planned copy, in one destination.
+async fn copy_to(
+    clients: &Clients,
+    config: &Config,
+    destination: usize,
+    db: &Database,
+    home: Option<&[Described]>,
+    away: &Result<Vec<Described>, String>,
+    plan: Option<&CopyPlan>,
+) -> CopyOutcome {
+    let mut outcome = CopyOutcome::default();
+    let listed = match away {
+        Ok(listed) => listed,
+        Err(e) => {
+            outcome
+                .errors
+                .push(format!("its snapshots there could not be listed: {e}"));
+            return outcome;
+        }
+    };
+    let (Some(home), Some(plan)) = (home, plan) else {
+        outcome.listed = Some(listed.clone());
+        return outcome;
+    };
+    let rds = &clients.away[destination];
+    let target = &config.copies[destination];
+    let mut listed = listed.clone();
+    for id in &plan.decision.taken {
+        outcome.errors.push(format!(
+            "snapshot {id} exists there but is not this policy's copy of {}; it is left as it is and not copied",
+            db.identifier
+        ));
+    }
+    for id in &plan.decision.expired {
+        match snapshot::delete(rds, db.kind, id).await {
+            Ok(()) => {
+                info!(db = %db.identifier, region = %target.region, snapshot = %id, "expired copy deleted");
+                outcome.deleted.push(id.clone());
+                listed.retain(|s| &s.snapshot.id != id);
+            }
+            Err(e) => outcome.errors.push(e),
+        }
+    }
+    outcome.newest = plan.decision.newest;
+    let source = plan
+        .decision
+        .missing
+        .first()
+        .filter(|_| plan.start)
+        .and_then(|id| home.iter().find(|s| &s.snapshot.id == id));
+    if let Some(source) = source {
+        let id = &source.snapshot.id;
+        if source.encrypted && target.kms_key_arn.is_none() {
+            outcome.errors.push(format!(
+                "snapshot {id} is encrypted, and RDS copies an encrypted snapshot to another region only onto a key \
+                 of that region: set kms_key_arn in the copy block for {}",
+                target.region
+            ));
+        } else {
+            match snapshot::copy(rds, &config.policy, db, source, target.kms_key_arn.as_deref()).await {
+                Ok(Copied::Started(copy)) => {
+                    info!(
+                        db = %db.identifier, region = %target.region, snapshot = %id,
+                        status = %copy.snapshot.status, "copy started"
+                    );
+                    if copy.snapshot.is_available() {
+                        outcome.newest = outcome.newest.max(owner(config, db).taken(&source.snapshot));
+                    }
+                    outcome.started.push(id.clone());
+                    listed.push(copy);
+                }
+                // Started by a concurrent or retried run: it is the policy's copy only if it says so.
+                Ok(Copied::Exists) => match snapshot::find(rds, db.kind, id).await {
+                    Ok(Some(found)) if owner(config, db).owns(&found.snapshot) => listed.push(found),
+                    Ok(_) => outcome.errors.push(format!(
+                        "snapshot {id} exists there but is not this policy's copy of {}",
+                        db.identifier
+                    )),
+                    Err(e) => outcome.errors.push(e),
+                },
+                Err(e) => outcome.errors.push(e),
+            }
+        }
+    }
+    outcome.listed = Some(listed);
+    outcome
+}
+
+/// What the destinations say of one database, for its records: per destination (`Config::copies` order).
+struct Destinations<'a> {
+    plans: &'a [Option<CopyPlan>],
+    /// Its snapshots there after this run; `None` where unknown.
+    away: &'a [Option<Vec<Described>>],
+    /// The copies this run's retention deleted there.
+    deleted: &'a [Vec<String>],
+}
+
+/// The records to bring up to date: those marked pending, and those whose copies this run started or deleted.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    pending: &'a [String],
+    changed: &'a [String],
 }
 
 /// What the record of a snapshot says, from what RDS told of it.
@@ -232,6 +587,7 @@ fn known_record(config: &Config, db: &Database, owner: Owner, id: &str) -> Recor
         slot: Slot::from_identifier(id, owner.policy, owner.db, owner.kind).map(|s| s.rfc3339()),
         status: "deleted".into(),
         created_at: None,
+        copies: Vec::new(),
     }
 }
 
@@ -343,28 +699,80 @@ async fn apply_retention(
     }
 }
 
-/// Brings the records still marked pending up to date with what RDS now says of their snapshots.
-async fn settle_pending(
+/// Brings up to date the records of the database's snapshots that are pending or whose copies this run started
+/// or deleted: each snapshot's status and its copies' as RDS says them. A record is done once its snapshot is
+/// settled and, in every destination, the copy is settled or none is wanted.
+#[allow(clippy::too_many_arguments)]
+async fn follow_records(
     clients: &Clients,
     config: &Config,
+    now: OffsetDateTime,
     db: &Database,
-    owner: Owner<'_>,
-    listed: &[snapshot::Described],
-    pending: &[String],
+    home: &[Described],
+    work: Work<'_>,
+    destinations: &Destinations<'_>,
     report: &mut Report,
 ) {
-    for id in pending {
-        if report.deleted.contains(id) || report.created.as_ref() == Some(id) {
+    let owner = owner(config, db);
+    let mut ids: Vec<String> = work.pending.iter().chain(work.changed).cloned().collect();
+    // The slot's new snapshot, whose record was just written, now lists the copies started for it.
+    if let Some(created) = &report.created
+        && !config.copies.is_empty()
+    {
+        ids.push(created.clone());
+    }
+    ids.sort();
+    ids.dedup();
+    let deleted_at = slot::rfc3339(OffsetDateTime::now_utc());
+    for id in &ids {
+        if report.deleted.contains(id) {
+            // Deleted by retention at home in this run: its record says so already.
             continue;
         }
-        let result = match listed.iter().find(|s| &s.snapshot.id == id) {
-            // Still creating: a later run looks again.
-            Some(found) if !found.snapshot.is_settled() => continue,
-            Some(found) => records::settle(&clients.s3, config, &record_of(config, db, owner, found)).await,
+        let marked = work.pending.contains(id);
+        let found = home.iter().find(|s| &s.snapshot.id == id);
+        let result = match found {
             // Gone without retention (deleted by hand): the record says so.
-            None => {
+            None if marked => {
                 let known = known_record(config, db, owner, id);
-                records::mark_deleted(&clients.s3, config, &known, &slot::rfc3339(OffsetDateTime::now_utc())).await
+                records::mark_deleted(&clients.s3, config, &known, &slot::rfc3339(now)).await
+            }
+            _ => {
+                let mut known = match found {
+                    Some(found) => record_of(config, db, owner, found),
+                    // A copy deleted there whose source is gone at home: only the copy's entry changes.
+                    None => known_record(config, db, owner, id),
+                };
+                let mut done = found.is_none_or(|s| s.snapshot.is_settled());
+                for (d, destination) in config.copies.iter().enumerate() {
+                    let copy = |snapshot_arn: String, status: String, deleted_at: Option<String>| CopyRecord {
+                        region: destination.region.clone(),
+                        snapshot_identifier: id.clone(),
+                        snapshot_arn,
+                        status,
+                        deleted_at,
+                    };
+                    let Some(listed) = &destinations.away[d] else {
+                        done = false;
+                        continue;
+                    };
+                    match listed.iter().find(|s| &s.snapshot.id == id && owner.owns(&s.snapshot)) {
+                        Some(there) => {
+                            done &= there.snapshot.is_settled();
+                            known
+                                .copies
+                                .push(copy(there.arn.clone(), there.snapshot.status.clone(), None));
+                        }
+                        None if destinations.deleted[d].contains(id) => {
+                            known
+                                .copies
+                                .push(copy(String::new(), "deleted".into(), Some(deleted_at.clone())));
+                        }
+                        // A copy still to start (waiting for the snapshot, or for room under RDS's limit).
+                        None => done &= destinations.plans[d].as_ref().is_some_and(|p| !p.decision.awaits(id)),
+                    }
+                }
+                records::follow(&clients.s3, config, &known, done, marked).await
             }
         };
         match result {

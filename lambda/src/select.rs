@@ -156,6 +156,7 @@ mod tests {
             min_snapshots: 3,
             kms_key_arn: None,
             bucket_owner: "123456789012".into(),
+            copies: Vec::new(),
         }
     }
 

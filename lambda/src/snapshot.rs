@@ -1,5 +1,6 @@
 //! The RDS side of a backup: create the slot's snapshot, find one by identifier, list a database's manual
-//! snapshots, delete. Instances and clusters have parallel APIs; this module hides which one a database needs.
+//! snapshots, copy one into another region, delete. Instances and clusters have parallel APIs; this module hides
+//! which one a database needs. Every function takes the client of the region it acts in.
 
 use aws_sdk_rds::Client;
 use aws_sdk_rds::types::Tag;
@@ -16,7 +17,17 @@ pub struct Described {
     pub engine: String,
     /// The instance or cluster it was taken of.
     pub source: String,
+    /// Whether its storage is encrypted: an encrypted snapshot needs a key of the destination to be copied.
+    pub encrypted: bool,
     pub snapshot: retention::Snapshot,
+}
+
+/// Where a listing looks: at home, or in a destination region, where every snapshot of ours is a copy and its
+/// age is its source's (RDS's `OriginalSnapshotCreateTime`, else the slot in its identifier), not the copy's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Home,
+    Away,
 }
 
 /// The snapshot made, or `None` when a snapshot of that identifier exists already: whose it is, the caller
@@ -100,7 +111,7 @@ pub async fn find(rds: &Client, kind: Kind, id: &str) -> Result<Option<Described
 }
 
 /// The database's manual snapshots: automated ones are RDS's to expire, so they are not even listed.
-pub async fn list(rds: &Client, db: &Database) -> Result<Vec<Described>, String> {
+pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Described>, String> {
     let mut snapshots = Vec::new();
     match db.kind {
         Kind::Instance => {
@@ -111,7 +122,10 @@ pub async fn list(rds: &Client, db: &Database) -> Result<Vec<Described>, String>
             let mut pages = request.into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error::describe("DescribeDBSnapshots", &e))?;
-                snapshots.extend(page.db_snapshots().iter().map(instance_snapshot));
+                snapshots.extend(page.db_snapshots().iter().map(|s| match place {
+                    Place::Home => instance_snapshot(s),
+                    Place::Away => instance_copy(s),
+                }));
             }
         }
         Kind::Cluster => {
@@ -122,11 +136,90 @@ pub async fn list(rds: &Client, db: &Database) -> Result<Vec<Described>, String>
             let mut pages = request.into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error::describe("DescribeDBClusterSnapshots", &e))?;
-                snapshots.extend(page.db_cluster_snapshots().iter().map(cluster_snapshot));
+                snapshots.extend(page.db_cluster_snapshots().iter().map(|s| match place {
+                    Place::Home => cluster_snapshot(s),
+                    Place::Away => cluster_copy(s),
+                }));
             }
         }
     }
     Ok(snapshots)
+}
+
+/// What a copy request ended in.
+pub enum Copied {
+    Started(Described),
+    /// A snapshot of the copy's identifier exists already in the destination (a concurrent or retried run
+    /// started it): whose it is, the caller finds out.
+    Exists,
+}
+
+/// Copies `source` (a snapshot of the home region, by ARN) into the region of `rds` under the same identifier,
+/// tagged as the policy's copy of it, encrypted with `kms_key` when given. RDS requires the request to be made
+/// in the destination region; outside AWS GovCloud (US) it needs no presigned URL.
+pub async fn copy(
+    rds: &Client,
+    policy: &str,
+    db: &Database,
+    source: &Described,
+    kms_key: Option<&str>,
+) -> Result<Copied, String> {
+    let id = &source.snapshot.id;
+    let tags = vec![
+        Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
+        Tag::builder()
+            .key(rdsbackup_common::tags::DB)
+            .value(&db.identifier)
+            .build(),
+        Tag::builder()
+            .key(rdsbackup_common::tags::SOURCE)
+            .value(&source.arn)
+            .build(),
+    ];
+    match db.kind {
+        Kind::Instance => {
+            let request = rds
+                .copy_db_snapshot()
+                .source_db_snapshot_identifier(&source.arn)
+                .target_db_snapshot_identifier(id)
+                .set_kms_key_id(kms_key.map(String::from))
+                .set_tags(Some(tags));
+            match request.send().await {
+                Ok(output) => Ok(Copied::Started(instance_copy(
+                    output.db_snapshot().ok_or("no DBSnapshot in the response")?,
+                ))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
+                {
+                    Ok(Copied::Exists)
+                }
+                Err(e) => Err(aws_error::describe("CopyDBSnapshot", &e)),
+            }
+        }
+        Kind::Cluster => {
+            let request = rds
+                .copy_db_cluster_snapshot()
+                .source_db_cluster_snapshot_identifier(&source.arn)
+                .target_db_cluster_snapshot_identifier(id)
+                .set_kms_key_id(kms_key.map(String::from))
+                .set_tags(Some(tags));
+            match request.send().await {
+                Ok(output) => Ok(Copied::Started(cluster_copy(
+                    output
+                        .db_cluster_snapshot()
+                        .ok_or("no DBClusterSnapshot in the response")?,
+                ))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
+                {
+                    Ok(Copied::Exists)
+                }
+                Err(e) => Err(aws_error::describe("CopyDBClusterSnapshot", &e)),
+            }
+        }
+    }
 }
 
 /// Deletes a snapshot. One already gone, or already being deleted (by a concurrent run of the same policy, or a
@@ -168,6 +261,7 @@ fn instance_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
         arn: s.db_snapshot_arn().unwrap_or_default().into(),
         engine: s.engine().unwrap_or_default().into(),
         source: s.db_instance_identifier().unwrap_or_default().into(),
+        encrypted: s.encrypted().unwrap_or_default(),
         snapshot: retention::Snapshot {
             id: s.db_snapshot_identifier().unwrap_or_default().into(),
             policy: tags.remove(rdsbackup_common::tags::POLICY),
@@ -185,6 +279,7 @@ fn cluster_snapshot(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
         arn: s.db_cluster_snapshot_arn().unwrap_or_default().into(),
         engine: s.engine().unwrap_or_default().into(),
         source: s.db_cluster_identifier().unwrap_or_default().into(),
+        encrypted: s.storage_encrypted().unwrap_or_default(),
         snapshot: retention::Snapshot {
             id: s.db_cluster_snapshot_identifier().unwrap_or_default().into(),
             policy: tags.remove(rdsbackup_common::tags::POLICY),
@@ -194,6 +289,20 @@ fn cluster_snapshot(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
             created: s.snapshot_create_time().and_then(timestamp),
         },
     }
+}
+
+/// A copy's data is as old as its source: `OriginalSnapshotCreateTime`, else (RDS may leave it out) the slot.
+fn instance_copy(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
+    let mut copy = instance_snapshot(s);
+    copy.snapshot.created = s.original_snapshot_create_time().and_then(timestamp);
+    copy
+}
+
+/// Cluster snapshots carry no original create time: a copy ages by the slot in its identifier.
+fn cluster_copy(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
+    let mut copy = cluster_snapshot(s);
+    copy.snapshot.created = None;
+    copy
 }
 
 fn timestamp(t: &aws_sdk_rds::primitives::DateTime) -> Option<OffsetDateTime> {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::plugin::schema::{Attribute, Block, PlanModifier, Role, Schema};
+use crate::plugin::schema::{Attribute, Block, Nesting, PlanModifier, Role, Schema};
 use crate::plugin::value::Value;
 
 fn repo() -> PathBuf {
@@ -82,9 +82,13 @@ fn arguments(out: &mut String, block: &Block, heading: &str) {
         }
     }
     for nested in &block.blocks {
+        let how_many = match nested.nesting {
+            Nesting::Single => "At most one.".to_string(),
+            Nesting::List { max_items } => format!("Up to {max_items}, in order."),
+        };
         let _ = writeln!(
             out,
-            "\n{heading} Block `{}`\n\nAt most one. {}",
+            "\n{heading} Block `{}`\n\n{how_many} {}",
             nested.name, nested.block.description
         );
         arguments(out, &nested.block, &format!("{heading}#"));

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::aws::{AssumeRole, AwsSettings, Service};
 use crate::plugin::diag::{AttrPath, Diagnostics};
-use crate::plugin::schema::{AttrType, Attribute, Block, Schema, SingleBlock};
+use crate::plugin::schema::{AttrType, Attribute, Block, NestedBlock, Schema};
 use crate::plugin::typed::Tf;
 use crate::plugin::value::Value;
 use crate::plugin::{DataSource, Provider, Resource};
@@ -97,9 +97,9 @@ pub fn schema() -> Schema {
                 ),
             ],
             blocks: vec![
-                SingleBlock {
-                    name: "assume_role",
-                    block: Block {
+                NestedBlock::single(
+                    "assume_role",
+                    Block {
                         description: "Assume this IAM role (with the credentials of the chain) and act in its \
                                       account: one provider block per account.",
                         attributes: vec![
@@ -122,17 +122,17 @@ pub fn schema() -> Schema {
                         ],
                         blocks: vec![],
                     },
-                },
-                SingleBlock {
-                    name: "endpoints",
-                    block: Block {
+                ),
+                NestedBlock::single(
+                    "endpoints",
+                    Block {
                         description: "Custom endpoint URLs per service, for LocalStack, moto or VPC endpoints. With \
                                       a custom S3 endpoint, S3 is addressed path-style. `AWS_ENDPOINT_URL` and \
                                       `AWS_ENDPOINT_URL_<SERVICE>` are honoured too.",
                         attributes: Service::ALL.into_iter().map(endpoint).collect(),
                         blocks: vec![],
                     },
-                },
+                ),
             ],
         },
     }

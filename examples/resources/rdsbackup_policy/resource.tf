@@ -14,6 +14,18 @@ resource "rdsbackup_policy" "production" {
   max_backup_age_hours = 26
   log_retention_days   = 90
 
+  # Every snapshot also in two other regions: encrypted databases need a key of the destination region.
+  copy {
+    region      = "us-west-2"
+    kms_key_arn = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+  copy {
+    region         = "eu-central-1"
+    kms_key_arn    = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ac"
+    retention_days = 90
+    min_snapshots  = 3
+  }
+
   tags = {
     cost-center = "databases"
   }

@@ -6,6 +6,9 @@
 //!   missing data counting as breaching. A run reports an age near 0, so the alarm stays OK while a run has
 //!   reported fresh snapshots within the window; it fires when runs report stale snapshots or stop reporting
 //!   at all (a broken schedule, a failing function). CloudWatch looks back at most 7 days with hourly periods.
+//! - `rdsbackup-<name>-copy-overdue-<region>` per `copy` block: `NewestCopyAgeHours` (dimensions `Policy`,
+//!   `Region`) past `max_backup_age_hours` + 24 (a copy starts once its snapshot is available and takes hours),
+//!   missing data breaching. A copy alarm whose block is gone is found by its name and tag and deleted.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,11 @@ pub struct AlarmsSpec<'a> {
     pub function_name: &'a str,
     pub errors_alarm: &'a str,
     pub overdue_alarm: &'a str,
+    /// The "copy overdue" alarm of each `copy` block, with its region.
+    pub copy_alarms: Vec<(String, &'a str)>,
+    /// What every alarm of the policy's name starts with, and what its copy alarms start with.
+    pub name_prefix: String,
+    pub copy_alarm_prefix: String,
     pub threshold_hours: i32,
     /// `false` pauses the policy: the overdue alarm's notifications are switched off with the schedule, or a
     /// paused policy would page every day.
@@ -91,14 +99,58 @@ impl AlarmsSpec<'_> {
         }
     }
 
-    fn names(&self) -> [&str; 2] {
-        [self.overdue_alarm, self.errors_alarm]
+    fn copy_overdue(&self, region: &str) -> Shape {
+        let threshold = self.threshold_hours + COPY_SLACK_HOURS;
+        // CloudWatch evaluates at most 7 days of hourly periods.
+        let periods = threshold.min(168);
+        Shape {
+            namespace: metrics::NAMESPACE.into(),
+            metric: metrics::NEWEST_COPY_AGE_HOURS.into(),
+            dimensions: vec![
+                (metrics::DIMENSION_POLICY.into(), self.policy.into()),
+                (metrics::DIMENSION_REGION.into(), region.into()),
+            ],
+            statistic: Statistic::Maximum,
+            period: 3600,
+            evaluation_periods: periods,
+            datapoints_to_alarm: periods,
+            threshold: f64::from(threshold),
+            comparison: ComparisonOperator::GreaterThanThreshold,
+            treat_missing_data: "breaching".into(),
+            actions: vec![self.topic_arn.into()],
+            actions_enabled: self.enabled,
+            description: format!(
+                "rdsbackup policy {}: no copy in {region} newer than {threshold} hours has been reported for some \
+                 database.",
+                self.policy
+            ),
+        }
     }
 
-    fn alarms(&self) -> [(&str, Shape); 2] {
-        [(self.overdue_alarm, self.overdue()), (self.errors_alarm, self.errors())]
+    fn alarms(&self) -> Vec<(&str, Shape)> {
+        let mut alarms = vec![(self.overdue_alarm, self.overdue()), (self.errors_alarm, self.errors())];
+        alarms.extend(
+            self.copy_alarms
+                .iter()
+                .map(|(name, region)| (name.as_str(), self.copy_overdue(region))),
+        );
+        alarms
+    }
+
+    /// A copy alarm of this policy that no block names any more (its tag says whose it is).
+    fn is_stale(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
+        name.starts_with(&self.copy_alarm_prefix)
+            && !self.copy_alarms.iter().any(|(n, _)| n == name)
+            && tags.get(rdsbackup_common::tags::POLICY).map(String::as_str) == Some(self.policy)
+    }
+
+    fn is_ours(&self, name: &str) -> bool {
+        name == self.overdue_alarm || name == self.errors_alarm || name.starts_with(&self.copy_alarm_prefix)
     }
 }
+
+/// Copies start once their snapshot is available and take hours: a day more than a snapshot before "overdue".
+const COPY_SLACK_HOURS: i32 = 24;
 
 fn shape(alarm: &MetricAlarm) -> Shape {
     let mut dimensions: Vec<(String, String)> = alarm
@@ -176,20 +228,24 @@ fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
     }
 }
 
-/// `None` when neither alarm exists.
+/// `None` when no alarm of the stack exists. One listing by the policy's name prefix (paginated) finds them all,
+/// copy alarms of removed blocks included; alarms of other policies under the prefix are left out by name.
 async fn read(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<Option<Alarms>> {
-    let names = spec.names();
-    let described = cloudwatch
+    let mut listed = Vec::new();
+    let mut pages = cloudwatch
         .describe_alarms()
-        .set_alarm_names(Some(names.map(str::to_string).to_vec()))
-        .send()
-        .await
-        .map_err(failed("cloudwatch:DescribeAlarms", names.join(", ")))?;
+        .alarm_name_prefix(&spec.name_prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(failed("cloudwatch:DescribeAlarms", &spec.name_prefix))?;
+        listed.extend(page.metric_alarms().iter().cloned());
+    }
     // One tag call per alarm, all at once: a refresh waits for the slowest, not the sum.
-    let tagged = described
-        .metric_alarms()
+    let tagged = listed
         .iter()
-        .filter_map(|alarm| Some((alarm, alarm.alarm_name()?, alarm.alarm_arn()?)));
+        .filter_map(|alarm| Some((alarm, alarm.alarm_name()?, alarm.alarm_arn()?)))
+        .filter(|(_, name, _)| spec.is_ours(name));
     let found: BTreeMap<_, _> = futures_util::future::try_join_all(tagged.map(|(alarm, name, arn)| async move {
         let listed = cloudwatch
             .list_tags_for_resource()
@@ -257,6 +313,10 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
     let current = read(cloudwatch, spec)
         .await?
         .unwrap_or(Alarms { found: BTreeMap::new() });
+    let stale = current.stale(spec);
+    if !stale.is_empty() {
+        delete_alarms(cloudwatch, stale).await?;
+    }
     let tags: Vec<Tag> = spec
         .tags
         .iter()
@@ -268,11 +328,7 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
             tags::claim(found_tags, spec.tags, &format!("alarm {name}"))?;
         }
         if found.map(|(shape, _, _)| shape) != Some(&wanted) {
-            let unit = if name == spec.overdue_alarm {
-                Some(StandardUnit::None)
-            } else {
-                None
-            };
+            let unit = (wanted.namespace == metrics::NAMESPACE).then_some(StandardUnit::None);
             cloudwatch
                 .put_metric_alarm()
                 .alarm_name(name)
@@ -338,22 +394,43 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
     Ok(())
 }
 
+/// Deletes every alarm of the stack: those of the spec, and copy alarms of blocks removed before.
 async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<()> {
-    let names = spec.names();
+    let mut names: Vec<String> = spec.alarms().into_iter().map(|(name, _)| name.to_string()).collect();
+    if let Some(found) = read(cloudwatch, spec).await? {
+        names.extend(found.stale(spec));
+    }
+    delete_alarms(cloudwatch, names).await
+}
+
+async fn delete_alarms(cloudwatch: &aws_sdk_cloudwatch::Client, names: Vec<String>) -> Result<()> {
+    // DeleteAlarms takes up to 100 names; a policy has at most 7.
+    let label = names.join(", ");
     cloudwatch
         .delete_alarms()
-        .set_alarm_names(Some(names.map(str::to_string).to_vec()))
+        .set_alarm_names(Some(names))
         .send()
         .await
         .map(drop)
-        .map_err(failed("cloudwatch:DeleteAlarms", names.join(", ")))
+        .map_err(failed("cloudwatch:DeleteAlarms", label))
+}
+
+impl Alarms {
+    fn stale(&self, spec: &AlarmsSpec<'_>) -> Vec<String> {
+        self.found
+            .iter()
+            .filter(|(name, (_, _, tags))| spec.is_stale(name, tags))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
 }
 
 impl Part for AlarmsSpec<'_> {
     type Found = Alarms;
 
     fn missing(&self) -> String {
-        format!("alarms {} and {} are missing", self.errors_alarm, self.overdue_alarm)
+        let names: Vec<&str> = self.alarms().into_iter().map(|(name, _)| name).collect();
+        format!("alarms {} are missing", names.join(", "))
     }
 
     async fn read(&self, aws: &Clients) -> Result<Option<Alarms>> {
@@ -376,6 +453,12 @@ impl Part for AlarmsSpec<'_> {
                 }
             }
         }
+        drift.extend(
+            alarms
+                .stale(self)
+                .into_iter()
+                .map(|name| format!("alarm {name} belongs to no copy block")),
+        );
         drift
     }
 

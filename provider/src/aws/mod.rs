@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod bucket;
 pub mod cluster_members;
 pub mod error;
+pub mod event_rule;
 pub mod function;
 pub mod function_code;
 pub mod log_group;
@@ -15,7 +16,6 @@ pub mod part;
 mod policy_document;
 mod retry;
 pub mod role;
-pub mod schedule_rule;
 pub mod settings;
 pub mod tags;
 

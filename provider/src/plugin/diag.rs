@@ -6,6 +6,8 @@ use std::fmt;
 pub enum Step {
     Attribute(String),
     Key(String),
+    /// An element of a list: a nested block of a `List` block type (`copy[1]`).
+    Index(usize),
 }
 
 /// Where in a configuration a diagnostic points: `schedule`, `tags["team"]`, `assume_role.role_arn`.
@@ -25,6 +27,10 @@ impl AttrPath {
         self.with(Step::Key(key.to_string()))
     }
 
+    pub fn index(&self, index: usize) -> AttrPath {
+        self.with(Step::Index(index))
+    }
+
     fn with(&self, step: Step) -> AttrPath {
         let mut steps = self.0.clone();
         steps.push(step);
@@ -39,6 +45,7 @@ impl fmt::Display for AttrPath {
                 Step::Attribute(name) if i == 0 => write!(f, "{name}")?,
                 Step::Attribute(name) => write!(f, ".{name}")?,
                 Step::Key(key) => write!(f, "[{key:?}]")?,
+                Step::Index(index) => write!(f, "[{index}]")?,
             }
         }
         Ok(())

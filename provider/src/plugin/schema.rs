@@ -209,36 +209,94 @@ impl Attribute {
     }
 }
 
-/// A nested block that appears at most once (`assume_role { ... }`); null when absent.
+/// How often a nested block may appear, as Terraform's `NestingMode` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most once (`assume_role { ... }`); null when absent.
+    Single,
+    /// A list of blocks in the order written (`copy { ... } copy { ... }`), at most `max_items` (0: no limit);
+    /// an empty list when absent. Terraform itself refuses more than `max_items`.
+    List { max_items: usize },
+}
+
 #[derive(Clone, Debug)]
-pub struct SingleBlock {
+pub struct NestedBlock {
     pub name: &'static str,
+    pub nesting: Nesting,
     pub block: Block,
+}
+
+impl NestedBlock {
+    pub fn single(name: &'static str, block: Block) -> NestedBlock {
+        NestedBlock {
+            name,
+            nesting: Nesting::Single,
+            block,
+        }
+    }
+
+    pub fn list(name: &'static str, max_items: usize, block: Block) -> NestedBlock {
+        NestedBlock {
+            name,
+            nesting: Nesting::List { max_items },
+            block,
+        }
+    }
+
+    /// Each instance of the block in `value` with its path: none for a null or unknown value.
+    fn instances<'v>(&self, value: &'v Value, at: &AttrPath) -> Vec<(AttrPath, &'v Value)> {
+        match (self.nesting, value) {
+            (Nesting::Single, Value::Map(_)) => vec![(at.clone(), value)],
+            (Nesting::List { .. }, Value::List(items)) => {
+                items.iter().enumerate().map(|(i, item)| (at.index(i), item)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Block {
     pub description: &'static str,
     pub attributes: Vec<Attribute>,
-    pub blocks: Vec<SingleBlock>,
+    pub blocks: Vec<NestedBlock>,
 }
 
 impl Block {
-    /// Every attribute's validators on a configuration: the part of validation the schema declares itself.
+    /// Every attribute's validators on a configuration, nested blocks' included: the part of validation the
+    /// schema declares itself.
     pub fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
+        self.validate_at(config, &AttrPath::default(), &mut d);
+        d
+    }
+
+    fn validate_at(&self, config: &Value, at: &AttrPath, d: &mut Diagnostics) {
         for attribute in &self.attributes {
             for validator in &attribute.validators {
                 if let Some(message) = validator.check(attribute.name, config.get(attribute.name)) {
                     d.attribute_error(
-                        AttrPath::root(attribute.name),
+                        at.attribute(attribute.name),
                         format!("Invalid {}", attribute.name),
                         message,
                     );
                 }
             }
         }
-        d
+        for nested in &self.blocks {
+            for (path, instance) in nested.instances(config.get(nested.name), &at.attribute(nested.name)) {
+                nested.block.validate_at(instance, &path, d);
+            }
+        }
+    }
+
+    /// The names of the attributes and of the nested block types: the members of the block's object.
+    #[cfg(test)]
+    pub fn members(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.attributes
+            .iter()
+            .map(|a| a.name)
+            .chain(self.blocks.iter().map(|b| b.name))
     }
 
     fn to_proto(&self, version: i64) -> pb::schema::Block {
@@ -248,12 +306,18 @@ impl Block {
             block_types: self
                 .blocks
                 .iter()
-                .map(|nested| pb::schema::NestedBlock {
-                    type_name: nested.name.to_string(),
-                    block: Some(nested.block.to_proto(0)),
-                    nesting: pb::schema::nested_block::NestingMode::Single as i32,
-                    min_items: 0,
-                    max_items: 0,
+                .map(|nested| {
+                    let (nesting, max_items) = match nested.nesting {
+                        Nesting::Single => (pb::schema::nested_block::NestingMode::Single, 0),
+                        Nesting::List { max_items } => (pb::schema::nested_block::NestingMode::List, max_items),
+                    };
+                    pb::schema::NestedBlock {
+                        type_name: nested.name.to_string(),
+                        block: Some(nested.block.to_proto(0)),
+                        nesting: nesting as i32,
+                        min_items: 0,
+                        max_items: max_items as i64,
+                    }
                 })
                 .collect(),
             description: self.description.to_string(),
@@ -270,16 +334,22 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// An object with exactly the schema's attributes: what a stored state lacks is null, what the schema no
-    /// longer has is dropped.
+    /// An object with exactly the schema's attributes and block types: what a stored state lacks is null (an
+    /// empty list for a list block, as Terraform holds absent blocks), what the schema no longer has is dropped.
     pub fn conform(&self, state: &Value) -> Value {
-        Value::Map(
-            self.block
-                .attributes
-                .iter()
-                .map(|a| (a.name.to_string(), state.get(a.name).clone()))
-                .collect(),
-        )
+        let attributes = self
+            .block
+            .attributes
+            .iter()
+            .map(|a| (a.name.to_string(), state.get(a.name).clone()));
+        let blocks = self.block.blocks.iter().map(|b| {
+            let value = match (b.nesting, state.get(b.name)) {
+                (Nesting::List { .. }, Value::Null) => Value::List(Vec::new()),
+                (_, value) => value.clone(),
+            };
+            (b.name.to_string(), value)
+        });
+        Value::Map(attributes.chain(blocks).collect())
     }
 
     /// `state` with the static defaults filled in where it holds null (an imported skeleton, a state written

@@ -131,6 +131,7 @@ fn attribute_path(path: &AttrPath) -> pb::AttributePath {
                 selector: Some(match step {
                     Step::Attribute(name) => Selector::AttributeName(name.clone()),
                     Step::Key(key) => Selector::ElementKeyString(key.clone()),
+                    Step::Index(index) => Selector::ElementKeyInt(*index as i64),
                 }),
             })
             .collect(),

@@ -128,16 +128,21 @@ impl TfType for BTreeSet<String> {
     }
 }
 
-impl TfType for Vec<String> {
+/// A list: of strings, or of objects (the blocks of a `List` nested block type, each at its index's path).
+impl<T: TfType> TfType for Vec<T> {
     fn from_known(value: &Value, path: &AttrPath) -> Result<Self, Diagnostics> {
         match value {
-            Value::List(items) => items.iter().map(|item| String::from_known(item, path)).collect(),
-            other => Err(type_error(path, "a list of strings", other)),
+            Value::List(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| T::from_known(item, &path.index(i)))
+                .collect(),
+            other => Err(type_error(path, "a list", other)),
         }
     }
 
     fn to_value(&self) -> Value {
-        Value::List(self.iter().map(|s| Value::String(s.clone())).collect())
+        Value::List(self.iter().map(T::to_value).collect())
     }
 }
 

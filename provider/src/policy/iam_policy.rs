@@ -1,10 +1,13 @@
 //! The function role's inline policy, least privilege: describe calls may use `*`; snapshot creation only of the
 //! selected databases (by ARN, or by tag condition for `selection_tags`) into snapshots named for this policy;
-//! deletion only of snapshots tagged `rdsbackup:policy = <name>`; S3 only under the policy's bucket's
-//! `snapshots/` prefix; logs only to its log group; KMS only with the configured key.
+//! deletion only of snapshots tagged `rdsbackup:policy = <name>`; copies only of its own snapshots into the
+//! `copy` blocks' regions, under its own names there, onto the blocks' keys through RDS in that region, and
+//! deletion there only of its own tagged copies; S3 only under the policy's bucket's `snapshots/` and `pending/`
+//! prefixes; logs only to its log group; KMS only with the configured keys.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rdsbackup_common::copies::Destination;
 use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, identifier, tags};
 use serde_json::{Value, json};
 
@@ -20,16 +23,44 @@ pub struct Grants<'a> {
     pub member_clusters: &'a BTreeSet<String>,
     pub selection_tags: &'a BTreeMap<String, String>,
     pub kms_key_arn: Option<&'a str>,
+    pub copies: &'a [Destination],
+}
+
+/// A statement allowing `actions` on one key, by key ARN, or (IAM cannot name a key by alias ARN) on whichever
+/// key carries that alias; `via` adds the `kms:ViaService` condition.
+fn key_statement(sid: String, actions: Value, key: &str, via: Option<String>) -> Value {
+    let mut statement = match key.split_once(":alias/") {
+        Some((_, alias)) => json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": format!("alias/{alias}")}}
+        }),
+        None => json!({"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": key}),
+    };
+    if let Some(via) = via {
+        statement["Condition"]["StringEquals"] = json!({"kms:ViaService": via});
+    }
+    statement
 }
 
 pub fn document(grants: &Grants, here: &Location) -> Value {
-    let rds = |kind: &str, id: &str| {
-        format!(
-            "arn:{}:rds:{}:{}:{kind}:{id}",
-            here.partition, here.region, here.account_id
-        )
+    let rds_in = |region: &str, kind: &str, id: &str| {
+        format!("arn:{}:rds:{region}:{}:{kind}:{id}", here.partition, here.account_id)
     };
+    let rds = |kind: &str, id: &str| rds_in(&here.region, kind, id);
     let own_prefix = format!("{}*", identifier::prefix(grants.policy));
+    // The policy's own snapshots, at home and (its copies) in every destination.
+    let own = |kind: &str| {
+        std::iter::once(here.region.as_str())
+            .chain(grants.copies.iter().map(|d| d.region.as_str()))
+            .map(|region| rds_in(region, kind, &own_prefix))
+            .collect::<Vec<_>>()
+    };
+    let both = |instances: Vec<String>, clusters: Vec<String>| -> Vec<String> {
+        instances.into_iter().chain(clusters).collect()
+    };
     let mut statements = vec![json!({
         "Sid": "Describe",
         "Effect": "Allow",
@@ -87,27 +118,70 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         "Action": ["rds:CreateDBClusterSnapshot", "rds:CreateDBSnapshot"],
         "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)]
     }));
+    if !grants.copies.is_empty() {
+        // A copy is authorized on its source (the policy's own snapshot at home) and on its target (the
+        // policy's name in the destination), both named here.
+        statements.push(json!({
+            "Sid": "CopyOwnSnapshots",
+            "Effect": "Allow",
+            "Action": ["rds:CopyDBClusterSnapshot", "rds:CopyDBSnapshot"],
+            "Resource": both(own("snapshot"), own("cluster-snapshot"))
+        }));
+    }
     statements.push(json!({
         "Sid": "TagOwnSnapshots",
         "Effect": "Allow",
         "Action": "rds:AddTagsToResource",
-        "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)],
+        "Resource": both(own("snapshot"), own("cluster-snapshot")),
         "Condition": {"StringEquals": {format!("aws:RequestTag/{}", tags::POLICY): grants.policy}}
     }));
+    let one_or_many = |mut arns: Vec<String>| {
+        if arns.len() == 1 {
+            json!(arns.remove(0))
+        } else {
+            json!(arns)
+        }
+    };
     statements.push(json!({
         "Sid": "DeleteOwnInstanceSnapshots",
         "Effect": "Allow",
         "Action": "rds:DeleteDBSnapshot",
-        "Resource": rds("snapshot", &own_prefix),
+        "Resource": one_or_many(own("snapshot")),
         "Condition": {"StringEquals": {format!("rds:snapshot-tag/{}", tags::POLICY): grants.policy}}
     }));
     statements.push(json!({
         "Sid": "DeleteOwnClusterSnapshots",
         "Effect": "Allow",
         "Action": "rds:DeleteDBClusterSnapshot",
-        "Resource": rds("cluster-snapshot", &own_prefix),
+        "Resource": one_or_many(own("cluster-snapshot")),
         "Condition": {"StringEquals": {format!("rds:cluster-snapshot-tag/{}", tags::POLICY): grants.policy}}
     }));
+    // RDS encrypts a copy with the block's key through a grant it creates in the caller's name; the grant is
+    // limited to RDS in that region.
+    for (i, destination) in grants.copies.iter().enumerate() {
+        if let Some(key) = &destination.kms_key_arn {
+            statements.push(key_statement(
+                format!("CopyKey{}", i + 1),
+                json!(["kms:CreateGrant", "kms:DescribeKey"]),
+                key,
+                Some(format!("rds.{}.amazonaws.com", destination.region)),
+            ));
+        }
+    }
+    if !grants.copies.is_empty() {
+        // The source snapshot's key (a database's customer managed key, unknown to the policy) is read by RDS
+        // at home for a cross-region copy, again through a grant limited to RDS in the home region.
+        statements.push(json!({
+            "Sid": "CopySourceKeys",
+            "Effect": "Allow",
+            "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+            "Resource": format!("arn:{}:kms:{}:{}:key/*", here.partition, here.region, here.account_id),
+            "Condition": {
+                "StringEquals": {"kms:ViaService": format!("rds.{}.amazonaws.com", here.region)},
+                "Bool": {"kms:GrantIsForAWSResource": "true"}
+            }
+        }));
+    }
     let bucket_arn = here.bucket_arn(grants.bucket);
     statements.push(json!({
         "Sid": "Records",
@@ -139,18 +213,12 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         )
     }));
     if let Some(key) = grants.kms_key_arn {
-        let actions = json!(["kms:Decrypt", "kms:GenerateDataKey"]);
-        statements.push(match key.split_once(":alias/") {
-            // IAM cannot name a key by alias ARN: allow whichever key carries that alias.
-            Some((_, alias)) => json!({
-                "Sid": "RecordsKey",
-                "Effect": "Allow",
-                "Action": actions,
-                "Resource": "*",
-                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": format!("alias/{alias}")}}
-            }),
-            None => json!({"Sid": "RecordsKey", "Effect": "Allow", "Action": actions, "Resource": key}),
-        });
+        statements.push(key_statement(
+            "RecordsKey".into(),
+            json!(["kms:Decrypt", "kms:GenerateDataKey"]),
+            key,
+            None,
+        ));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
@@ -181,6 +249,7 @@ mod tests {
                 member_clusters: &none,
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
+                copies: &[],
             },
             &here(),
         );
@@ -239,6 +308,7 @@ mod tests {
                 member_clusters: &members,
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
+                copies: &[],
             },
             &here(),
         );
@@ -267,6 +337,7 @@ mod tests {
                 member_clusters: &none,
                 selection_tags: &selection,
                 kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k1"),
+                copies: &[],
             },
             &here(),
         );
@@ -277,5 +348,83 @@ mod tests {
         assert_eq!(tagged["Condition"]["StringEquals"]["rds:cluster-tag/backup"], "daily");
         let key = statements(&doc).into_iter().find(|s| s["Sid"] == "RecordsKey").unwrap();
         assert_eq!(key["Resource"], "arn:aws:kms:eu-west-1:123456789012:key/k1");
+    }
+
+    #[test]
+    fn copies_are_granted_only_into_the_named_regions_onto_the_named_keys() {
+        let instances = BTreeSet::from(["orders".to_string()]);
+        let none = BTreeSet::new();
+        let copies = [
+            Destination {
+                region: "us-west-2".into(),
+                kms_key_arn: Some("arn:aws:kms:us-west-2:123456789012:key/west".into()),
+                retention_days: 35,
+                min_snapshots: 3,
+            },
+            Destination {
+                region: "eu-central-1".into(),
+                kms_key_arn: None,
+                retention_days: 90,
+                min_snapshots: 1,
+            },
+        ];
+        let doc = document(
+            &Grants {
+                policy: "nightly",
+                bucket: "b",
+                log_group: "/aws/lambda/rdsbackup-nightly",
+                instances: &instances,
+                clusters: &none,
+                member_clusters: &none,
+                selection_tags: &BTreeMap::new(),
+                kms_key_arn: None,
+                copies: &copies,
+            },
+            &here(),
+        );
+        let by_sid = |sid: &str| {
+            statements(&doc)
+                .into_iter()
+                .find(|s| s["Sid"] == sid)
+                .unwrap_or_else(|| panic!("no {sid}"))
+        };
+        let snapshot = |region: &str| format!("arn:aws:rds:{region}:123456789012:snapshot:rdsbackup-nightly-*");
+        let copy = by_sid("CopyOwnSnapshots");
+        assert!(copy.get("Condition").is_none());
+        let resources = copy["Resource"].as_array().unwrap();
+        for region in ["eu-west-1", "us-west-2", "eu-central-1"] {
+            assert!(resources.contains(&json!(snapshot(region))), "{region}: {copy}");
+        }
+        assert_eq!(
+            resources.len(),
+            6,
+            "instance and cluster snapshots in three regions only"
+        );
+        let delete = by_sid("DeleteOwnInstanceSnapshots");
+        assert_eq!(
+            delete["Resource"],
+            json!([snapshot("eu-west-1"), snapshot("us-west-2"), snapshot("eu-central-1")])
+        );
+        assert_eq!(
+            delete["Condition"]["StringEquals"]["rds:snapshot-tag/rdsbackup:policy"],
+            "nightly"
+        );
+        let key = by_sid("CopyKey1");
+        assert_eq!(key["Resource"], "arn:aws:kms:us-west-2:123456789012:key/west");
+        assert_eq!(key["Action"], json!(["kms:CreateGrant", "kms:DescribeKey"]));
+        assert_eq!(
+            key["Condition"]["StringEquals"]["kms:ViaService"],
+            "rds.us-west-2.amazonaws.com"
+        );
+        assert!(
+            statements(&doc).iter().all(|s| s["Sid"] != "CopyKey2"),
+            "no key, no grant"
+        );
+        let source = by_sid("CopySourceKeys");
+        assert_eq!(
+            source["Condition"]["StringEquals"]["kms:ViaService"],
+            "rds.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(source["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
     }
 }

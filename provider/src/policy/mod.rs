@@ -244,7 +244,12 @@ mod tests {
             panic!("an object")
         };
         assert!(!entries.contains_key("retired_attribute"));
-        assert_eq!(entries.len(), resource.schema().block.attributes.len());
+        assert_eq!(entries.len(), resource.schema().block.members().count());
+        assert_eq!(
+            state.get("copy"),
+            &Value::List(vec![]),
+            "no copy blocks: an empty list, as Terraform holds it"
+        );
         let (_, newer) = resource.schema().upgrade("rdsbackup_policy", 1, &Value::Null);
         assert!(newer.has_errors());
     }

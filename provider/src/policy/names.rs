@@ -10,7 +10,7 @@ pub fn role_name(policy: &str) -> String {
 }
 
 pub fn schedule_rule_name(policy: &str) -> String {
-    format!("rdsbackup-{policy}")
+    rdsbackup_common::rules::schedule(policy)
 }
 
 pub fn log_group_name(policy: &str) -> String {
@@ -54,12 +54,14 @@ impl Location {
     }
 
     pub fn schedule_rule_arn(&self, policy: &str) -> String {
+        self.rule_arn(&schedule_rule_name(policy))
+    }
+
+    /// Any rule of the stack by name (the schedule, reconcile and snapshot events rules).
+    pub fn rule_arn(&self, rule: &str) -> String {
         format!(
-            "arn:{}:events:{}:{}:rule/{}",
-            self.partition,
-            self.region,
-            self.account_id,
-            schedule_rule_name(policy)
+            "arn:{}:events:{}:{}:rule/{rule}",
+            self.partition, self.region, self.account_id
         )
     }
 
@@ -79,11 +81,11 @@ impl Location {
 }
 
 pub fn overdue_alarm_name(policy: &str) -> String {
-    format!("rdsbackup-{policy}-backup-overdue")
+    format!("{}backup-overdue", alarm_name_prefix(policy))
 }
 
 pub fn errors_alarm_name(policy: &str) -> String {
-    format!("rdsbackup-{policy}-errors")
+    format!("{}errors", alarm_name_prefix(policy))
 }
 
 #[cfg(test)]
@@ -98,9 +100,32 @@ impl Location {
     }
 }
 
-/// Sorted, as the `alarm_names` attribute is.
-pub fn alarm_names(policy: &str) -> Vec<String> {
-    vec![overdue_alarm_name(policy), errors_alarm_name(policy)]
+/// The "copy overdue" alarm of one `copy` block.
+pub fn copy_overdue_alarm_name(policy: &str, region: &str) -> String {
+    format!("{}{region}", copy_overdue_alarm_prefix(policy))
+}
+
+/// What every "copy overdue" alarm of the policy starts with: alarms under it that no block names any more are
+/// found by it and deleted.
+pub fn copy_overdue_alarm_prefix(policy: &str) -> String {
+    format!("{}copy-overdue-", alarm_name_prefix(policy))
+}
+
+/// What every alarm of the policy starts with (and, as a prefix, those of longer policy names too).
+pub fn alarm_name_prefix(policy: &str) -> String {
+    format!("rdsbackup-{policy}-")
+}
+
+/// Every alarm of the policy, sorted, as the `alarm_names` attribute is: `regions` are the `copy` blocks'.
+pub fn alarm_names<'a>(policy: &str, regions: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut names = vec![overdue_alarm_name(policy), errors_alarm_name(policy)];
+    names.extend(
+        regions
+            .into_iter()
+            .map(|region| copy_overdue_alarm_name(policy, region)),
+    );
+    names.sort();
+    names
 }
 
 #[cfg(test)]
@@ -135,9 +160,14 @@ mod tests {
             "arn:aws:sns:eu-west-1:123456789012:rdsbackup-nightly-alarms"
         );
         assert_eq!(here.bucket_arn("b"), "arn:aws:s3:::b");
-        let alarms = alarm_names("nightly");
-        let mut sorted = alarms.clone();
-        sorted.sort();
-        assert_eq!(alarms, sorted);
+        assert_eq!(
+            alarm_names("nightly", ["us-west-2", "eu-west-1"]),
+            [
+                "rdsbackup-nightly-backup-overdue",
+                "rdsbackup-nightly-copy-overdue-eu-west-1",
+                "rdsbackup-nightly-copy-overdue-us-west-2",
+                "rdsbackup-nightly-errors",
+            ]
+        );
     }
 }

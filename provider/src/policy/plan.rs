@@ -29,7 +29,10 @@ pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanCon
         planned.function_name = Tf::Known(names::function_name(name));
         planned.log_group_name = Tf::Known(names::log_group_name(name));
         planned.schedule_rule_name = Tf::Known(names::schedule_rule_name(name));
-        planned.alarm_names = Tf::Known(names::alarm_names(name));
+        planned.alarm_names = match planned.copy_regions() {
+            Some(regions) => Tf::Known(names::alarm_names(name, regions)),
+            None => Tf::Unknown,
+        };
         if let Some(here) = context.location {
             planned.account_id = Tf::Known(here.account_id.clone());
             planned.role_arn = Tf::Known(here.role_arn(name));
@@ -89,8 +92,22 @@ fn check_limits(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
     }
 }
 
-/// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs.
+/// S3 only encrypts with a KMS key of its own region, and CloudWatch alarms only notify topics of theirs; a copy
+/// goes to another region than the policy's.
 fn check_region(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
+    for (i, block) in planned.copy.known().into_iter().flatten().enumerate() {
+        if block.region.known() == Some(&here.region) {
+            d.attribute_error(
+                AttrPath::root("copy").index(i).attribute("region"),
+                "Invalid copy region",
+                format!(
+                    "{} is the policy's own region (the provider's): a copy block names another region, where the \
+                     copies survive the loss of this one.",
+                    here.region
+                ),
+            );
+        }
+    }
     for (attribute, value, service) in [
         ("kms_key_arn", &planned.kms_key_arn, "kms"),
         ("alarm_sns_topic_arn", &planned.alarm_sns_topic_arn, "sns"),

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rdsbackup_common::{env, tags};
+use rdsbackup_common::{copies, env, tags};
 
 use super::names::{self, Location};
-use super::schema::PolicyModel;
+use super::schema::{CopyModel, PolicyModel};
 use super::stack::Observed;
+use crate::aws::event_rule::Trigger;
 use crate::plugin::typed::Tf;
 
 /// The bucket a stack uses: recorded in state, else in the function's environment (import), else the default.
@@ -55,6 +56,9 @@ pub fn reflect(
             &mut m.min_snapshots,
             env.get(env::MIN_SNAPSHOTS).and_then(|v| v.parse().ok()),
         );
+        if let Ok(found) = copies::from_env(env.get(env::COPIES).map_or("", String::as_str)) {
+            m.copy = Tf::Known(copy_blocks(model, &m, &found));
+        }
         set(&mut m.lambda_memory_mb, function.memory_mb.map(i64::from));
         set(&mut m.lambda_timeout_seconds, function.timeout_seconds.map(i64::from));
         m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
@@ -82,7 +86,7 @@ pub fn reflect(
         set(&mut m.log_retention_days, group.retention_days.map(i64::from));
     }
     if let Some(schedule) = &observed.schedule {
-        if let Some(expression) = &schedule.expression {
+        if let Some(Trigger::Schedule(expression)) = &schedule.trigger {
             m.schedule = Tf::Known(expression.clone());
         }
         m.enabled = Tf::Known(schedule.enabled);
@@ -112,7 +116,7 @@ pub fn reflect(
     m.log_group_name = Tf::Known(names::log_group_name(&name));
     m.schedule_rule_name = Tf::Known(names::schedule_rule_name(&name));
     m.schedule_rule_arn = Tf::Known(here.schedule_rule_arn(&name));
-    m.alarm_names = Tf::Known(names::alarm_names(&name));
+    m.alarm_names = Tf::Known(names::alarm_names(&name, m.copy_regions().unwrap_or_default()));
     if m.role_arn.known().is_none() {
         m.role_arn = Tf::Known(here.role_arn(&name));
     }
@@ -126,4 +130,41 @@ pub fn reflect(
         m.tags_all = Tf::Known(default_tags.clone());
     }
     m
+}
+
+/// The `copy` blocks as the function's environment holds them. The environment has every default resolved; a
+/// block that left `retention_days` or `min_snapshots` out (in the recorded state, or on import) keeps it out
+/// while the value found is the policy's, so that an unchanged configuration plans no change.
+fn copy_blocks(recorded: &PolicyModel, found: &PolicyModel, destinations: &[copies::Destination]) -> Vec<CopyModel> {
+    let recorded_block = |region: &str| {
+        recorded.copy.known().and_then(|blocks| {
+            blocks
+                .iter()
+                .find(|b| b.region.known().map(String::as_str) == Some(region))
+        })
+    };
+    let inherited = |value: u32, own: Option<&Tf<i64>>, policy: &Tf<i64>| {
+        let defaulted = own.is_none_or(|v| matches!(v, Tf::Null));
+        if defaulted && policy.known() == Some(&i64::from(value)) {
+            Tf::Null
+        } else {
+            Tf::Known(i64::from(value))
+        }
+    };
+    destinations
+        .iter()
+        .map(|d| {
+            let before = recorded_block(&d.region);
+            CopyModel {
+                region: Tf::Known(d.region.clone()),
+                kms_key_arn: d.kms_key_arn.clone().map_or(Tf::Null, Tf::Known),
+                retention_days: inherited(
+                    d.retention_days,
+                    before.map(|b| &b.retention_days),
+                    &found.retention_days,
+                ),
+                min_snapshots: inherited(d.min_snapshots, before.map(|b| &b.min_snapshots), &found.min_snapshots),
+            }
+        })
+        .collect()
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rdsbackup_common::limits;
 
 use crate::aws::log_group;
-use crate::plugin::schema::{AttrType, Attribute, Block, Schema, Validator};
+use crate::plugin::schema::{AttrType, Attribute, Block, NestedBlock, Schema, Validator};
+use crate::plugin::typed::Tf;
 use crate::plugin::value::Value;
 use crate::tf_object;
 
@@ -46,6 +47,28 @@ tf_object! {
         pub alarm_names: Vec<String>,
         pub lambda_code_sha256: String,
         pub drift: Vec<String>,
+        pub copy: Vec<CopyModel>,
+    }
+}
+
+tf_object! {
+    /// One `copy` block: a destination region for copies of every snapshot.
+    pub struct CopyModel {
+        pub region: String,
+        pub kms_key_arn: String,
+        pub retention_days: i64,
+        pub min_snapshots: i64,
+    }
+}
+
+impl PolicyModel {
+    /// The `copy` blocks' regions, once all are known.
+    pub fn copy_regions(&self) -> Option<Vec<&str>> {
+        match &self.copy {
+            Tf::Null => Some(Vec::new()),
+            Tf::Unknown => None,
+            Tf::Known(blocks) => blocks.iter().map(|b| b.region.known().map(String::as_str)).collect(),
+        }
     }
 }
 
@@ -75,9 +98,11 @@ pub fn schema() -> Schema {
         version: 0,
         block: Block {
             description: "A complete backup system for Amazon RDS: an encrypted S3 bucket for snapshot records, a \
-                          least-privilege IAM role, the backup Lambda function and its log group, an EventBridge \
-                          schedule, and CloudWatch alarms (errors, backup overdue) notifying SNS. Snapshots are \
-                          never deleted by `terraform destroy`.",
+                          least-privilege IAM role, the backup Lambda function and its log group, EventBridge \
+                          rules (the backup schedule; RDS's events on the policy's snapshots and an hourly \
+                          reconcile run, which finish pending work such as copies), and CloudWatch alarms \
+                          (errors, backup overdue, copy overdue per `copy` block) notifying SNS. Snapshots and \
+                          their copies are never deleted by `terraform destroy`.",
             attributes: vec![
                 A::required(
                     "name",
@@ -276,8 +301,8 @@ pub fn schema() -> Schema {
                 A::computed(
                     "alarm_names",
                     AttrType::list_of_strings(),
-                    "Names of the CloudWatch alarms, sorted: `rdsbackup-<name>-backup-overdue` and \
-                     `rdsbackup-<name>-errors`.",
+                    "Names of the CloudWatch alarms, sorted: `rdsbackup-<name>-backup-overdue`, \
+                     `rdsbackup-<name>-errors`, and `rdsbackup-<name>-copy-overdue-<region>` per `copy` block.",
                 )
                 .use_state_for_unknown(),
                 A::computed(
@@ -297,9 +322,59 @@ pub fn schema() -> Schema {
                 )
                 .use_state_for_unknown(),
             ],
-            blocks: vec![],
+            blocks: vec![copy_block()],
         },
     }
+}
+
+fn copy_block() -> NestedBlock {
+    use Attribute as A;
+    let ranged = |attribute: A, range: limits::Range| attribute.validated(whole(range.min.into(), range.max.into()));
+    NestedBlock::list(
+        "copy",
+        rdsbackup_common::copies::MAX_DESTINATIONS,
+        Block {
+            description: "Copy every snapshot of the policy into another region once it is available, under the \
+                          same identifier, tagged `rdsbackup:policy`, `rdsbackup:db` and `rdsbackup:source` (the \
+                          source snapshot's ARN), with retention of its own there. One block per region. Each \
+                          destination gets the alarm `rdsbackup-<name>-copy-overdue-<region>`. Removing a block \
+                          stops copying there and deletes no copy; `terraform destroy` deletes none either.",
+            attributes: vec![
+                A::required(
+                    "region",
+                    AttrType::String,
+                    "The destination region, other than the provider's (the policy's own) and unique among the \
+                     blocks.",
+                ),
+                A::optional(
+                    "kms_key_arn",
+                    AttrType::String,
+                    "ARN of a KMS key in `region` the copies are encrypted with. RDS copies an encrypted snapshot \
+                     to another region only onto a key of that region, so databases with encrypted storage need \
+                     it; unencrypted snapshots are copied unencrypted without it.",
+                ),
+                ranged(
+                    A::optional(
+                        "retention_days",
+                        AttrType::Number,
+                        "Copies there are deleted once their data (the source snapshot) is older than this many \
+                         days, `min_snapshots` permitting. Defaults to the policy's `retention_days`.",
+                    ),
+                    limits::RETENTION_DAYS,
+                ),
+                ranged(
+                    A::optional(
+                        "min_snapshots",
+                        AttrType::Number,
+                        "Retention there never leaves fewer copies of a database. Defaults to the policy's \
+                         `min_snapshots`.",
+                    ),
+                    limits::MIN_SNAPSHOTS,
+                ),
+            ],
+            blocks: vec![],
+        },
+    )
 }
 
 #[cfg(test)]
@@ -310,7 +385,8 @@ mod tests {
 
     #[test]
     fn model_and_schema_have_the_same_attributes() {
-        let mut from_schema: Vec<&str> = schema().block.attributes.iter().map(|a| a.name).collect();
+        let schema = schema();
+        let mut from_schema: Vec<&str> = schema.block.members().collect();
         from_schema.sort();
         let model = PolicyModel::default().to_value();
         let Value::Map(entries) = &model else {
@@ -322,7 +398,9 @@ mod tests {
 
     #[test]
     fn every_attribute_is_documented() {
-        for attribute in schema().block.attributes {
+        let schema = schema();
+        let nested = schema.block.blocks.iter().flat_map(|b| &b.block.attributes);
+        for attribute in schema.block.attributes.iter().chain(nested) {
             assert!(
                 attribute.description.len() > 20,
                 "{} needs a description",

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rdsbackup_common::{env, tags};
+use rdsbackup_common::copies::{self, Destination};
+use rdsbackup_common::{env, rules, tags};
 
 use super::iam_policy::{self, Grants};
 use super::names::{self, Location};
@@ -13,12 +14,12 @@ use super::schema::PolicyModel;
 use crate::aws::alarms::{AlarmsSpec, TopicSpec};
 use crate::aws::bucket::BucketSpec;
 use crate::aws::error::Result;
+use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
 use crate::aws::function_code;
 use crate::aws::log_group::LogGroupSpec;
 use crate::aws::part::Part;
 use crate::aws::role::RoleSpec;
-use crate::aws::schedule_rule::ScheduleSpec;
 use crate::aws::settings::Clients;
 
 /// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes.
@@ -32,7 +33,6 @@ pub struct Desired {
     pub log_group: String,
     pub log_group_arn: String,
     pub rule: String,
-    pub rule_arn: String,
     pub topic: String,
     pub topic_arn: String,
     /// The topic is the provider's own (`alarm_sns_topic_arn` left unset), created and deleted with the stack.
@@ -43,6 +43,8 @@ pub struct Desired {
     pub partition: String,
     pub account_id: String,
     pub kms_key_arn: Option<String>,
+    /// The `copy` blocks, every default resolved, in the configuration's order.
+    pub copies: Vec<Destination>,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
     pub log_retention_days: i32,
@@ -88,6 +90,9 @@ impl Desired {
         };
         let mut tags = model.tags_all.known().cloned().unwrap_or_default();
         tags.insert(tags::POLICY.to_string(), policy.clone());
+        let retention_days = *need(&model.retention_days, "retention_days")?;
+        let min_snapshots = *need(&model.min_snapshots, "min_snapshots")?;
+        let copies = destinations(model, retention_days, min_snapshots)?;
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
@@ -98,17 +103,13 @@ impl Desired {
                 env::SELECTION_TAGS.to_string(),
                 serde_json::to_string(selection_tags).expect("a map of strings"),
             ),
-            (
-                env::RETENTION_DAYS.to_string(),
-                need(&model.retention_days, "retention_days")?.to_string(),
-            ),
-            (
-                env::MIN_SNAPSHOTS.to_string(),
-                need(&model.min_snapshots, "min_snapshots")?.to_string(),
-            ),
+            (env::RETENTION_DAYS.to_string(), retention_days.to_string()),
+            (env::MIN_SNAPSHOTS.to_string(), min_snapshots.to_string()),
         ])
         .into_iter()
         .chain(kms_key_arn.clone().map(|key| (env::KMS_KEY_ARN.to_string(), key)))
+        // Only with copies: a policy without them keeps the environment it always had.
+        .chain((!copies.is_empty()).then(|| (env::COPIES.to_string(), copies::to_env(&copies))))
         .collect();
         let iam_policy = iam_policy::document(
             &Grants {
@@ -120,6 +121,7 @@ impl Desired {
                 member_clusters,
                 selection_tags,
                 kms_key_arn: kms_key_arn.as_deref(),
+                copies: &copies,
             },
             here,
         );
@@ -134,7 +136,6 @@ impl Desired {
             ),
             log_group,
             rule: names::schedule_rule_name(&policy),
-            rule_arn: here.schedule_rule_arn(&policy),
             managed_topic: model
                 .alarm_sns_topic_arn
                 .known()
@@ -167,6 +168,7 @@ impl Desired {
                 "max_backup_age_hours",
             )?,
             kms_key_arn,
+            copies,
             environment,
             tags,
             iam_policy,
@@ -262,15 +264,65 @@ impl Desired {
         }
     }
 
-    pub fn schedule_spec(&self) -> ScheduleSpec<'_> {
-        ScheduleSpec {
-            rule_name: &self.rule,
-            rule_arn: &self.rule_arn,
-            expression: &self.schedule,
-            enabled: self.enabled,
+    fn rule_spec(&self, rule_name: String, trigger: Trigger, permission_id: &'static str) -> RuleSpec<'_> {
+        RuleSpec {
+            rule_arn: format!(
+                "arn:{}:events:{}:{}:rule/{rule_name}",
+                self.partition, self.region, self.account_id
+            ),
+            rule_name,
+            trigger,
+            enabled: true,
+            reflected: false,
+            description: "",
+            permission_id,
             function_name: &self.function,
             function_arn: &self.function_arn,
             tags: &self.tags,
+        }
+    }
+
+    pub fn schedule_spec(&self) -> RuleSpec<'_> {
+        RuleSpec {
+            enabled: self.enabled,
+            reflected: true,
+            description: "rdsbackup: runs the backup function on the policy's schedule",
+            ..self.rule_spec(
+                self.rule.clone(),
+                Trigger::Schedule(self.schedule.clone()),
+                "rdsbackup-schedule",
+            )
+        }
+    }
+
+    /// The safety net for lost snapshot events: pending work advances at least hourly. It runs while the policy
+    /// is paused too (pausing stops new backups, not the copies and records of those taken).
+    pub fn reconcile_spec(&self) -> RuleSpec<'_> {
+        RuleSpec {
+            description: "rdsbackup: advances the policy's pending work (records, copies) hourly",
+            ..self.rule_spec(
+                rules::reconcile(&self.policy),
+                Trigger::Schedule(rules::RECONCILE_SCHEDULE.into()),
+                "rdsbackup-reconcile",
+            )
+        }
+    }
+
+    /// RDS's events on the policy's own snapshots (by identifier prefix; a longer policy name sharing the prefix
+    /// costs an idle invocation at most), so that a copy starts as soon as its snapshot is available.
+    pub fn snapshot_events_spec(&self) -> RuleSpec<'_> {
+        let pattern = serde_json::json!({
+            "source": ["aws.rds"],
+            "detail-type": ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"],
+            "detail": {"SourceIdentifier": [{"prefix": rdsbackup_common::identifier::prefix(&self.policy)}]}
+        });
+        RuleSpec {
+            description: "rdsbackup: advances the policy's pending work when RDS reports on its snapshots",
+            ..self.rule_spec(
+                rules::snapshot_events(&self.policy),
+                Trigger::Pattern(pattern),
+                "rdsbackup-snapshot-events",
+            )
         }
     }
 
@@ -280,12 +332,49 @@ impl Desired {
             function_name: &self.function,
             errors_alarm: &self.errors_alarm,
             overdue_alarm: &self.overdue_alarm,
+            copy_alarms: self
+                .copies
+                .iter()
+                .map(|d| {
+                    (
+                        names::copy_overdue_alarm_name(&self.policy, &d.region),
+                        d.region.as_str(),
+                    )
+                })
+                .collect(),
+            name_prefix: names::alarm_name_prefix(&self.policy),
+            copy_alarm_prefix: names::copy_overdue_alarm_prefix(&self.policy),
             threshold_hours: self.threshold_hours,
             enabled: self.enabled,
             topic_arn: &self.topic_arn,
             tags: &self.tags,
         }
     }
+}
+
+/// The `copy` blocks with the policy's retention where a block leaves its own out.
+fn destinations(
+    model: &PolicyModel,
+    retention_days: i64,
+    min_snapshots: i64,
+) -> std::result::Result<Vec<Destination>, String> {
+    let count = |value: Option<&i64>, default: i64, attribute: &str| {
+        u32::try_from(value.copied().unwrap_or(default)).map_err(|_| format!("copy.{attribute} is out of range"))
+    };
+    model
+        .copy
+        .known()
+        .into_iter()
+        .flatten()
+        .map(|block| {
+            Ok(Destination {
+                region: need(&block.region, "copy.region")?.clone(),
+                kms_key_arn: block.kms_key_arn.known().cloned(),
+                retention_days: count(block.retention_days.known(), retention_days, "retention_days")?,
+                min_snapshots: count(block.min_snapshots.known(), min_snapshots, "min_snapshots")?,
+            })
+        })
+        .collect()
 }
 
 async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Found>> {
@@ -366,6 +455,8 @@ parts! {
     log_group: LogGroupSpec = log_group_spec,
     function: FunctionSpec = function_spec,
     topic: TopicSpec = topic_spec,
-    schedule: ScheduleSpec = schedule_spec,
+    schedule: RuleSpec = schedule_spec,
+    reconcile: RuleSpec = reconcile_spec,
+    snapshot_events: RuleSpec = snapshot_events_spec,
     alarms: AlarmsSpec = alarms_spec,
 }

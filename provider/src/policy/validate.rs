@@ -43,7 +43,58 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
     }
     check_something_selected(&mut d, model);
     check_overdue_threshold(&mut d, model);
+    check_copies(&mut d, model);
     d
+}
+
+/// Each `copy` block: a region name (outside GovCloud, where RDS needs a presigned URL this provider does not
+/// make), once only, at most five blocks, and a key of that very region. That the region is not the policy's
+/// own is the plan's to say (`plan::check`), once the provider's region is known.
+fn check_copies(d: &mut Diagnostics, model: &PolicyModel) {
+    let Some(blocks) = model.copy.known() else { return };
+    let max = rdsbackup_common::copies::MAX_DESTINATIONS;
+    if blocks.len() > max {
+        d.attribute_error(
+            AttrPath::root("copy"),
+            "Too many copy blocks",
+            format!(
+                "A policy copies into at most {max} regions; it has {} copy blocks.",
+                blocks.len()
+            ),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let at = AttrPath::root("copy").index(i);
+        let Some(region) = block.region.known() else { continue };
+        let problem = match rules::region(region) {
+            Err(message) => Some(message),
+            Ok(()) if region.starts_with("us-gov-") => Some(format!(
+                "{region:?} is an AWS GovCloud (US) region: RDS copies there only with a presigned URL, which this \
+                 provider does not make yet."
+            )),
+            Ok(()) if !seen.insert(region.clone()) => {
+                Some(format!("{region} has more than one copy block: each region takes one."))
+            }
+            Ok(()) => None,
+        };
+        if let Some(message) = problem {
+            d.attribute_error(at.attribute("region"), "Invalid copy region", message);
+        }
+        if let Some(key) = block.kms_key_arn.known() {
+            let problem = rules::kms_key_arn(key).err().or_else(|| {
+                rules::arn_region(key, "kms").filter(|r| r != region).map(|r| {
+                    format!(
+                        "{key:?} is a key in {r}, but this block copies into {region}: RDS encrypts a copy only \
+                         with a key of the destination region."
+                    )
+                })
+            });
+            if let Some(message) = problem {
+                d.attribute_error(at.attribute("kms_key_arn"), "Invalid copy kms_key_arn", message);
+            }
+        }
+    }
 }
 
 fn check<T>(d: &mut Diagnostics, attribute: &str, value: &Tf<T>, rule: impl FnOnce(&T) -> rules::Check) {
@@ -266,6 +317,57 @@ mod tests {
                     .to_string()
             )]
         );
+    }
+
+    fn copy(region: &str, key: Option<&str>, retention_days: Option<i64>) -> Value {
+        Value::Map(
+            [
+                ("region".to_string(), Value::string(region)),
+                ("kms_key_arn".to_string(), key.map_or(Value::Null, Value::string)),
+                ("retention_days".to_string(), retention_days.map_or(Value::Null, n)),
+                ("min_snapshots".to_string(), Value::Null),
+            ]
+            .into(),
+        )
+    }
+
+    #[test]
+    fn copy_blocks_are_checked_where_they_are_wrong() {
+        let west_key = "arn:aws:kms:us-west-2:123456789012:key/k";
+        let valid = Value::List(vec![
+            copy("us-west-2", Some(west_key), None),
+            copy("eu-west-1", None, Some(90)),
+        ]);
+        assert_eq!(errors(&[("copy", valid)]), vec![]);
+        let found = errors(&[(
+            "copy",
+            Value::List(vec![
+                copy("us-west-2", Some("arn:aws:kms:eu-west-1:123456789012:key/k"), None),
+                copy("us-west-2", None, Some(0)),
+                copy("mars-1", None, None),
+                copy("us-gov-west-1", None, None),
+                copy("eu-west-1", Some("alias/backups"), None),
+                copy("eu-west-2", None, None),
+            ]),
+        )]);
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "copy[1].retention_days",
+                "copy",
+                "copy[0].kms_key_arn",
+                "copy[1].region",
+                "copy[2].region",
+                "copy[3].region",
+                "copy[4].kms_key_arn",
+            ]
+        );
+        assert!(found[0].1.contains("1 to 3650"), "{}", found[0].1);
+        assert!(found[1].1.contains("at most 5"), "{}", found[1].1);
+        assert!(found[2].1.contains("destination region"), "{}", found[2].1);
+        assert!(found[3].1.contains("more than one"), "{}", found[3].1);
+        assert!(found[5].1.contains("GovCloud"), "{}", found[5].1);
     }
 
     #[test]

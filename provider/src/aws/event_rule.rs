@@ -1,5 +1,7 @@
-//! The EventBridge schedule: a rule with the policy's expression, the function as its one target receiving the
-//! scheduled event unchanged, and the Lambda permission that lets this rule, and only it, invoke the function.
+//! An EventBridge rule that invokes the function: on a schedule (the policy's backups, the reconcile run) or on
+//! an event pattern (RDS's events on the policy's snapshots), the function as its one target receiving the event
+//! unchanged, and the Lambda permission (a statement of its own per rule) that lets this rule, and only it,
+//! invoke the function.
 
 use std::collections::BTreeMap;
 
@@ -11,21 +13,35 @@ use super::settings::Clients;
 use super::tags::{self, TagChange};
 
 pub const TARGET_ID: &str = "rdsbackup";
-pub const PERMISSION_ID: &str = "rdsbackup-schedule";
 
-pub struct ScheduleSpec<'a> {
-    pub rule_name: &'a str,
-    pub rule_arn: &'a str,
-    pub expression: &'a str,
+/// What fires the rule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// A `cron(...)` or `rate(...)` expression.
+    Schedule(String),
+    /// An event pattern, compared as JSON (EventBridge may give it back formatted otherwise).
+    Pattern(serde_json::Value),
+}
+
+pub struct RuleSpec<'a> {
+    pub rule_name: String,
+    pub rule_arn: String,
+    pub trigger: Trigger,
     pub enabled: bool,
+    /// The trigger and state are the `schedule` and `enabled` arguments (reflected by the refresh as their
+    /// change, not reported as drift).
+    pub reflected: bool,
+    pub description: &'static str,
+    /// The Sid of the rule's statement in the function's resource policy.
+    pub permission_id: &'static str,
     pub function_name: &'a str,
     pub function_arn: &'a str,
     pub tags: &'a BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
-pub struct Schedule {
-    pub expression: Option<String>,
+pub struct Rule {
+    pub trigger: Option<Trigger>,
     pub enabled: bool,
     /// The targets as (id, ARN, whether they rewrite the event).
     targets: Vec<(String, String, bool)>,
@@ -37,8 +53,7 @@ pub struct Schedule {
 /// applies.
 #[derive(Debug, PartialEq)]
 enum Change {
-    /// Missing, or another expression or state (shown as the `schedule` and `enabled` arguments' change, not as
-    /// drift).
+    /// Missing, or another trigger or state.
     Rule {
         create: bool,
     },
@@ -50,7 +65,7 @@ enum Change {
     Tags(TagChange),
 }
 
-fn changes(found: Option<&Schedule>, spec: &ScheduleSpec) -> Vec<Change> {
+fn changes(found: Option<&Rule>, spec: &RuleSpec) -> Vec<Change> {
     let Some(rule) = found else {
         return vec![
             Change::Rule { create: true },
@@ -59,7 +74,7 @@ fn changes(found: Option<&Schedule>, spec: &ScheduleSpec) -> Vec<Change> {
         ];
     };
     let mut changes = Vec::new();
-    if rule.expression.as_deref() != Some(spec.expression) || rule.enabled != spec.enabled {
+    if rule.trigger.as_ref() != Some(&spec.trigger) || rule.enabled != spec.enabled {
         changes.push(Change::Rule { create: false });
     }
     if rule.targets != [(TARGET_ID.to_string(), spec.function_arn.to_string(), false)] {
@@ -81,34 +96,35 @@ fn changes(found: Option<&Schedule>, spec: &ScheduleSpec) -> Vec<Change> {
 }
 
 impl Change {
-    fn describe(&self, spec: &ScheduleSpec) -> Option<String> {
-        let rule = spec.rule_name;
+    fn describe(&self, spec: &RuleSpec) -> Option<String> {
+        let rule = &spec.rule_name;
         match self {
-            Change::Rule { .. } => None,
+            Change::Rule { .. } if spec.reflected => None,
+            Change::Rule { .. } => Some(format!("rule {rule}: its trigger or state differs")),
             Change::Targets { .. } => Some(format!(
                 "rule {rule}: targets differ (want only the function, event unchanged)"
             )),
             Change::Permission => Some(format!(
-                "function {}: permission {PERMISSION_ID} for rule {rule} is missing",
-                spec.function_name
+                "function {}: permission {} for rule {rule} is missing",
+                spec.function_name, spec.permission_id
             )),
             Change::Tags(_) => Some(format!("rule {rule}: tags differ")),
         }
     }
 }
 
-impl Part for ScheduleSpec<'_> {
-    type Found = Schedule;
+impl Part for RuleSpec<'_> {
+    type Found = Rule;
 
     fn missing(&self) -> String {
-        format!("schedule rule {} is missing", self.rule_name)
+        format!("rule {} is missing", self.rule_name)
     }
 
-    async fn read(&self, aws: &Clients) -> Result<Option<Schedule>> {
+    async fn read(&self, aws: &Clients) -> Result<Option<Rule>> {
         read(&aws.events, &aws.lambda, self).await
     }
 
-    fn drift(&self, found: &Schedule) -> Vec<String> {
+    fn drift(&self, found: &Rule) -> Vec<String> {
         changes(Some(found), self)
             .iter()
             .filter_map(|c| c.describe(self))
@@ -120,16 +136,16 @@ impl Part for ScheduleSpec<'_> {
     }
 
     async fn delete(&self, aws: &Clients) -> Result<()> {
-        delete(&aws.events, self.rule_name).await
+        delete(&aws.events, &self.rule_name).await
     }
 }
 
 async fn read(
     events: &aws_sdk_eventbridge::Client,
     lambda: &aws_sdk_lambda::Client,
-    spec: &ScheduleSpec<'_>,
-) -> Result<Option<Schedule>> {
-    let rule = spec.rule_name;
+    spec: &RuleSpec<'_>,
+) -> Result<Option<Rule>> {
+    let rule = spec.rule_name.as_str();
     let Some(described) = events
         .describe_rule()
         .name(rule)
@@ -142,12 +158,17 @@ async fn read(
     };
     let (targets, tags, permitted) = tokio::join!(
         list_targets(events, rule),
-        events.list_tags_for_resource().resource_arn(spec.rule_arn).send(),
+        events.list_tags_for_resource().resource_arn(&spec.rule_arn).send(),
         is_permitted(lambda, spec),
     );
     let tags = tags.map_err(failed("events:ListTagsForResource", rule))?;
-    Ok(Some(Schedule {
-        expression: described.schedule_expression().map(str::to_string),
+    let trigger = match (described.schedule_expression(), described.event_pattern()) {
+        (Some(expression), _) => Some(Trigger::Schedule(expression.to_string())),
+        (None, Some(pattern)) => serde_json::from_str(pattern).ok().map(Trigger::Pattern),
+        (None, None) => None,
+    };
+    Ok(Some(Rule {
+        trigger,
         enabled: described.state() == Some(&RuleState::Enabled),
         targets: targets?,
         permitted: permitted?,
@@ -181,7 +202,7 @@ async fn list_targets(events: &aws_sdk_eventbridge::Client, rule: &str) -> Resul
     }
 }
 
-async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &ScheduleSpec<'_>) -> Result<bool> {
+async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &RuleSpec<'_>) -> Result<bool> {
     let function = spec.function_name;
     let Some(policy) = lambda
         .get_policy()
@@ -197,9 +218,9 @@ async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &ScheduleSpec<'_>) 
     let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
     let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
     Ok(statements.iter().any(|s| {
-        s["Sid"] == PERMISSION_ID
+        s["Sid"] == spec.permission_id
             && s["Effect"] == "Allow"
-            && s["Condition"]["ArnLike"]["AWS:SourceArn"] == spec.rule_arn
+            && s["Condition"]["ArnLike"]["AWS:SourceArn"] == spec.rule_arn.as_str()
             && s.to_string().contains("events.amazonaws.com")
     }))
 }
@@ -211,12 +232,12 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
 async fn ensure(
     events: &aws_sdk_eventbridge::Client,
     lambda: &aws_sdk_lambda::Client,
-    spec: &ScheduleSpec<'_>,
+    spec: &RuleSpec<'_>,
 ) -> Result<()> {
-    let rule = spec.rule_name;
+    let rule = spec.rule_name.as_str();
     let current = read(events, lambda, spec).await?;
     if let Some(found) = &current {
-        tags::claim(&found.tags, spec.tags, &format!("schedule rule {rule}"))?;
+        tags::claim(&found.tags, spec.tags, &format!("rule {rule}"))?;
     }
     let state = if spec.enabled {
         RuleState::Enabled
@@ -226,12 +247,17 @@ async fn ensure(
     for change in changes(current.as_ref(), spec) {
         match change {
             Change::Rule { create } => {
+                let (expression, pattern) = match &spec.trigger {
+                    Trigger::Schedule(expression) => (Some(expression.clone()), None),
+                    Trigger::Pattern(pattern) => (None, Some(pattern.to_string())),
+                };
                 events
                     .put_rule()
                     .name(rule)
-                    .schedule_expression(spec.expression)
+                    .set_schedule_expression(expression)
+                    .set_event_pattern(pattern)
                     .state(state.clone())
-                    .description("rdsbackup: runs the backup function on the policy's schedule")
+                    .description(spec.description)
                     .set_tags(create.then(|| tag_list(spec.tags)).transpose()?)
                     .send()
                     .await
@@ -271,16 +297,16 @@ async fn ensure(
                 let _ = lambda
                     .remove_permission()
                     .function_name(spec.function_name)
-                    .statement_id(PERMISSION_ID)
+                    .statement_id(spec.permission_id)
                     .send()
                     .await;
                 let added = lambda
                     .add_permission()
                     .function_name(spec.function_name)
-                    .statement_id(PERMISSION_ID)
+                    .statement_id(spec.permission_id)
                     .action("lambda:InvokeFunction")
                     .principal("events.amazonaws.com")
-                    .source_arn(spec.rule_arn)
+                    .source_arn(&spec.rule_arn)
                     .send()
                     .await
                     .map_err(failed("lambda:AddPermission", spec.function_name));
@@ -297,7 +323,7 @@ async fn ensure(
                         |keys| async move {
                             events
                                 .untag_resource()
-                                .resource_arn(spec.rule_arn)
+                                .resource_arn(&spec.rule_arn)
                                 .set_tag_keys(Some(keys))
                                 .send()
                                 .await
@@ -307,7 +333,7 @@ async fn ensure(
                         |set| async move {
                             events
                                 .tag_resource()
-                                .resource_arn(spec.rule_arn)
+                                .resource_arn(&spec.rule_arn)
                                 .set_tags(Some(tag_list(&set)?))
                                 .send()
                                 .await
