@@ -64,10 +64,10 @@ pub fn decide(home: &[Snapshot], away: &[Snapshot], rules: &Rules) -> Decision {
     // (available, as old as its source): what it would delete at once is not worth a copy, and a copy that
     // retention deleted earlier is not made again.
     let mut imagined: Vec<Snapshot> = away.to_vec();
-    imagined.extend(candidates.iter().map(|s| (*s).clone()));
+    imagined.extend(candidates.iter().map(|s| s.as_copy(owner.kind)));
     let unwanted: BTreeSet<String> = retention::expired(&imagined, rules).into_iter().collect();
     candidates.retain(|s| !unwanted.contains(&s.id));
-    candidates.sort_by_key(|s| Reverse((owner.taken(s), s.id.clone())));
+    candidates.sort_by_key(|s| Reverse((owner.taken(&s.as_copy(owner.kind)), s.id.clone())));
     Decision {
         expired,
         missing: candidates.into_iter().map(|s| s.id.clone()).collect(),

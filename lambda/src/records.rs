@@ -86,6 +86,10 @@ fn merge_copies(record: &mut Map<String, Value>, copies: &[CopyRecord]) {
                 if entries[i].get("deleted_at").is_some() && copy.status == "deleted" {
                     entry["deleted_at"] = entries[i]["deleted_at"].clone();
                 }
+                // A copy deleted is no longer described: its ARN is the one recorded while it existed.
+                if copy.snapshot_arn.is_empty() {
+                    entry["snapshot_arn"] = entries[i]["snapshot_arn"].clone();
+                }
                 entries[i] = entry;
             }
             None => entries.push(entry),

@@ -32,6 +32,15 @@ impl Snapshot {
     pub fn is_settled(&self) -> bool {
         self.is_available() || self.status == "failed"
     }
+
+    /// This snapshot as a copy of it in another region is judged: as old as its source, which RDS says of a copy
+    /// of an instance snapshot (`OriginalSnapshotCreateTime`) but not of a cluster snapshot's (aged by its slot).
+    pub fn as_copy(&self, kind: SnapshotKind) -> Snapshot {
+        Snapshot {
+            created: self.created.filter(|_| kind == SnapshotKind::Instance),
+            ..self.clone()
+        }
+    }
 }
 
 /// Whose snapshots these are: one database of one policy.

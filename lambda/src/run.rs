@@ -522,10 +522,11 @@ async fn copy_to(
                         status = %copy.snapshot.status, "copy started"
                     );
                     if copy.snapshot.is_available() {
-                        outcome.newest = outcome.newest.max(owner(config, db).taken(&source.snapshot));
+                        let taken = owner(config, db).taken(&source.snapshot.as_copy(db.kind));
+                        outcome.newest = outcome.newest.max(taken);
                     }
                     outcome.started.push(id.clone());
-                    listed.push(copy);
+                    listed.push(*copy);
                 }
                 // Started by a concurrent or retried run: it is the policy's copy only if it says so.
                 Ok(Copied::Exists) => match snapshot::find(rds, db.kind, id).await {
@@ -725,11 +726,10 @@ async fn follow_records(
     ids.dedup();
     let deleted_at = slot::rfc3339(OffsetDateTime::now_utc());
     for id in &ids {
-        if report.deleted.contains(id) {
-            // Deleted by retention at home in this run: its record says so already.
-            continue;
-        }
-        let marked = work.pending.contains(id);
+        // Deleted at home by this run's retention: its record says so already (and lost its marker); the copies
+        // this run deleted are still to be listed in it.
+        let deleted_home = report.deleted.contains(id);
+        let marked = work.pending.contains(id) && !deleted_home;
         let found = home.iter().find(|s| &s.snapshot.id == id);
         let result = match found {
             // Gone without retention (deleted by hand): the record says so.
@@ -740,7 +740,7 @@ async fn follow_records(
             _ => {
                 let mut known = match found {
                     Some(found) => record_of(config, db, owner, found),
-                    // A copy deleted there whose source is gone at home: only the copy's entry changes.
+                    // Its source gone at home: only the copies' entries change.
                     None => known_record(config, db, owner, id),
                 };
                 let mut done = found.is_none_or(|s| s.snapshot.is_settled());

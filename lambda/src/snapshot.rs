@@ -148,7 +148,7 @@ pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Descr
 
 /// What a copy request ended in.
 pub enum Copied {
-    Started(Described),
+    Started(Box<Described>),
     /// A snapshot of the copy's identifier exists already in the destination (a concurrent or retried run
     /// started it): whose it is, the caller finds out.
     Exists,
@@ -185,9 +185,9 @@ pub async fn copy(
                 .set_kms_key_id(kms_key.map(String::from))
                 .set_tags(Some(tags));
             match request.send().await {
-                Ok(output) => Ok(Copied::Started(instance_copy(
+                Ok(output) => Ok(Copied::Started(Box::new(instance_copy(
                     output.db_snapshot().ok_or("no DBSnapshot in the response")?,
-                ))),
+                )))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
@@ -205,11 +205,11 @@ pub async fn copy(
                 .set_kms_key_id(kms_key.map(String::from))
                 .set_tags(Some(tags));
             match request.send().await {
-                Ok(output) => Ok(Copied::Started(cluster_copy(
+                Ok(output) => Ok(Copied::Started(Box::new(cluster_copy(
                     output
                         .db_cluster_snapshot()
                         .ok_or("no DBClusterSnapshot in the response")?,
-                ))),
+                )))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
@@ -301,7 +301,9 @@ fn instance_copy(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
 /// Cluster snapshots carry no original create time: a copy ages by the slot in its identifier.
 fn cluster_copy(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
     let mut copy = cluster_snapshot(s);
-    copy.snapshot.created = None;
+    copy.snapshot = copy
+        .snapshot
+        .as_copy(rdsbackup_common::identifier::SnapshotKind::Cluster);
     copy
 }
 

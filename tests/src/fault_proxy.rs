@@ -158,6 +158,12 @@ impl Request {
         credential.split('/').nth(3)
     }
 
+    /// The region the request was signed for, from its SigV4 credential scope.
+    pub fn region(&self) -> Option<&str> {
+        let credential = self.header("authorization")?.split("Credential=").nth(1)?;
+        credential.split('/').nth(2)
+    }
+
     /// The decoded parameters of a query-protocol request (`Action=CreateDBSnapshot&...`).
     pub fn form(&self) -> Vec<(String, String)> {
         self.body_text()
@@ -446,10 +452,11 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
             }
         }
     };
+    // Recorded before it is answered: a caller that has its answer finds its request among `requests()`.
+    request.response = response.clone();
+    state.requests.lock().unwrap().push(request);
     let mut client = client;
     client.write_all(&response)?;
-    request.response = response;
-    state.requests.lock().unwrap().push(request);
     Ok(())
 }
 

@@ -319,6 +319,20 @@ impl Function {
         self.output.lock().unwrap().clone()
     }
 
+    /// The lines once the function has logged the end of `runs` runs: its stdout is read by a thread of its own,
+    /// which may lag behind the answer the Runtime API already has.
+    pub fn lines_after_runs(&self, runs: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let lines = self.lines();
+            let finished = lines.iter().filter(|l| l.contains("\"run finished")).count();
+            if finished >= runs || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn output(&self) -> String {
         format!("--- function output\n{}", self.lines().join("\n"))
     }

@@ -50,7 +50,7 @@ fn the_module_passes_its_terraform_tests() {
     let run = tf.run(&["test"]);
     run.success();
     let text = run.text();
-    assert!(text.contains("3 passed, 0 failed"), "{text}");
+    assert!(text.contains("4 passed, 0 failed"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use aws_sdk_rds::primitives::DateTime;
+use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_rds::types::Tag;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, pending_key, record_key, tags};
@@ -167,7 +167,61 @@ impl Local {
         FaultProxy::start(&moto.endpoint)
     }
 
-    fn function_with(&self, api: &RuntimeApi, config: &[(&str, &str)], mut vars: Vec<(String, String)>) -> Function {
+    fn function_with(&self, api: &RuntimeApi, config: &[(&str, &str)], vars: Vec<(String, String)>) -> Function {
+        Function::start(api, &with_policy(config, vars))
+    }
+
+    /// An RDS client of this moto in another region: where copies go.
+    fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
+        let conf = self
+            .rds
+            .config()
+            .to_builder()
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_rds::Client::from_conf(conf)
+    }
+
+    /// Manual snapshots of an instance in `region`: identifier, status and tags.
+    fn copies_of(&self, region: &str, db: &str) -> Vec<Found> {
+        let rds = self.rds_in(region);
+        let request = rds
+            .describe_db_snapshots()
+            .db_instance_identifier(db)
+            .snapshot_type("manual");
+        let output = self.block_on(request.send()).unwrap();
+        let mut found: Vec<_> = output
+            .db_snapshots()
+            .iter()
+            .map(|s| {
+                (
+                    s.db_snapshot_identifier().unwrap().to_string(),
+                    s.status().unwrap_or_default().to_string(),
+                    pairs(s.tag_list()),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn pending_markers(&self) -> Vec<String> {
+        let request = self.s3.list_objects_v2().bucket(BUCKET).prefix("pending/");
+        let output = self.block_on(request.send()).unwrap();
+        output
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
+    }
+}
+
+/// A snapshot as a test checks it: identifier, status, tags.
+type Found = (String, String, Vec<(String, String)>);
+
+/// The policy's configuration on top of `config`, after `vars`.
+fn with_policy(config: &[(&str, &str)], mut vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    {
         let defaults = [
             (env::POLICY, POLICY),
             (env::BUCKET, BUCKET),
@@ -182,7 +236,7 @@ impl Local {
         {
             vars.push((k.to_string(), v.to_string()));
         }
-        Function::start(api, &vars)
+        vars
     }
 }
 
@@ -272,7 +326,7 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
     let first = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         first,
-        json!({"created": ids, "existing": [], "deleted": [], "failed": []})
+        json!({"created": ids, "existing": [], "deleted": [], "copied": [], "failed": []})
     );
     assert_eq!(
         local.instance_snapshots("orders"),
@@ -328,14 +382,14 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
     let second = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         second,
-        json!({"created": [], "existing": ids, "deleted": [], "failed": []})
+        json!({"created": [], "existing": ids, "deleted": [], "copied": [], "failed": []})
     );
     assert_eq!(local.instance_snapshots("orders").len(), 1);
     assert_eq!(local.cluster_snapshots("analytics").len(), 1);
     assert_eq!(local.automated_snapshots(), automated);
 
     // Structured logs and one metrics document per database and for the policy, all JSON lines on stdout.
-    let lines = function.lines();
+    let lines = function.lines_after_runs(2);
     let documents: Vec<Value> = lines
         .iter()
         .filter_map(|line| serde_json::from_str(line).ok())
@@ -662,7 +716,7 @@ fn policies_whose_identifiers_once_collided_each_back_up_their_own_database() {
         let expected = identifier::build(policy, db, SnapshotKind::Instance, "202611280300");
         assert_eq!(
             output,
-            json!({"created": [expected], "existing": [], "deleted": [], "failed": []})
+            json!({"created": [expected], "existing": [], "deleted": [], "copied": [], "failed": []})
         );
         assert_eq!(
             local.instance_snapshots(db),
@@ -746,7 +800,7 @@ fn a_repeated_run_while_the_database_is_backing_up_reports_it_existing_and_repai
     let again = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         again,
-        json!({"created": [], "existing": [id("orders", slot)], "deleted": [], "failed": []})
+        json!({"created": [], "existing": [id("orders", slot)], "deleted": [], "copied": [], "failed": []})
     );
     assert!(proxy.failed() >= 1, "the database was shown backing-up");
     let (record, _) = local
@@ -776,9 +830,9 @@ fn a_snapshot_still_creating_is_no_backup_yet_and_its_record_settles_on_a_later_
         &function,
     );
     assert_eq!(output["created"], json!([first]));
-    let ages = |function: &Function| -> Vec<Value> {
+    let ages = |function: &Function, runs: usize| -> Vec<Value> {
         function
-            .lines()
+            .lines_after_runs(runs)
             .iter()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|d| d.get("_aws").is_some() && d["DBIdentifier"] == "orders")
@@ -786,7 +840,7 @@ fn a_snapshot_still_creating_is_no_backup_yet_and_its_record_settles_on_a_later_
             .collect()
     };
     // Not 0: nothing available yet, so the overdue alarm (missing data breaching) keeps watching.
-    assert_eq!(ages(&function), [Value::Null]);
+    assert_eq!(ages(&function, 1), [Value::Null]);
     let (record, _) = local.record("orders", &first).unwrap();
     assert_eq!(record["status"], "creating");
     let marker = local.s3.head_object().bucket(BUCKET).key(pending_key("orders", &first));
@@ -805,5 +859,367 @@ fn a_snapshot_still_creating_is_no_backup_yet_and_its_record_settles_on_a_later_
         local.block_on(marker.send()).is_err(),
         "the marker is gone once settled"
     );
-    assert_eq!(ages(&function)[1], json!(0.0));
+    assert_eq!(ages(&function, 2)[1], json!(0.0));
+}
+
+/// Two destinations: us-west-2 with the policy's retention, eu-west-1 with 90 days and at least one copy.
+const COPIES: &str = r#"[{"region":"us-west-2","retention_days":35,"min_snapshots":3},{"region":"eu-west-1","retention_days":90,"min_snapshots":1}]"#;
+
+/// A snapshot event RDS sends to EventBridge when one of the policy's snapshots is created or available.
+fn snapshot_event(id: &str) -> Value {
+    json!({
+        "version": "0",
+        "detail-type": "RDS DB Snapshot Event",
+        "source": "aws.rds",
+        "account": "123456789012",
+        "time": "2026-11-28T04:10:00Z",
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}")],
+        "detail": {"EventCategories": ["creation"], "SourceType": "SNAPSHOT", "SourceIdentifier": id,
+                   "EventID": "RDS-EVENT-0042", "Message": "Manual snapshot created"}
+    })
+}
+
+fn copy_tags(db: &str, source: &str) -> Vec<(String, String)> {
+    let mut tags = owned_tags(db);
+    tags.push((tags::SOURCE.to_string(), source.to_string()));
+    tags.sort();
+    tags
+}
+
+#[test]
+fn copies_wait_for_an_available_snapshot_and_the_snapshot_event_finishes_them() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let config = [(env::DB_INSTANCES, "orders"), (env::COPIES, COPIES)];
+    let mut function = local.function_through(&api, &config, &proxy);
+    // moto makes a snapshot available at once; RDS takes minutes to hours. The proxy plays RDS.
+    proxy.inject(
+        &["Action=CreateDBSnapshot"],
+        Fault::rewrite("<Status>available</Status>", "<Status>creating</Status>"),
+    );
+    proxy.inject(
+        &["Action=DescribeDBSnapshots", "/us-east-1/rds/"],
+        Fault::rewrite("<Status>available</Status>", "<Status>creating</Status>"),
+    );
+    let first = id("orders", "202611280300");
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(
+        (&output["created"], &output["copied"]),
+        (&json!([first]), &json!([])),
+        "{output}"
+    );
+    assert!(
+        local.copies_of("us-west-2", "orders").is_empty(),
+        "no copy of a snapshot still creating"
+    );
+    assert_eq!(local.pending_markers(), [pending_key("orders", &first)]);
+
+    // Still creating when its event comes: nothing to copy yet, and no backup taken by an event.
+    let output = response(api.invoke(&snapshot_event(&first), &mut function), &function);
+    assert_eq!(
+        output,
+        json!({"created": [], "existing": [], "deleted": [], "copied": [], "failed": []})
+    );
+
+    proxy.clear();
+    let output = response(api.invoke(&snapshot_event(&first), &mut function), &function);
+    assert_eq!(output["created"], json!([]), "an event takes no backup: {output}");
+    assert_eq!(
+        output["copied"],
+        json!([format!("eu-west-1/{first}"), format!("us-west-2/{first}")])
+    );
+    let source = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{first}");
+    for region in ["us-west-2", "eu-west-1"] {
+        assert_eq!(
+            local.copies_of(region, "orders"),
+            [(first.clone(), "available".to_string(), copy_tags("orders", &source))],
+            "{region}"
+        );
+    }
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert_eq!(record["status"], "available");
+    let copies = record["copies"].as_array().unwrap();
+    let listed: Vec<(&str, &str, &str)> = copies
+        .iter()
+        .map(|c| {
+            (
+                c["region"].as_str().unwrap(),
+                c["snapshot_identifier"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("eu-west-1", first.as_str(), "available"),
+            ("us-west-2", first.as_str(), "available")
+        ]
+    );
+    assert_eq!(
+        copies[1]["snapshot_arn"],
+        format!("arn:aws:rds:us-west-2:123456789012:snapshot:{first}")
+    );
+    assert!(
+        local.pending_markers().is_empty(),
+        "the record is done: {:?}",
+        local.pending_markers()
+    );
+
+    // Nothing pending: an event costs one listing and does nothing.
+    let before = proxy.requests().len();
+    let output = response(api.invoke(&snapshot_event(&first), &mut function), &function);
+    assert_eq!(output["copied"], json!([]));
+    let made: Vec<String> = proxy.requests()[before..].iter().map(|r| r.signature()).collect();
+    assert_eq!(
+        made,
+        ["s3:GET /rdsbackup-nightly-123456789012/?list-type&prefix"],
+        "{made:?}"
+    );
+}
+
+#[test]
+fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_its_block() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    local.cluster("analytics", &[]);
+    let config = [
+        (env::DB_INSTANCES, "orders"),
+        (env::DB_CLUSTERS, "analytics"),
+        (env::RETENTION_DAYS, "365"),
+        (env::MIN_SNAPSHOTS, "1"),
+        (env::COPIES, COPIES),
+    ];
+    let vars = with_policy(&config, local.aws.env());
+    let run = |time: &str| rdsbackup_tests::runtime_api::run_once(&vars, &scheduled_event(time));
+    // Ages are moto's clock (it stamps snapshots and copies with the real time) against the event's time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60;
+    let at = |days: i64| {
+        DateTime::from_secs(now + days * 86_400)
+            .fmt(DateTimeFormat::DateTime)
+            .unwrap()
+    };
+    let slot = |days: i64| -> String { at(days).chars().filter(char::is_ascii_digit).take(12).collect() };
+
+    let first = run(&at(0));
+    assert_eq!(first["created"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(
+        first["copied"].as_array().unwrap().len(),
+        4,
+        "two databases into two regions: {first}"
+    );
+    let again = run(&at(0));
+    assert_eq!(
+        (again["existing"].as_array().unwrap().len(), &again["copied"]),
+        (2, &json!([])),
+        "{again}"
+    );
+
+    // Two invocations of one event at once (EventBridge delivers at least once): one copy each.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(&at(1)));
+        let b = s.spawn(|| run(&at(1)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((&a["failed"], &b["failed"]), (&json!([]), &json!([])), "{a}\n{b}");
+    let mut copied: Vec<Value> = a["copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(b["copied"].as_array().unwrap())
+        .cloned()
+        .collect();
+    copied.sort_by_key(|c| c.as_str().unwrap().to_string());
+    copied.dedup();
+    assert_eq!(copied.len(), 4, "{a}\n{b}");
+    let day1 = id("orders", &slot(1));
+    for region in ["us-west-2", "eu-west-1"] {
+        let ids: Vec<String> = local
+            .copies_of(region, "orders")
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        assert_eq!(ids, [id("orders", &slot(0)), day1.clone()], "{region}");
+    }
+
+    // 92 days on: eu-west-1 keeps 90 days and at least one copy, us-west-2 and home keep 35 and 365.
+    let later = run(&at(92));
+    let old = [id("orders", &slot(0)), cluster_id("analytics", &slot(0))];
+    let mut expected: Vec<String> = old.iter().map(|id| format!("eu-west-1/{id}")).collect();
+    // us-west-2 (35 days, at least 3): nothing yet; home (365 days): nothing.
+    expected.sort();
+    assert_eq!(later["deleted"], json!(expected), "{later}");
+    assert_eq!(later["copied"].as_array().unwrap().len(), 4, "{later}");
+    let ids = |region: &str| -> Vec<String> {
+        local
+            .copies_of(region, "orders")
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    assert_eq!(ids("eu-west-1"), [day1.clone(), id("orders", &slot(92))]);
+    assert_eq!(ids("us-west-2").len(), 3);
+    assert_eq!(local.instance_snapshots("orders").len(), 3, "home keeps its own");
+    let (record, _) = local.record("orders", &old[0]).unwrap();
+    let eu = record["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["region"] == "eu-west-1")
+        .unwrap()
+        .clone();
+    assert_eq!(eu["status"], "deleted", "{record}");
+    assert!(eu["deleted_at"].is_string(), "{record}");
+    let west = record["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["region"] == "us-west-2")
+        .unwrap()
+        .clone();
+    assert_eq!(west["status"], "available", "{record}");
+    // The next run sees the new copy available, so the day-1 copy there goes too (it was kept only as the one
+    // copy); deleted copies are not made again while newer ones satisfy the destination's rules.
+    let after = run(&at(92));
+    let day1_copies = json!([
+        format!("eu-west-1/{}", cluster_id("analytics", &slot(1))),
+        format!("eu-west-1/{day1}")
+    ]);
+    assert_eq!(
+        (&after["copied"], &after["deleted"]),
+        (&json!([]), &day1_copies),
+        "{after}"
+    );
+    let settled = run(&at(92));
+    assert_eq!(
+        (&settled["copied"], &settled["deleted"]),
+        (&json!([]), &json!([])),
+        "{settled}"
+    );
+    assert_eq!(ids("eu-west-1"), [id("orders", &slot(92))]);
+}
+
+#[test]
+fn a_failing_destination_stops_neither_the_other_nor_the_home_snapshots() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    // Two attempts, not ten: the failure is the point, not the SDK's patience.
+    let config = [
+        (env::DB_INSTANCES, "orders"),
+        (env::COPIES, COPIES),
+        ("AWS_MAX_ATTEMPTS", "2"),
+    ];
+    let mut function = local.function_through(&api, &config, &proxy);
+    proxy.inject(
+        &["/us-west-2/rds/"],
+        Fault::query_error(503, "ServiceUnavailable", "us-west-2 is having a bad day"),
+    );
+    let first = id("orders", "202611280300");
+    let answer = api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function);
+    let output = failed_output(answer, &function);
+    assert_eq!(
+        output["created"],
+        json!([first]),
+        "the home snapshot is taken: {output}"
+    );
+    assert_eq!(
+        output["copied"],
+        json!([format!("eu-west-1/{first}")]),
+        "the other region is copied: {output}"
+    );
+    let failed = output["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{output}");
+    assert_eq!(failed[0]["db"], "orders");
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("copy to us-west-2:") && error.contains("ServiceUnavailable"),
+        "{error}"
+    );
+    let metric = |region: &str, name: &str| -> Vec<Value> {
+        function
+            .lines_after_runs(1)
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|d| d.get("_aws").is_some() && d["Region"] == region)
+            .map(|d| d.get(name).cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    assert_eq!(metric("us-west-2", "CopiesFailed"), [json!(1)], "{}", function.output());
+    assert_eq!(
+        metric("us-west-2", "NewestCopyAgeHours"),
+        [Value::Null],
+        "no copy there: no age"
+    );
+    assert_eq!(metric("eu-west-1", "CopiesStarted"), [json!(1)]);
+    assert_eq!(metric("eu-west-1", "NewestCopyAgeHours"), [json!(0.0)]);
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert_eq!(record["copies"].as_array().unwrap().len(), 1, "{record}");
+    assert_eq!(
+        local.pending_markers(),
+        [pending_key("orders", &first)],
+        "the missing copy is pending work"
+    );
+
+    // The region is back: the repeated event finishes the copy.
+    proxy.clear();
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(output["existing"], json!([first]));
+    assert_eq!(output["copied"], json!([format!("us-west-2/{first}")]));
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert_eq!(record["copies"].as_array().unwrap().len(), 2, "{record}");
+    assert!(local.pending_markers().is_empty());
+}
+
+#[test]
+fn an_encrypted_snapshot_without_a_key_for_the_region_is_reported_not_attempted() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let config = [(env::DB_INSTANCES, "orders"), (env::COPIES, COPIES)];
+    let mut function = local.function_through(&api, &config, &proxy);
+    // moto's instances are unencrypted; the proxy says what RDS says of an encrypted one.
+    proxy.inject(
+        &["Action=DescribeDBSnapshots"],
+        Fault::rewrite("<Encrypted>false</Encrypted>", "<Encrypted>true</Encrypted>"),
+    );
+    proxy.inject(
+        &["Action=CreateDBSnapshot"],
+        Fault::rewrite("<Encrypted>false</Encrypted>", "<Encrypted>true</Encrypted>"),
+    );
+    let output = failed_output(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    let errors: Vec<&str> = output["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "{output}");
+    assert!(
+        errors.iter().all(|e| e.contains("set kms_key_arn in the copy block")),
+        "{errors:?}"
+    );
+    assert!(
+        !proxy.requests().iter().any(|r| r.signature() == "rds:CopyDBSnapshot"),
+        "no copy request RDS would refuse"
+    );
 }

@@ -549,27 +549,29 @@ async fn arguments_update_in_place() {
     destroy_and_check(&tf, &c, policy_name).await;
 }
 
+/// Settings an import must find again: a schedule, a log retention, and copy blocks (one inheriting the
+/// policy's retention, one with its own), which only the function's environment holds.
+const IMPORTED_EXTRA: &str = r#"
+  schedule           = "cron(15 1 * * ? *)"
+  log_retention_days = 90
+  copy {
+    region = "us-west-2"
+  }
+  copy {
+    region         = "eu-west-1"
+    retention_days = 90
+  }
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn import_by_name_rebuilds_the_state_and_plans_no_change() {
     let policy_name: &str = &unique_name("nightly");
     let aws = Aws::start();
-    let original = Terraform::new(
-        &config(
-            policy_name,
-            "schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90",
-        ),
-        &aws,
-    );
+    let original = Terraform::new(&config(policy_name, IMPORTED_EXTRA), &aws);
     original.run(&["apply", "-auto-approve"]).success();
     let applied = state(&original);
 
-    let adopter = Terraform::new(
-        &config(
-            policy_name,
-            "schedule = \"cron(15 1 * * ? *)\"\nlog_retention_days = 90",
-        ),
-        &aws,
-    );
+    let adopter = Terraform::new(&config(policy_name, IMPORTED_EXTRA), &aws);
     adopter.run(&["import", "rdsbackup_policy.p", policy_name]).success();
     // Every attribute, as terraform-provider-aws' ImportStateVerify checks: import must rebuild the state
     // apply wrote, not a chosen few of its values.
@@ -582,6 +584,12 @@ async fn import_by_name_rebuilds_the_state_and_plans_no_change() {
     for (attribute, value) in applied {
         assert_eq!(&imported[attribute], value, "{attribute}");
     }
+    assert_eq!(imported["copy"][1]["retention_days"], 90);
+    assert_eq!(
+        imported["copy"][0]["retention_days"],
+        Value::Null,
+        "inherited, as configured"
+    );
     plan_is_empty(&adopter);
 
     let missing = Terraform::new(&config(policy_name, ""), &aws);

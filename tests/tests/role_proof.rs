@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const POLICY: &str = "nightly";
 const REGION: &str = "us-east-1";
 
-fn config() -> String {
+fn config(copy_key: &str) -> String {
     format!(
         r#"
 terraform {{
@@ -36,6 +36,13 @@ resource "rdsbackup_policy" "p" {{
   # moto enforces the TLS-only Deny without its condition, refusing every object call over its plain HTTP.
   deny_insecure_transport = false
   force_destroy           = true
+  copy {{
+    region      = "us-west-2"
+    kms_key_arn = "{copy_key}"
+  }}
+  copy {{
+    region = "eu-west-1"
+  }}
 }}
 "#
     )
@@ -58,7 +65,11 @@ fn check(action: &str, resource: String, context: BTreeMap<String, Value>) -> Ch
 }
 
 fn rds_arn(kind: &str, id: &str) -> String {
-    format!("arn:aws:rds:{REGION}:{MOTO_ACCOUNT}:{kind}:{id}")
+    rds_arn_in(REGION, kind, id)
+}
+
+fn rds_arn_in(region: &str, kind: &str, id: &str) -> String {
+    format!("arn:aws:rds:{region}:{MOTO_ACCOUNT}:{kind}:{id}")
 }
 
 /// `(identifier, tags)` of every snapshot element (`element` = `DBSnapshot` or `DBClusterSnapshot`) in the
@@ -117,6 +128,8 @@ fn checks_of(
     cluster_snapshots: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> Vec<Check> {
     let none = BTreeMap::new();
+    let region = request.region().unwrap_or(REGION).to_string();
+    let rds_arn = |kind: &str, id: &str| rds_arn_in(&region, kind, id);
     match request.service() {
         Some("rds") => {
             let form = request.form();
@@ -160,6 +173,32 @@ fn checks_of(
                         check(&format!("rds:{action}"), snapshot.clone(), request_tags(&form)),
                         check("rds:AddTagsToResource", snapshot, request_tags(&form)),
                     ]
+                }
+                "CopyDBSnapshot" | "CopyDBClusterSnapshot" => {
+                    let (kind, field) = if action == "CopyDBSnapshot" {
+                        ("snapshot", "DBSnapshotIdentifier")
+                    } else {
+                        ("cluster-snapshot", "DBClusterSnapshotIdentifier")
+                    };
+                    // Authorized on the source (an ARN at home) and on the target in the destination region.
+                    let source = value(&format!("Source{field}"));
+                    let target = rds_arn(kind, &value(&format!("Target{field}")));
+                    let mut checks = vec![
+                        check(&format!("rds:{action}"), source, BTreeMap::new()),
+                        check(&format!("rds:{action}"), target.clone(), request_tags(&form)),
+                        check("rds:AddTagsToResource", target, request_tags(&form)),
+                    ];
+                    // RDS uses the destination key through a grant it creates in the caller's name.
+                    let key = value("KmsKeyId");
+                    if !key.is_empty() {
+                        let via = BTreeMap::from([(
+                            "kms:ViaService".to_string(),
+                            json!(format!("rds.{region}.amazonaws.com")),
+                        )]);
+                        checks.push(check("kms:CreateGrant", key.clone(), via.clone()));
+                        checks.push(check("kms:DescribeKey", key, via));
+                    }
+                    checks
                 }
                 "DeleteDBSnapshot" => {
                     let id = value("DBSnapshotIdentifier");
@@ -296,7 +335,15 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     let database_tags: BTreeMap<&str, BTreeMap<String, String>> =
         BTreeMap::from([("tagged", selected.clone()), ("ledger", selected.clone())]);
 
-    let tf = Terraform::new(&config(), &aws);
+    // The us-west-2 copies go onto a key of that region.
+    let west_kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&aws.sdk_config().await)
+            .region(aws_sdk_kms::config::Region::new("us-west-2"))
+            .build(),
+    );
+    let copy_key = west_kms.create_key().send().await.unwrap();
+    let copy_key = copy_key.key_metadata().unwrap().arn().unwrap().to_string();
+    let tf = Terraform::new(&config(&copy_key), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
     let role = format!("rdsbackup-{POLICY}");
     let inline = c
@@ -354,7 +401,13 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     // A lost record, repaired by a retried event of the same slot.
     let later = rfc3339(start + 3 * 24 * 3600);
     let third = run_once(&env, &later);
-    assert_eq!(third["deleted"].as_array().unwrap().len(), 5, "retention ran: {third}");
+    let at_home = third["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| !d.as_str().unwrap().contains('/'))
+        .count();
+    assert_eq!(at_home, 5, "retention ran: {third}");
     let record = third["created"][0].as_str().unwrap();
     let db = if record.contains("-analytics-") {
         "analytics"
@@ -395,6 +448,9 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
         .map(|c| (c.action.as_str(), c.resource.as_str()))
         .collect();
     for action in [
+        "rds:CopyDBSnapshot",
+        "rds:CopyDBClusterSnapshot",
+        "kms:CreateGrant",
         "rds:DeleteDBSnapshot",
         "rds:DeleteDBClusterSnapshot",
         "s3:ListBucket",
@@ -408,6 +464,16 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
         covered.contains(&("rds:CreateDBClusterSnapshot", rds_arn("cluster", "reports").as_str())),
         "the listed Aurora member was snapshotted through its cluster"
     );
+    for (action, kind) in [
+        ("rds:DeleteDBSnapshot", "snapshot"),
+        ("rds:DeleteDBClusterSnapshot", "cluster-snapshot"),
+    ] {
+        let prefix = rds_arn_in("eu-west-1", kind, "rdsbackup-");
+        assert!(
+            covered.iter().any(|(a, r)| *a == action && r.starts_with(&prefix)),
+            "retention deleted copies in eu-west-1 ({action})"
+        );
+    }
     // ExpectedBucketOwner on every S3 call.
     for s3 in requests.iter().filter(|r| r.service() == Some("s3")) {
         assert_eq!(
@@ -438,6 +504,33 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
             BTreeMap::new(),
         ),
         check("rds:DeleteDBInstance", rds_arn("db", "orders"), BTreeMap::new()),
+        // Copies: only the policy's own snapshots, only into the named regions, only onto the named key via RDS.
+        check("rds:CopyDBSnapshot", rds_arn("snapshot", "by-hand"), BTreeMap::new()),
+        check(
+            "rds:CopyDBSnapshot",
+            rds_arn_in(
+                "ap-south-1",
+                "snapshot",
+                "rdsbackup-nightly-orders-202611280300-00000000",
+            ),
+            BTreeMap::new(),
+        ),
+        check(
+            "rds:DeleteDBSnapshot",
+            rds_arn_in(
+                "us-west-2",
+                "snapshot",
+                "rdsbackup-nightly-orders-202611280300-00000000",
+            ),
+            BTreeMap::from([("rds:snapshot-tag/rdsbackup:policy".to_string(), json!("weekly"))]),
+        ),
+        check(
+            "kms:CreateGrant",
+            "arn:aws:kms:us-west-2:123456789012:key/another".into(),
+            BTreeMap::from([("kms:ViaService".to_string(), json!("rds.us-west-2.amazonaws.com"))]),
+        ),
+        check("kms:CreateGrant", copy_key.clone(), BTreeMap::new()),
+        check("kms:Decrypt", copy_key.clone(), BTreeMap::new()),
         check("rds:DeleteDBCluster", rds_arn("cluster", "analytics"), BTreeMap::new()),
         check("rds:CreateDBSnapshot", rds_arn("db", "unlisted"), BTreeMap::new()),
         check(

@@ -11,4 +11,14 @@ resource "rdsbackup_policy" "this" {
   deny_insecure_transport = var.deny_insecure_transport
   log_retention_days      = 90
   tags                    = merge({ backup-policy = var.name }, var.tags)
+
+  dynamic "copy" {
+    for_each = var.copies
+    content {
+      region         = copy.value.region
+      kms_key_arn    = copy.value.kms_key_arn
+      retention_days = copy.value.retention_days
+      min_snapshots  = copy.value.min_snapshots
+    }
+  }
 }

@@ -56,3 +56,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "copies" {
+  description = "Regions to copy every snapshot into (up to 5), each with an optional key of that region and retention of its own (the policy's when null)."
+  type = list(object({
+    region         = string
+    kms_key_arn    = optional(string)
+    retention_days = optional(number)
+    min_snapshots  = optional(number)
+  }))
+  default = []
+}

@@ -171,15 +171,24 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
     if !grants.copies.is_empty() {
         // The source snapshot's key (a database's customer managed key, unknown to the policy) is read by RDS
         // at home for a cross-region copy, again through a grant limited to RDS in the home region.
+        let home_keys = format!("arn:{}:kms:{}:{}:key/*", here.partition, here.region, here.account_id);
+        let via_rds = format!("rds.{}.amazonaws.com", here.region);
         statements.push(json!({
-            "Sid": "CopySourceKeys",
+            "Sid": "CopySourceKeyGrants",
             "Effect": "Allow",
-            "Action": ["kms:CreateGrant", "kms:DescribeKey"],
-            "Resource": format!("arn:{}:kms:{}:{}:key/*", here.partition, here.region, here.account_id),
+            "Action": "kms:CreateGrant",
+            "Resource": home_keys,
             "Condition": {
-                "StringEquals": {"kms:ViaService": format!("rds.{}.amazonaws.com", here.region)},
+                "StringEquals": {"kms:ViaService": via_rds},
                 "Bool": {"kms:GrantIsForAWSResource": "true"}
             }
+        }));
+        statements.push(json!({
+            "Sid": "CopySourceKeyDescribe",
+            "Effect": "Allow",
+            "Action": "kms:DescribeKey",
+            "Resource": home_keys,
+            "Condition": {"StringEquals": {"kms:ViaService": via_rds}}
         }));
     }
     let bucket_arn = here.bucket_arn(grants.bucket);

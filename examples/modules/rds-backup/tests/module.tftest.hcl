@@ -24,6 +24,24 @@ run "plan_derives_every_name" {
   }
 }
 
+run "copies_add_a_region_and_its_alarm" {
+  command = plan
+
+  variables {
+    copies = [{ region = "us-west-2", retention_days = 90 }]
+  }
+
+  assert {
+    condition     = contains(rdsbackup_policy.this.alarm_names, "rdsbackup-tftest-copy-overdue-us-west-2")
+    error_message = "each copy block has its overdue alarm"
+  }
+
+  assert {
+    condition     = rdsbackup_policy.this.copy[0].retention_days == 90 && rdsbackup_policy.this.copy[0].min_snapshots == null
+    error_message = "a copy block keeps what it sets and inherits the rest"
+  }
+}
+
 run "apply_builds_the_stack" {
   command = apply
 
