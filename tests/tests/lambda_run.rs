@@ -1223,3 +1223,79 @@ fn an_encrypted_snapshot_without_a_key_for_the_region_is_reported_not_attempted(
         "no copy request RDS would refuse"
     );
 }
+
+#[test]
+fn a_copy_still_in_progress_holds_the_next_copy_of_its_database_there_and_keeps_its_record_pending() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let config = [(env::DB_INSTANCES, "orders"), (env::COPIES, COPIES)];
+    let mut function = local.function_through(&api, &config, &proxy);
+    // moto finishes a copy at once; RDS takes hours, and shows it `copying` (or `pending` while queued).
+    proxy.inject(
+        &["Action=CopyDBSnapshot", "/us-west-2/rds/"],
+        Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+    );
+    proxy.inject(
+        &["Action=DescribeDBSnapshots", "/us-west-2/rds/"],
+        Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+    );
+    let first = id("orders", "202611280300");
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(
+        output["copied"],
+        json!([format!("eu-west-1/{first}"), format!("us-west-2/{first}")])
+    );
+    let (record, _) = local.record("orders", &first).unwrap();
+    let west = record["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["region"] == "us-west-2")
+        .unwrap()
+        .clone();
+    assert_eq!(west["status"], "copying", "{record}");
+    assert_eq!(
+        local.pending_markers(),
+        [pending_key("orders", &first)],
+        "the copy is still to finish"
+    );
+
+    // The next slot: its snapshot goes to eu-west-1 at once, and waits for us-west-2's copy in progress.
+    let second = id("orders", "202611290300");
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-29T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(output["copied"], json!([format!("eu-west-1/{second}")]), "{output}");
+    let mut markers = local.pending_markers();
+    markers.sort();
+    assert_eq!(markers, [pending_key("orders", &first), pending_key("orders", &second)]);
+
+    // The copy finishes: the reconcile run records it and starts the one that waited.
+    proxy.clear();
+    let reconcile = json!({
+        "version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-11-29T04:00:00Z",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/rdsbackup-nightly-reconcile"], "detail": {}
+    });
+    let output = response(api.invoke(&reconcile, &mut function), &function);
+    assert_eq!(
+        (&output["created"], &output["copied"]),
+        (&json!([]), &json!([format!("us-west-2/{second}")])),
+        "{output}"
+    );
+    let (record, _) = local.record("orders", &first).unwrap();
+    assert!(
+        record["copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "available"),
+        "{record}"
+    );
+    assert!(local.pending_markers().is_empty(), "{:?}", local.pending_markers());
+}

@@ -429,11 +429,16 @@ mod tests {
             statements(&doc).iter().all(|s| s["Sid"] != "CopyKey2"),
             "no key, no grant"
         );
-        let source = by_sid("CopySourceKeys");
-        assert_eq!(
-            source["Condition"]["StringEquals"]["kms:ViaService"],
-            "rds.eu-west-1.amazonaws.com"
-        );
-        assert_eq!(source["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+        let grants = by_sid("CopySourceKeyGrants");
+        assert_eq!(grants["Action"], "kms:CreateGrant");
+        assert_eq!(grants["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+        for sid in ["CopySourceKeyGrants", "CopySourceKeyDescribe"] {
+            let source = by_sid(sid);
+            assert_eq!(source["Resource"], "arn:aws:kms:eu-west-1:123456789012:key/*");
+            assert_eq!(
+                source["Condition"]["StringEquals"]["kms:ViaService"],
+                "rds.eu-west-1.amazonaws.com"
+            );
+        }
     }
 }
