@@ -100,6 +100,24 @@ pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind
     twelve_digits(slot).then_some(Parsed { slot, form: Form::V01 })
 }
 
+/// Whether a snapshot is one of the policy's own (the contract's rule, for retention and the snapshots data source
+/// alike): manual, tagged `rdsbackup:policy` = `policy` and `rdsbackup:db` = `db`, and named in one of the policy's
+/// identifier forms for that database. A copy that carries the tags under another identifier is not.
+pub fn is_own(
+    snapshot_type: &str,
+    policy_tag: Option<&str>,
+    db_tag: Option<&str>,
+    id: &str,
+    policy: &str,
+    db: &str,
+    kind: SnapshotKind,
+) -> bool {
+    snapshot_type == "manual"
+        && policy_tag == Some(policy)
+        && db_tag == Some(db)
+        && parse(id, policy, db, kind).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,10 +55,15 @@ impl Owner<'_> {
     /// Manual, tagged for this policy and database, and named in one of the policy's identifier forms for it: a
     /// copy that carries the tags under another identifier is not the policy's.
     pub fn owns(&self, s: &Snapshot) -> bool {
-        s.snapshot_type == "manual"
-            && s.policy.as_deref() == Some(self.policy)
-            && s.db.as_deref() == Some(self.db)
-            && identifier::parse(&s.id, self.policy, self.db, self.kind).is_some()
+        identifier::is_own(
+            &s.snapshot_type,
+            s.policy.as_deref(),
+            s.db.as_deref(),
+            &s.id,
+            self.policy,
+            self.db,
+            self.kind,
+        )
     }
 
     /// When the snapshot was taken: RDS's create time, else (a failed snapshot may have none) its slot.

@@ -67,7 +67,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         Trigger::Backup => tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config)),
         // Advancing alone, with nothing pending, is one listing.
         Trigger::Advance => match records::pending(&clients.s3, config).await {
-            Ok(pending) if pending.is_empty() => return finish(config, now, Output::default(), Vec::new(), &[], None),
+            Ok(pending) if pending.is_empty() => return finish(config, Output::default(), Vec::new(), &[], None),
             pending => (select::describe(&clients.rds).await, pending),
         },
     };
@@ -157,14 +157,13 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         output.failed.extend(report.failed);
     }
     measured.sort_by(|a, b| a.db.cmp(&b.db));
-    finish(config, now, output, measured, &regions, unsettled)
+    finish(config, output, measured, &regions, unsettled)
 }
 
 /// Emits the metrics and ends the invocation: in error when anything failed, so that Lambda's Errors metric
 /// (and its alarm) counts it.
 fn finish(
     config: &Config,
-    now: OffsetDateTime,
     mut output: Output,
     measured: Vec<DbMetrics>,
     regions: &[RegionMetrics],
@@ -179,8 +178,8 @@ fn finish(
         list.sort();
     }
     output.failed.sort();
-    let timestamp_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-    let timestamp_ms = timestamp_ms.max((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64);
+    // The clock, not the event's time: CloudWatch refuses data points far from now, and a retried event is late.
+    let timestamp_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let deleted_home = output.deleted.iter().filter(|d| !d.contains('/')).count();
     for document in metrics::documents(&config.policy, &measured, regions, deleted_home, timestamp_ms) {
         println!("{document}");

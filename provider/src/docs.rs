@@ -34,14 +34,15 @@ fn default_text(value: &Value) -> String {
 }
 
 fn type_text(attribute: &Attribute) -> String {
-    let json = attribute.ty.to_json();
-    match json.as_array() {
-        Some(parts) => format!(
-            "{}({})",
-            parts[0].as_str().unwrap_or_default(),
-            parts[1].as_str().unwrap_or_default()
-        ),
-        None => json.as_str().unwrap_or_default().to_string(),
+    type_name(&attribute.ty.to_json())
+}
+
+/// `string`, `list(string)`, `list(object)`: the cty type as the registry docs write it.
+fn type_name(json: &serde_json::Value) -> String {
+    match json.as_array().map(Vec::as_slice) {
+        Some([kind, _]) if kind == "object" => "object".into(),
+        Some([kind, element]) => format!("{}({})", kind.as_str().unwrap_or_default(), type_name(element)),
+        _ => json.as_str().unwrap_or_default().to_string(),
     }
 }
 
@@ -103,8 +104,11 @@ pub fn provider_page(schema: &Schema) -> String {
     out.push_str(
         "The one resource, [`rdsbackup_policy`](resources/policy.md), stands up a complete backup system for \
                   Amazon RDS: an encrypted S3 bucket for snapshot records, a least-privilege IAM role, the backup \
-                  Lambda function (shipped inside the provider), its log group, an EventBridge schedule, and \
-                  CloudWatch alarms notifying SNS.\n\n## Example Usage\n\n```terraform\n",
+                  Lambda function (shipped inside the provider), its log group, EventBridge rules, \
+                  CloudWatch alarms notifying SNS, and a dashboard. Two data sources tell what is protected: \
+                  [`rdsbackup_snapshots`](data-sources/snapshots.md) (what to restore from) and \
+                  [`rdsbackup_coverage`](data-sources/coverage.md) (which databases no policy backs up).\n\n## \
+                  Example Usage\n\n```terraform\n",
     );
     out.push_str(&example("provider/provider.tf"));
     out.push_str("```\n\n## Schema\n");
@@ -129,6 +133,20 @@ pub fn policy_page(schema: &Schema) -> String {
     out
 }
 
+/// The page of data source `type_name` (`rdsbackup_snapshots`), with its example
+/// `examples/data-sources/<type_name>/data-source.tf`.
+pub fn data_source_page(type_name: &str, summary: &str, schema: &Schema) -> String {
+    let mut out = format!(
+        "---\npage_title: \"{type_name} Data Source - rdsbackup\"\nsubcategory: \"\"\ndescription: |-\n  {summary}\n---\n\n"
+    );
+    let _ = writeln!(out, "# {type_name} (Data Source)\n\n{}\n", schema.block.description);
+    out.push_str("## Example Usage\n\n```terraform\n");
+    out.push_str(&example(&format!("data-sources/{type_name}/data-source.tf")));
+    out.push_str("```\n\n## Schema\n");
+    arguments(&mut out, &schema.block, "###");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +168,25 @@ mod tests {
     fn docs_match_the_schemas() {
         check("index.md", provider_page(&crate::provider::schema()));
         check("resources/policy.md", policy_page(&crate::policy::schema::schema()));
+        use crate::plugin::data_source::TypedDataSource;
+        let snapshots = crate::snapshots::SnapshotsDataSource::new(Default::default());
+        check(
+            "data-sources/snapshots.md",
+            data_source_page(
+                "rdsbackup_snapshots",
+                "The snapshots a backup policy owns, and the newest available one per database.",
+                snapshots.schema(),
+            ),
+        );
+        let coverage = crate::coverage::CoverageDataSource::new(Default::default());
+        check(
+            "data-sources/coverage.md",
+            data_source_page(
+                "rdsbackup_coverage",
+                "Which databases of the region a backup policy protects, and which none does.",
+                coverage.schema(),
+            ),
+        );
     }
 
     #[test]

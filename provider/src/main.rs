@@ -2,6 +2,7 @@
 //! serves the Terraform plugin protocol 6 until Terraform shuts it down.
 
 mod aws;
+mod coverage;
 #[cfg(test)]
 mod docs;
 mod plugin;
@@ -9,6 +10,7 @@ mod policy;
 mod provider;
 mod rules;
 mod schedule;
+mod snapshots;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -470,6 +470,39 @@ pub mod databases {
     }
 }
 
+/// The deployed function's own environment (its `RDSBACKUP_*` variables), against this AWS: what the Lambda runs
+/// with when the tests run it as deployed.
+pub async fn deployed_env(aws: &Aws, c: &Clients, function: &str) -> Vec<(String, String)> {
+    let found = c
+        .lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let mut env: Vec<(String, String)> = found
+        .environment()
+        .and_then(|e| e.variables())
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(aws.env());
+    env
+}
+
+/// The titles of the widgets of the dashboard `name`, in order.
+pub async fn dashboard_titles(c: &Clients, name: &str) -> Vec<String> {
+    let dashboard = c.cloudwatch.get_dashboard().dashboard_name(name).send().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(dashboard.dashboard_body().unwrap()).unwrap();
+    body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["properties"]["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// terraform-provider-aws' CheckDestroy: `terraform destroy`, then every part of the policy's stack is looked
 /// for on the endpoint and none may be left (an orphan is a part the state no longer knows).
 pub async fn destroy_and_check(tf: &Terraform, c: &Clients, policy: &str) {
@@ -519,6 +552,7 @@ pub mod stacks {
         pub log_groups: Vec<String>,
         pub roles: Vec<String>,
         pub buckets: Vec<String>,
+        pub dashboards: Vec<String>,
     }
 
     impl Parts {
@@ -551,6 +585,20 @@ pub mod stacks {
                     .metric_alarms()
                     .iter()
                     .filter_map(|a| a.alarm_name().map(String::from))
+                    .collect(),
+            );
+            let dashboards = c
+                .cloudwatch
+                .list_dashboards()
+                .dashboard_name_prefix("rdsbackup-")
+                .send()
+                .await
+                .map_err(|e| err("ListDashboards", e))?;
+            parts.dashboards = keep(
+                dashboards
+                    .dashboard_entries()
+                    .iter()
+                    .filter_map(|d| d.dashboard_name().map(String::from))
                     .collect(),
             );
             let topics = c.sns.list_topics().send().await.map_err(|e| err("ListTopics", e))?;
@@ -613,6 +661,7 @@ pub mod stacks {
                 ("log group", &self.log_groups),
                 ("role", &self.roles),
                 ("bucket", &self.buckets),
+                ("dashboard", &self.dashboards),
             ];
             kinds
                 .iter()
@@ -665,6 +714,14 @@ pub mod stacks {
                 .send()
                 .await
                 .map_err(|e| err("DeleteRule", e))?;
+        }
+        if !parts.dashboards.is_empty() {
+            c.cloudwatch
+                .delete_dashboards()
+                .set_dashboard_names(Some(parts.dashboards.clone()))
+                .send()
+                .await
+                .map_err(|e| err("DeleteDashboards", e))?;
         }
         if !parts.alarms.is_empty() {
             c.cloudwatch

@@ -6,7 +6,9 @@
 
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{record_key, tags};
-use rdsbackup_tests::{Aws, Clients, Terraform, acceptance, databases, destroy_and_check, unique_name};
+use rdsbackup_tests::{
+    Aws, Clients, Terraform, acceptance, dashboard_titles, databases, deployed_env, destroy_and_check, unique_name,
+};
 use serde_json::{Value, json};
 
 fn config(policy: &str, blocks: &str) -> String {
@@ -42,6 +44,37 @@ const TWO_REGIONS: &str = r#"
     retention_days = 90
   }
 "#;
+
+/// The snapshots data source at home and, for one database, in a copy region.
+fn snapshots_config(policy: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+data "rdsbackup_snapshots" "home" {{
+  policy = "{policy}"
+}}
+
+data "rdsbackup_snapshots" "west" {{
+  policy        = "{policy}"
+  db_identifier = "orders"
+  region        = "us-west-2"
+}}
+
+output "latest" {{
+  value = data.rdsbackup_snapshots.home.latest
+}}
+
+output "west" {{
+  value = data.rdsbackup_snapshots.west.snapshots
+}}
+"#
+    )
+}
 
 fn state(tf: &Terraform) -> Value {
     let run = tf.run(&["show", "-json"]);
@@ -118,26 +151,6 @@ async fn record(c: &Clients, bucket: &str, db: &str, id: &str) -> Value {
             .await
             .unwrap();
     serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
-}
-
-/// The deployed function's own environment, against this moto.
-async fn function_env(aws: &Aws, c: &Clients, function: &str) -> Vec<(String, String)> {
-    let found = c
-        .lambda
-        .get_function_configuration()
-        .function_name(function)
-        .send()
-        .await
-        .unwrap();
-    let mut env: Vec<(String, String)> = found
-        .environment()
-        .and_then(|e| e.variables())
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.extend(aws.env());
-    env
 }
 
 fn scheduled(time: &str) -> Value {
@@ -218,7 +231,13 @@ async fn every_snapshot_is_copied_into_each_region_and_each_region_keeps_its_own
         );
     }
 
-    let env = function_env(&aws, &c, s["function_name"].as_str().unwrap()).await;
+    // The dashboard shows the copies too.
+    let titles = dashboard_titles(&c, &format!("rdsbackup-{policy}")).await;
+    assert!(
+        titles.iter().any(|t| t == "Newest available copy per region (hours)"),
+        "{titles:?}"
+    );
+    let env = deployed_env(&aws, &c, s["function_name"].as_str().unwrap()).await;
     let bucket = s["bucket_name"].as_str().unwrap();
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -276,6 +295,30 @@ async fn every_snapshot_is_copied_into_each_region_and_each_region_keeps_its_own
         [("eu-west-1", "available"), ("us-west-2", "available")],
         "{listed}"
     );
+
+    // What to restore from, as Terraform reads it: at home, and in a copy region.
+    let reader = Terraform::new(&snapshots_config(policy), &aws);
+    reader.run(&["apply", "-auto-approve"]).success();
+    let shown = reader.run(&["output", "-json"]);
+    shown.success();
+    let outputs: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(
+        outputs["latest"]["value"],
+        json!({"analytics": analytics, "orders": orders})
+    );
+    let west: Vec<(&str, &str, &str)> = outputs["west"]["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["db_identifier"].as_str().unwrap(),
+                s["kind"].as_str().unwrap(),
+                s["region"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(west, [("orders", "instance", "us-west-2")], "{outputs}");
 
     // A day later, and 92 days after the first slot (event time): eu-west-1 keeps 90 days and at least one
     // copy, so the first copies go there; us-west-2 and home keep 35 days and at least one, so the first ones
@@ -360,7 +403,7 @@ async fn every_snapshot_is_copied_into_each_region_and_each_region_keeps_its_own
         .unwrap();
     assert!(gone.metric_alarms().is_empty(), "the removed block's alarm is deleted");
     assert_eq!(snapshots(&west, "orders", SnapshotKind::Instance).await, west_before);
-    let env = function_env(&aws, &c, s["function_name"].as_str().unwrap()).await;
+    let env = deployed_env(&aws, &c, s["function_name"].as_str().unwrap()).await;
     let after = rdsbackup_tests::runtime_api::run_once(&env, &scheduled(&at(93)));
     assert!(
         after["copied"]

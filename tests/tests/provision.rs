@@ -76,6 +76,16 @@ async fn apply_creates_every_part_and_a_second_plan_is_empty() {
         format!("rdsbackup-{policy_name}-{}", s["account_id"].as_str().unwrap())
     );
 
+    // The dashboard: newest snapshot per database, runs, duration and errors (no copy widgets without copies).
+    let titles = rdsbackup_tests::dashboard_titles(&aws_clients, &format!("rdsbackup-{policy_name}")).await;
+    assert_eq!(
+        titles,
+        [
+            "Newest available snapshot per database (hours)",
+            "Snapshots created, failed and deleted per run",
+            "Run duration (ms) and errors"
+        ]
+    );
     let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.unwrap();
     let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
     assert_eq!(
@@ -271,6 +281,8 @@ enum OutOfBand {
     RuleTarget,
     AlarmDeleted,
     TopicDeleted,
+    DashboardWidgetRemoved,
+    ReconcileRuleDeleted,
 }
 
 async fn make(c: &Clients, s: &Value, change: OutOfBand) {
@@ -411,6 +423,29 @@ async fn make(c: &Clients, s: &Value, change: OutOfBand) {
                 .await
                 .unwrap();
         }
+        OutOfBand::DashboardWidgetRemoved => {
+            let found = c.cloudwatch.get_dashboard().dashboard_name(&name).send().await.unwrap();
+            let mut body: Value = serde_json::from_str(found.dashboard_body().unwrap()).unwrap();
+            body["widgets"].as_array_mut().unwrap().pop();
+            c.cloudwatch
+                .put_dashboard()
+                .dashboard_name(&name)
+                .dashboard_body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+        OutOfBand::ReconcileRuleDeleted => {
+            let rule = format!("{name}-reconcile");
+            c.events
+                .remove_targets()
+                .rule(&rule)
+                .ids("rdsbackup")
+                .send()
+                .await
+                .unwrap();
+            c.events.delete_rule().name(&rule).send().await.unwrap();
+        }
     }
 }
 
@@ -451,6 +486,8 @@ async fn each_out_of_band_change_shows_in_plan_and_apply_repairs_it() {
         (OutOfBand::RuleTarget, "targets differ"),
         (OutOfBand::AlarmDeleted, "-errors is missing"),
         (OutOfBand::TopicDeleted, "is missing"),
+        (OutOfBand::DashboardWidgetRemoved, "its widgets differ"),
+        (OutOfBand::ReconcileRuleDeleted, "-reconcile is missing"),
     ];
     for (change, plan_mentions) in cases {
         make(&c, &s, change).await;

@@ -150,7 +150,7 @@ impl AlarmsSpec<'_> {
 }
 
 /// Copies start once their snapshot is available and take hours: a day more than a snapshot before "overdue".
-const COPY_SLACK_HOURS: i32 = 24;
+pub const COPY_SLACK_HOURS: i32 = 24;
 
 fn shape(alarm: &MetricAlarm) -> Shape {
     let mut dimensions: Vec<(String, String)> = alarm

@@ -13,6 +13,8 @@ pub enum AttrType {
     List(Box<AttrType>),
     Set(Box<AttrType>),
     Map(Box<AttrType>),
+    /// An object of these attributes (the elements of a computed list of records).
+    Object(Vec<(&'static str, AttrType)>),
 }
 
 impl AttrType {
@@ -37,6 +39,13 @@ impl AttrType {
             AttrType::List(element) => serde_json::json!(["list", element.to_json()]),
             AttrType::Set(element) => serde_json::json!(["set", element.to_json()]),
             AttrType::Map(element) => serde_json::json!(["map", element.to_json()]),
+            AttrType::Object(attributes) => {
+                let attributes: serde_json::Map<String, serde_json::Value> = attributes
+                    .iter()
+                    .map(|(name, ty)| (name.to_string(), ty.to_json()))
+                    .collect();
+                serde_json::json!(["object", attributes])
+            }
         }
     }
 }
@@ -408,6 +417,8 @@ mod tests {
             AttrType::list_of_strings().to_json().to_string(),
             r#"["list","string"]"#
         );
+        let records = AttrType::List(Box::new(AttrType::Object(vec![("id", AttrType::String)])));
+        assert_eq!(records.to_json().to_string(), r#"["list",["object",{"id":"string"}]]"#);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `rdsbackup_policy` resource: its lifecycle (validate, plan, create/update, delete, read, import) as a
 //! [`TypedResource`], composed from the schema, the validation rules, the planner and the AWS modules.
 
+mod dashboard;
 mod iam_policy;
 pub mod names;
 mod plan;

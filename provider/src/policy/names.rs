@@ -13,6 +13,10 @@ pub fn schedule_rule_name(policy: &str) -> String {
     rdsbackup_common::rules::schedule(policy)
 }
 
+pub fn dashboard_name(policy: &str) -> String {
+    format!("rdsbackup-{policy}")
+}
+
 pub fn log_group_name(policy: &str) -> String {
     format!("/aws/lambda/{}", function_name(policy))
 }

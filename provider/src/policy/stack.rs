@@ -13,6 +13,7 @@ use super::names::{self, Location};
 use super::schema::PolicyModel;
 use crate::aws::alarms::{AlarmsSpec, TopicSpec};
 use crate::aws::bucket::BucketSpec;
+use crate::aws::dashboard::DashboardSpec;
 use crate::aws::error::Result;
 use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
@@ -39,6 +40,7 @@ pub struct Desired {
     pub managed_topic: bool,
     pub overdue_alarm: String,
     pub errors_alarm: String,
+    pub dashboard: String,
     pub region: String,
     pub partition: String,
     pub account_id: String,
@@ -144,6 +146,7 @@ impl Desired {
             topic_arn,
             overdue_alarm: names::overdue_alarm_name(&policy),
             errors_alarm: names::errors_alarm_name(&policy),
+            dashboard: names::dashboard_name(&policy),
             region: here.region.clone(),
             partition: here.partition.clone(),
             account_id: here.account_id.clone(),
@@ -377,6 +380,15 @@ fn destinations(
         .collect()
 }
 
+impl Desired {
+    pub fn dashboard_spec(&self) -> DashboardSpec<'_> {
+        DashboardSpec {
+            name: &self.dashboard,
+            body: super::dashboard::body(self),
+        }
+    }
+}
+
 async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Found>> {
     if part.owned() { part.read(aws).await } else { Ok(None) }
 }
@@ -459,4 +471,5 @@ parts! {
     reconcile: RuleSpec = reconcile_spec,
     snapshot_events: RuleSpec = snapshot_events_spec,
     alarms: AlarmsSpec = alarms_spec,
+    dashboard: DashboardSpec = dashboard_spec,
 }

@@ -1,0 +1,154 @@
+//! The body of a policy's dashboard `rdsbackup-<name>`: what an operator looks at when an alarm turns red. Per
+//! database through metric searches, so that databases selected by tags appear without a change of the body;
+//! the copy widgets only with `copy` blocks. Each widget is described in docs/guides/operations.md.
+
+use rdsbackup_common::metrics::*;
+use serde_json::{Value, json};
+
+use super::stack::Desired;
+use crate::aws::alarms::COPY_SLACK_HOURS;
+
+const WIDTH: u32 = 12;
+const HEIGHT: u32 = 6;
+
+pub fn body(d: &Desired) -> Value {
+    let search = |metric: &str, dimensions: &str, statistic: &str| {
+        format!(
+            "SEARCH('{{{NAMESPACE},{dimensions}}} MetricName=\"{metric}\" {DIMENSION_POLICY}=\"{}\"', '{statistic}', 3600)",
+            d.policy
+        )
+    };
+    let per_policy = |metric: &str| json!([NAMESPACE, metric, DIMENSION_POLICY, d.policy, {"stat": "Sum"}]);
+    let threshold = |label: &str, hours: i32| json!({"horizontal": [{"label": label, "value": hours}]});
+    let mut widgets = vec![
+        json!({
+            "title": "Newest available snapshot per database (hours)",
+            "metrics": [[{"expression": search(NEWEST_SNAPSHOT_AGE_HOURS, "Policy,DBIdentifier", "Maximum"), "id": "ages"}]],
+            "annotations": threshold("backup overdue", d.threshold_hours),
+            "stat": "Maximum",
+        }),
+        json!({
+            "title": "Snapshots created, failed and deleted per run",
+            "metrics": [per_policy(SNAPSHOTS_CREATED), per_policy(SNAPSHOTS_FAILED), per_policy(SNAPSHOTS_DELETED)],
+            "stat": "Sum",
+        }),
+        json!({
+            "title": "Run duration (ms) and errors",
+            "metrics": [
+                ["AWS/Lambda", "Duration", "FunctionName", d.function, {"stat": "Maximum"}],
+                ["AWS/Lambda", "Errors", "FunctionName", d.function, {"stat": "Sum", "yAxis": "right"}],
+            ],
+            "stat": "Maximum",
+        }),
+    ];
+    if !d.copies.is_empty() {
+        widgets.push(json!({
+            "title": "Newest available copy per region (hours)",
+            "metrics": [[{"expression": search(NEWEST_COPY_AGE_HOURS, "Policy,Region", "Maximum"), "id": "copies"}]],
+            "annotations": threshold("copy overdue", d.threshold_hours + COPY_SLACK_HOURS),
+            "stat": "Maximum",
+        }));
+        widgets.push(json!({
+            "title": "Copies started and failed per region",
+            "metrics": [
+                [{"expression": search(COPIES_STARTED, "Policy,Region", "Sum"), "id": "started"}],
+                [{"expression": search(COPIES_FAILED, "Policy,Region", "Sum"), "id": "failed"}],
+            ],
+            "stat": "Sum",
+        }));
+    }
+    let placed: Vec<Value> = widgets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut properties)| {
+            properties["region"] = json!(d.region);
+            properties["view"] = json!("timeSeries");
+            properties["period"] = json!(3600);
+            let i = i as u32;
+            json!({
+                "type": "metric",
+                "x": (i % 2) * WIDTH,
+                "y": (i / 2) * HEIGHT,
+                "width": WIDTH,
+                "height": HEIGHT,
+                "properties": properties,
+            })
+        })
+        .collect();
+    json!({ "widgets": placed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::typed::{Tf, TfType};
+    use crate::policy::names::Location;
+    use crate::policy::schema::{CopyModel, PolicyModel, schema};
+
+    /// A policy with the schema's defaults and `copies` blocks, as the stack derives it.
+    fn desired(copies: &[&str]) -> Desired {
+        let model = PolicyModel {
+            name: Tf::Known("nightly".into()),
+            copy: Tf::Known(
+                copies
+                    .iter()
+                    .map(|region| CopyModel {
+                        region: Tf::Known(region.to_string()),
+                        ..CopyModel::default()
+                    })
+                    .collect(),
+            ),
+            ..PolicyModel::default()
+        };
+        let model = PolicyModel::from_root(&schema().with_defaults(&model.to_value())).unwrap();
+        Desired::new(&model, &Location::example(), "b".into(), &Default::default()).unwrap()
+    }
+
+    fn titles(body: &Value) -> Vec<&str> {
+        body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["properties"]["title"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_dashboard_shows_every_database_and_the_copies_only_with_copy_blocks() {
+        let plain = body(&desired(&[]));
+        assert_eq!(titles(&plain).len(), 3);
+        let ages = &plain["widgets"][0]["properties"];
+        let expression = ages["metrics"][0][0]["expression"].as_str().unwrap();
+        assert_eq!(
+            expression,
+            "SEARCH('{RDSBackup,Policy,DBIdentifier} MetricName=\"NewestSnapshotAgeHours\" Policy=\"nightly\"', \
+             'Maximum', 3600)"
+        );
+        assert_eq!(
+            ages["annotations"]["horizontal"][0]["value"], 26,
+            "the overdue threshold"
+        );
+        assert_eq!(ages["region"], "eu-west-1");
+        let copying = body(&desired(&["us-west-2"]));
+        assert_eq!(titles(&copying).len(), 5);
+        let copies = &copying["widgets"][3]["properties"];
+        assert!(
+            copies["metrics"][0][0]["expression"]
+                .as_str()
+                .unwrap()
+                .contains("NewestCopyAgeHours")
+        );
+        assert_eq!(
+            copies["annotations"]["horizontal"][0]["value"], 50,
+            "the copy alarm's threshold"
+        );
+        // Laid out two by two, without overlap.
+        let places: Vec<(u64, u64)> = copying["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (w["x"].as_u64().unwrap(), w["y"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(places, [(0, 0), (12, 0), (0, 6), (12, 6), (0, 12)]);
+    }
+}
