@@ -515,7 +515,10 @@ async fn copy_to(
             ));
         } else {
             match snapshot::copy(rds, &config.policy, db, source, target.kms_key_arn.as_deref()).await {
-                Ok(Copied::Started(copy)) => {
+                Ok(Copied::Started(mut copy)) => {
+                    // It carries the tags it was made with, whether or not the answer lists them.
+                    copy.snapshot.policy = Some(config.policy.clone());
+                    copy.snapshot.db = Some(db.identifier.clone());
                     info!(
                         db = %db.identifier, region = %target.region, snapshot = %id,
                         status = %copy.snapshot.status, "copy started"
@@ -728,7 +731,8 @@ async fn follow_records(
         // Deleted at home by this run's retention: its record says so already (and lost its marker); the copies
         // this run deleted are still to be listed in it.
         let deleted_home = report.deleted.contains(id);
-        let marked = work.pending.contains(id) && !deleted_home;
+        // The slot's new snapshot got its marker when its record was written (copies are to come).
+        let marked = (work.pending.contains(id) || report.created.as_ref() == Some(id)) && !deleted_home;
         let found = home.iter().find(|s| &s.snapshot.id == id);
         let result = match found {
             // Gone without retention (deleted by hand): the record says so.

@@ -1019,6 +1019,11 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
         4,
         "two databases into two regions: {first}"
     );
+    assert!(
+        local.pending_markers().is_empty(),
+        "copied at once, nothing left pending: {:?}",
+        local.pending_markers()
+    );
     let again = run(&at(0));
     assert_eq!(
         (again["existing"].as_array().unwrap().len(), &again["copied"]),
