@@ -515,10 +515,7 @@ async fn copy_to(
             ));
         } else {
             match snapshot::copy(rds, &config.policy, db, source, target.kms_key_arn.as_deref()).await {
-                Ok(Copied::Started(mut copy)) => {
-                    // It carries the tags it was made with, whether or not the answer lists them.
-                    copy.snapshot.policy = Some(config.policy.clone());
-                    copy.snapshot.db = Some(db.identifier.clone());
+                Ok(Copied::Started(copy)) => {
                     info!(
                         db = %db.identifier, region = %target.region, snapshot = %id,
                         status = %copy.snapshot.status, "copy started"

@@ -33,20 +33,14 @@ pub enum Place {
 /// The snapshot made, or `None` when a snapshot of that identifier exists already: whose it is, the caller
 /// finds out.
 pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Result<Option<Described>, String> {
-    let tags = [
-        Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
-        Tag::builder()
-            .key(rdsbackup_common::tags::DB)
-            .value(&db.identifier)
-            .build(),
-    ];
+    let tags = owned_tags(policy, db);
     match db.kind {
         Kind::Instance => {
             let request = rds
                 .create_db_snapshot()
                 .db_instance_identifier(&db.identifier)
                 .db_snapshot_identifier(id)
-                .set_tags(Some(tags.to_vec()));
+                .set_tags(Some(tags));
             match request.send().await {
                 Ok(output) => Ok(Some(instance_snapshot(
                     output.db_snapshot().ok_or("no DBSnapshot in the response")?,
@@ -65,7 +59,7 @@ pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Resu
                 .create_db_cluster_snapshot()
                 .db_cluster_identifier(&db.identifier)
                 .db_cluster_snapshot_identifier(id)
-                .set_tags(Some(tags.to_vec()));
+                .set_tags(Some(tags));
             match request.send().await {
                 Ok(output) => Ok(Some(cluster_snapshot(
                     output
@@ -165,17 +159,19 @@ pub async fn copy(
     kms_key: Option<&str>,
 ) -> Result<Copied, String> {
     let id = &source.snapshot.id;
-    let tags = vec![
-        Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
-        Tag::builder()
-            .key(rdsbackup_common::tags::DB)
-            .value(&db.identifier)
-            .build(),
+    let mut tags = owned_tags(policy, db);
+    tags.push(
         Tag::builder()
             .key(rdsbackup_common::tags::SOURCE)
             .value(&source.arn)
             .build(),
-    ];
+    );
+    // The copy carries the tags it was made with, whether or not RDS's answer lists them.
+    let made = |mut copy: Described| {
+        copy.snapshot.policy = Some(policy.to_string());
+        copy.snapshot.db = Some(db.identifier.clone());
+        Copied::Started(Box::new(copy))
+    };
     match db.kind {
         Kind::Instance => {
             let request = rds
@@ -185,9 +181,9 @@ pub async fn copy(
                 .set_kms_key_id(kms_key.map(String::from))
                 .set_tags(Some(tags));
             match request.send().await {
-                Ok(output) => Ok(Copied::Started(Box::new(instance_copy(
+                Ok(output) => Ok(made(instance_copy(
                     output.db_snapshot().ok_or("no DBSnapshot in the response")?,
-                )))),
+                ))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
@@ -205,11 +201,11 @@ pub async fn copy(
                 .set_kms_key_id(kms_key.map(String::from))
                 .set_tags(Some(tags));
             match request.send().await {
-                Ok(output) => Ok(Copied::Started(Box::new(cluster_copy(
+                Ok(output) => Ok(made(cluster_copy(
                     output
                         .db_cluster_snapshot()
                         .ok_or("no DBClusterSnapshot in the response")?,
-                )))),
+                ))),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
@@ -253,6 +249,17 @@ pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
             Err(e) => Err(aws_error::describe(&format!("DeleteDBClusterSnapshot {id}"), &e)),
         },
     }
+}
+
+/// The tags that mark a snapshot (and a copy) as the policy's own of that database.
+fn owned_tags(policy: &str, db: &Database) -> Vec<Tag> {
+    vec![
+        Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
+        Tag::builder()
+            .key(rdsbackup_common::tags::DB)
+            .value(&db.identifier)
+            .build(),
+    ]
 }
 
 fn instance_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Described {

@@ -149,12 +149,6 @@ pub fn split(
     (protected, unprotected)
 }
 
-fn tag_map(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
-    list.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-        .collect()
-}
-
 async fn policies(lambda: &aws_sdk_lambda::Client) -> Result<Vec<Selection>, String> {
     let mut found = Vec::new();
     let mut pages = lambda.list_functions().into_paginator().send();
@@ -190,7 +184,7 @@ async fn databases(rds: &aws_sdk_rds::Client) -> Result<Vec<Database>, String> {
                 identifier: i.db_instance_identifier().unwrap_or_default().into(),
                 cluster: false,
                 member_of: i.db_cluster_identifier().map(String::from),
-                tags: tag_map(i.tag_list()),
+                tags: crate::aws::tags::rds_map(i.tag_list()),
             }));
         }
         Ok::<_, String>(found)
@@ -205,7 +199,7 @@ async fn databases(rds: &aws_sdk_rds::Client) -> Result<Vec<Database>, String> {
                 identifier: c.db_cluster_identifier().unwrap_or_default().into(),
                 cluster: true,
                 member_of: None,
-                tags: tag_map(c.tag_list()),
+                tags: crate::aws::tags::rds_map(c.tag_list()),
             }));
         }
         Ok::<_, String>(found)

@@ -118,12 +118,6 @@ struct Listed {
     tags: BTreeMap<String, String>,
 }
 
-fn tag_map(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
-    list.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-        .collect()
-}
-
 async fn list(rds: &aws_sdk_rds::Client, db: Option<&str>) -> Result<Vec<Listed>, String> {
     let instances = async {
         let mut found = Vec::new();
@@ -148,7 +142,7 @@ async fn list(rds: &aws_sdk_rds::Client, db: Option<&str>) -> Result<Vec<Listed>
                 snapshot_type: s.snapshot_type().unwrap_or_default().into(),
                 status: s.status().unwrap_or_default().into(),
                 created: s.snapshot_create_time().cloned(),
-                tags: tag_map(s.tag_list()),
+                tags: crate::aws::tags::rds_map(s.tag_list()),
             }));
         }
         Ok::<_, String>(found)
@@ -176,7 +170,7 @@ async fn list(rds: &aws_sdk_rds::Client, db: Option<&str>) -> Result<Vec<Listed>
                 snapshot_type: s.snapshot_type().unwrap_or_default().into(),
                 status: s.status().unwrap_or_default().into(),
                 created: s.snapshot_create_time().cloned(),
-                tags: tag_map(s.tag_list()),
+                tags: crate::aws::tags::rds_map(s.tag_list()),
             }));
         }
         Ok::<_, String>(found)

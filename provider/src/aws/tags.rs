@@ -73,6 +73,13 @@ impl TagChange {
     }
 }
 
+/// An RDS `TagList` (as the describe calls return it with every database and snapshot) as a map.
+pub fn rds_map(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
