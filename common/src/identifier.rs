@@ -51,14 +51,28 @@ pub fn h8(policy: &str, db: &str) -> String {
 
 /// The slot's snapshot identifier for `db`. `slot` is "now" in UTC as `yyyymmddhhmm`.
 pub fn build(policy: &str, db: &str, kind: SnapshotKind, slot: &str) -> String {
+    cut_to_fit(policy, db, kind, slot, "")
+}
+
+/// What ends the identifier of a snapshot's copy onto the `vault` block's key, made in the home region because
+/// RDS cannot share a snapshot encrypted with the AWS managed key.
+pub const SHAREABLE_SUFFIX: &str = "-v";
+
+/// The identifier of the slot's snapshot's copy onto the vault key: the snapshot's form with `<db>` cut so that
+/// `SHAREABLE_SUFFIX` still fits (short, so that a 63-character cluster identifier keeps 4 characters of `<db>`).
+pub fn build_shareable(policy: &str, db: &str, kind: SnapshotKind, slot: &str) -> String {
+    cut_to_fit(policy, db, kind, slot, SHAREABLE_SUFFIX)
+}
+
+fn cut_to_fit(policy: &str, db: &str, kind: SnapshotKind, slot: &str, suffix: &str) -> String {
     let hash = h8(policy, db);
-    // prefix + db + - + slot + - + h8
-    let fixed = prefix(policy).len() + 1 + slot.len() + 1 + hash.len();
+    // prefix + db + - + slot + - + h8 + suffix
+    let fixed = prefix(policy).len() + 1 + slot.len() + 1 + hash.len() + suffix.len();
     let room = kind.max_len().saturating_sub(fixed);
     let mut cut = &db[..db.len().min(room)];
     // RDS refuses a hyphen before another one; the cut may end on one.
     cut = cut.trim_end_matches('-');
-    format!("{}{cut}-{slot}-{hash}", prefix(policy))
+    format!("{}{cut}-{slot}-{hash}{suffix}", prefix(policy))
 }
 
 /// Which of the policy's identifier forms an identifier has.
@@ -68,6 +82,8 @@ pub enum Form {
     V01,
     /// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>-<h8>`.
     V02,
+    /// `rdsbackup-<policy>-<db>-<yyyymmddhhmm>-<h8>-v`: the copy of a V02 snapshot onto the vault key.
+    Shareable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +96,26 @@ pub struct Parsed<'a> {
 /// Reads an identifier as one this policy made for `db` (of `kind`) in either form; `None` when it is not one, so
 /// that a copy carrying the policy's tags under another identifier is not the policy's.
 pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind) -> Option<Parsed<'a>> {
+    if let Some(base) = identifier.strip_suffix(SHAREABLE_SUFFIX)
+        && let Some(parsed) = parse_v02(base, policy, db, kind, SHAREABLE_SUFFIX)
+    {
+        return Some(Parsed {
+            form: Form::Shareable,
+            ..parsed
+        });
+    }
+    if let Some(parsed) = parse_v02(identifier, policy, db, kind, "") {
+        return Some(parsed);
+    }
+    let rest = identifier.strip_prefix(&prefix(policy))?;
+    let twelve_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    // 0.1: ...-<db>-<slot>
+    let slot = rest.strip_prefix(db)?.strip_prefix('-')?;
+    twelve_digits(slot).then_some(Parsed { slot, form: Form::V01 })
+}
+
+/// `identifier` (without `suffix`) as `cut_to_fit` makes it with `suffix`.
+fn parse_v02<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind, suffix: &str) -> Option<Parsed<'a>> {
     let rest = identifier.strip_prefix(&prefix(policy))?;
     let twelve_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
     // 0.2: ...-<slot>-<h8>, and the whole identifier exactly as `build` makes it.
@@ -87,7 +123,7 @@ pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind
         && let Some((_, slot)) = head.rsplit_once('-')
         && twelve_digits(slot)
         && hash.len() == 8
-        && build(policy, db, kind, slot) == identifier
+        && cut_to_fit(policy, db, kind, slot, suffix).strip_suffix(suffix) == Some(identifier)
     {
         let start = identifier.len() - hash.len() - 1 - slot.len();
         return Some(Parsed {
@@ -95,9 +131,7 @@ pub fn parse<'a>(identifier: &'a str, policy: &str, db: &str, kind: SnapshotKind
             form: Form::V02,
         });
     }
-    // 0.1: ...-<db>-<slot>
-    let slot = rest.strip_prefix(db)?.strip_prefix('-')?;
-    twelve_digits(slot).then_some(Parsed { slot, form: Form::V01 })
+    None
 }
 
 /// Whether a snapshot is one of the policy's own (the contract's rule, for retention and the snapshots data source
@@ -209,7 +243,48 @@ mod tests {
             && !id.contains("--")
     }
 
+    #[test]
+    fn the_shareable_copy_is_the_snapshot_s_form_with_a_suffix_and_fits() {
+        let id = build_shareable("nightly", "db-a", SnapshotKind::Instance, "202611280300");
+        assert_eq!(id, "rdsbackup-nightly-db-a-202611280300-9ca323f5-v");
+        assert_eq!(
+            parse(&id, "nightly", "db-a", SnapshotKind::Instance),
+            Some(Parsed {
+                slot: "202611280300",
+                form: Form::Shareable
+            })
+        );
+        let policy = "a".repeat(POLICY_NAME_MAX);
+        let id = build_shareable(&policy, "analytics-warehouse", SnapshotKind::Cluster, "202611280300");
+        assert_eq!(id.len(), 63, "{id}");
+        assert_eq!(
+            parse(&id, &policy, "analytics-warehouse", SnapshotKind::Cluster).map(|p| p.form),
+            Some(Form::Shareable)
+        );
+        // The suffix on an identifier that is not exactly the policy's form is not the policy's.
+        let plain = build(&policy, "analytics-warehouse", SnapshotKind::Cluster, "202611280300");
+        assert_eq!(
+            parse(
+                &format!("{plain}{SHAREABLE_SUFFIX}"),
+                &policy,
+                "analytics-warehouse",
+                SnapshotKind::Cluster
+            ),
+            None
+        );
+    }
+
     proptest! {
+        #[test]
+        fn shareable_identifiers_are_valid_for_rds_and_parse_back(
+            policy in policy_name(), db in db_identifier(), kind in kind(), slot in slot()
+        ) {
+            let id = build_shareable(&policy, &db, kind, &slot);
+            prop_assert!(rds_accepts(&id, kind), "{id}");
+            prop_assert_eq!(parse(&id, &policy, &db, kind), Some(Parsed { slot: &slot, form: Form::Shareable }));
+            prop_assert_ne!(id, build(&policy, &db, kind, &slot));
+        }
+
         #[test]
         fn every_identifier_is_valid_for_rds_and_parses_back(
             policy in policy_name(), db in db_identifier(), kind in kind(), slot in slot()

@@ -8,6 +8,7 @@ pub mod identifier;
 pub mod limits;
 pub mod record;
 pub mod requests;
+pub mod vault;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {
@@ -30,6 +31,8 @@ pub mod env {
     pub const BUCKET_OWNER: &str = "RDSBACKUP_BUCKET_OWNER";
     /// The `copy` blocks as a JSON list (`copies::to_env`); absent or empty means no copies.
     pub const COPIES: &str = "RDSBACKUP_COPIES";
+    /// The `vault` block as a JSON object (`vault::to_env`); absent or empty means no vault.
+    pub const VAULT: &str = "RDSBACKUP_VAULT";
 
     /// The value of `DB_INSTANCES` and `DB_CLUSTERS`: the identifiers joined by commas.
     pub fn join_identifiers<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {

@@ -21,6 +21,19 @@ pub struct Record {
     /// The copies in other regions (`copy` blocks), one per region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<CopyRecord>,
+    /// The share with the vault account (`vault` block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultRecord>,
+}
+
+/// What was shared with the vault account: the snapshot itself, or its copy onto the vault key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VaultRecord {
+    pub account_id: String,
+    pub shared_snapshot_identifier: String,
+    /// `shared` once RDS lets the vault account restore it; `copying` while the copy onto the vault key is made;
+    /// `waiting` while the snapshot is not available yet; `failed` when the snapshot (or its copy) failed.
+    pub status: String,
 }
 
 /// One copy of the snapshot in another region, as the source's record lists it.
@@ -69,11 +82,18 @@ mod tests {
                 status: "deleted".into(),
                 deleted_at: Some("2027-02-27T03:00:00Z".into()),
             }],
+            vault: Some(VaultRecord {
+                account_id: "210987654321".into(),
+                shared_snapshot_identifier: "rdsbackup-nightly-analytics-202611280300-0123abcd-v".into(),
+                status: "shared".into(),
+            }),
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["kind"], "cluster");
         assert_eq!(json["copies"][0]["region"], "us-west-2");
         assert_eq!(json["copies"][0]["deleted_at"], "2027-02-27T03:00:00Z");
+        assert_eq!(json["vault"]["account_id"], "210987654321");
+        assert_eq!(json["vault"]["status"], "shared");
         assert_eq!(
             json["snapshot_identifier"],
             "rdsbackup-nightly-analytics-202611280300-0123abcd"

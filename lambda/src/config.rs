@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use rdsbackup_common::copies::{self, Destination};
+use rdsbackup_common::vault::{self, VaultTarget};
 use rdsbackup_common::{env, limits};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +22,8 @@ pub struct Config {
     pub bucket_owner: String,
     /// The `copy` blocks, in the policy's order.
     pub copies: Vec<Destination>,
+    /// The `vault` block: the account every snapshot is shared with.
+    pub vault: Option<VaultTarget>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -62,6 +65,7 @@ impl Config {
             kms_key_arn: optional(env::KMS_KEY_ARN),
             bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
             copies: destinations(optional(env::COPIES))?,
+            vault: vault_target(optional(env::VAULT))?,
         };
         if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
             return Err(ConfigError(format!(
@@ -123,6 +127,16 @@ fn destinations(value: Option<String>) -> Result<Vec<Destination>, ConfigError> 
     Ok(destinations)
 }
 
+fn vault_target(value: Option<String>) -> Result<Option<VaultTarget>, ConfigError> {
+    let name = env::VAULT;
+    let target =
+        vault::from_env(value.as_deref().unwrap_or_default()).map_err(|e| ConfigError(format!("{name} {e}")))?;
+    if let Some(target) = &target {
+        account_id(&format!("{name}: account_id"), &target.account_id)?;
+    }
+    Ok(target)
+}
+
 fn account_id(name: &str, value: &str) -> Result<String, ConfigError> {
     if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_string())
@@ -182,6 +196,10 @@ mod tests {
                 env::COPIES,
                 r#"[{"region":"us-west-2","retention_days":7,"min_snapshots":1}]"#,
             ),
+            (
+                env::VAULT,
+                r#"{"account_id":"210987654321","kms_key_arn":"arn:aws:kms:us-east-1:123456789012:key/v"}"#,
+            ),
         ]))
         .unwrap();
         assert_eq!(
@@ -202,6 +220,10 @@ mod tests {
                     retention_days: 7,
                     min_snapshots: 1,
                 }],
+                vault: Some(VaultTarget {
+                    account_id: "210987654321".into(),
+                    kms_key_arn: "arn:aws:kms:us-east-1:123456789012:key/v".into(),
+                }),
             }
         );
     }
@@ -229,6 +251,11 @@ mod tests {
             (with(&[(env::SELECTION_TAGS, "backup=nightly")]), env::SELECTION_TAGS),
             (with(&[(env::DB_INSTANCES, " , ")]), env::DB_INSTANCES),
             (with(&[(env::COPIES, "us-west-2")]), env::COPIES),
+            (with(&[(env::VAULT, "210987654321")]), env::VAULT),
+            (
+                with(&[(env::VAULT, r#"{"account_id":"vault","kms_key_arn":"k"}"#)]),
+                env::VAULT,
+            ),
             (
                 with(&[(
                     env::COPIES,

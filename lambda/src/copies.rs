@@ -53,7 +53,11 @@ pub fn decide(home: &[Snapshot], away: &[Snapshot], rules: &Rules) -> Decision {
         .max();
     let mut candidates = Vec::new();
     let mut taken = Vec::new();
-    for snapshot in home.iter().filter(|s| owner.owns(s) && s.is_available()) {
+    // Sources only: a copy onto the vault key holds the same data as its source.
+    for snapshot in home
+        .iter()
+        .filter(|s| owner.owns(s) && !owner.is_shareable_copy(s) && s.is_available())
+    {
         match away.iter().find(|a| a.id == snapshot.id) {
             Some(copy) if owner.owns(copy) => {}
             Some(_) => taken.push(snapshot.id.clone()),

@@ -17,6 +17,7 @@ mod run;
 mod select;
 mod slot;
 mod snapshot;
+mod vault;
 
 use std::io::Read;
 use std::sync::Arc;

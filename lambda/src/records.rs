@@ -2,7 +2,7 @@
 //! of it. Records outlive their snapshots, marked deleted, so the bucket is the history of the policy.
 //!
 //! A record with work still to come (its snapshot still being created, copies in other regions still to start
-//! or to finish) gets a marker under `pending/`; every run lists the markers once and brings those records up to
+//! or to finish, the share with the vault account still to make) gets a marker under `pending/`; every run lists the markers once and brings those records up to
 //! date, so a record never stays `creating` and no run reads every record. Every call names the bucket's owner
 //! (`ExpectedBucketOwner`).
 
@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use rdsbackup_common::PENDING_PREFIX;
-pub use rdsbackup_common::record::{CopyRecord, Record};
+pub use rdsbackup_common::record::{CopyRecord, Record, VaultRecord};
 use serde_json::{Map, Value};
 
 use crate::aws_error;
@@ -24,11 +24,11 @@ fn settled(status: &str) -> bool {
 }
 
 /// Writes a new record, and its pending marker while work on it is to come: the snapshot is not settled, or it
-/// is available and copies are to be made. The marker goes first: a run that stops between the two leaves a
+/// is available and copies or the vault's share are to be made. The marker goes first: a run that stops between the two leaves a
 /// marker that a later run resolves, never a stale record nobody revisits.
 pub async fn write(s3: &Client, config: &Config, record: &Record) -> Result<(), String> {
-    let copies_to_come = record.status == "available" && !config.copies.is_empty();
-    if !settled(&record.status) || copies_to_come {
+    let to_come = record.status == "available" && (!config.copies.is_empty() || config.vault.is_some());
+    if !settled(&record.status) || to_come {
         put(s3, config, &record.pending_key(), Vec::new(), None).await?;
     }
     put_record(s3, config, &record.key(), object(record)).await
@@ -43,8 +43,8 @@ pub async fn repair(s3: &Client, config: &Config, known: &Record) -> Result<bool
     write(s3, config, known).await.map(|()| true)
 }
 
-/// Brings a record up to date with what RDS says of its snapshot (`known.status`) and of its copies
-/// (`known.copies`), keeping whatever else it holds; writes only what changed. `done` says whether anything is
+/// Brings a record up to date with what RDS says of its snapshot (`known.status`), of its copies
+/// (`known.copies`) and of its share with the vault (`known.vault`), keeping whatever else it holds; writes only what changed. `done` says whether anything is
 /// still to come: a record with work to come keeps (or gets, first) its pending marker, a finished one loses it;
 /// `marked` says whether it has one. `known` rebuilds a record that is missing.
 pub async fn follow(s3: &Client, config: &Config, known: &Record, done: bool, marked: bool) -> Result<(), String> {
@@ -56,6 +56,12 @@ pub async fn follow(s3: &Client, config: &Config, known: &Record, done: bool, ma
     let mut record = found.clone().unwrap_or_else(|| object(known));
     record.insert("status".into(), known.status.clone().into());
     merge_copies(&mut record, &known.copies);
+    if let Some(vault) = &known.vault {
+        record.insert(
+            "vault".into(),
+            serde_json::to_value(vault).expect("a vault record serializes"),
+        );
+    }
     if found.as_ref() != Some(&record) {
         put_record(s3, config, &key, record).await?;
     }

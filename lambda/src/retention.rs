@@ -66,6 +66,13 @@ impl Owner<'_> {
         )
     }
 
+    /// Whether it is the policy's copy of one of its snapshots onto the vault key (`identifier::Form::Shareable`).
+    pub fn is_shareable_copy(&self, s: &Snapshot) -> bool {
+        self.owns(s)
+            && identifier::parse(&s.id, self.policy, self.db, self.kind)
+                .is_some_and(|p| p.form == identifier::Form::Shareable)
+    }
+
     /// When the snapshot was taken: RDS's create time, else (a failed snapshot may have none) its slot.
     pub fn taken(&self, s: &Snapshot) -> Option<OffsetDateTime> {
         s.created
@@ -80,12 +87,22 @@ pub struct Rules<'a> {
     pub now: OffsetDateTime,
 }
 
-/// The identifiers to delete, oldest first.
+/// The identifiers to delete, oldest first. The copies onto the vault key are a series of their own: they hold
+/// the same data as their sources, so they never count toward the sources' `min_snapshots` (nor the reverse).
 pub fn expired(snapshots: &[Snapshot], rules: &Rules) -> Vec<String> {
-    let cutoff = rules.now - Duration::days(rules.retention_days.into());
-    let mut owned: Vec<(OffsetDateTime, &Snapshot)> = snapshots
+    let (copies, sources): (Vec<&Snapshot>, Vec<&Snapshot>) = snapshots
         .iter()
         .filter(|s| rules.owner.owns(s))
+        .partition(|s| rules.owner.is_shareable_copy(s));
+    let mut delete = expired_in(sources, rules);
+    delete.extend(expired_in(copies, rules));
+    delete
+}
+
+fn expired_in(series: Vec<&Snapshot>, rules: &Rules) -> Vec<String> {
+    let cutoff = rules.now - Duration::days(rules.retention_days.into());
+    let mut owned: Vec<(OffsetDateTime, &Snapshot)> = series
+        .into_iter()
         .filter_map(|s| Some((rules.owner.taken(s)?, s)))
         .collect();
     // Newest first, so that each snapshot is judged against the newer ones that are being kept; ties go by
@@ -220,22 +237,49 @@ mod tests {
         assert!(expired(&snapshots, &rules(35, 1)).is_empty());
     }
 
+    #[derive(Clone, Copy, Debug)]
+    enum Form {
+        Source,
+        Shareable,
+        Foreign,
+    }
+
+    fn shareable_id(minutes_old: i64) -> String {
+        let slot = Slot::of(now() - Duration::minutes(minutes_old));
+        identifier::build_shareable(POLICY, DB, SnapshotKind::Instance, &slot.compact())
+    }
+
+    #[test]
+    fn copies_onto_the_vault_key_are_a_series_of_their_own() {
+        let copy = |days_old: i64| snapshot(&shareable_id(days_old * 24 * 60), Some(POLICY), days_old, "available");
+        // Two sources and their two copies, all expired: one of each stays.
+        let snapshots = [own(40, "available"), copy(40), own(50, "available"), copy(50)];
+        assert!(OWNER.is_shareable_copy(&snapshots[1]) && !OWNER.is_shareable_copy(&snapshots[0]));
+        assert_eq!(
+            expired(&snapshots, &rules(35, 1)),
+            [own_id(50 * 24 * 60), shareable_id(50 * 24 * 60)]
+        );
+        // A copy never stands in for a source under min_snapshots.
+        let snapshots = [copy(0), copy(1), own(40, "available")];
+        assert_eq!(expired(&snapshots, &rules(35, 1)), Vec::<String>::new());
+    }
+
     fn arbitrary_snapshot() -> impl Strategy<Value = Snapshot> {
         (
             prop_oneof![4 => Just(Some(POLICY)), 1 => Just(Some("weekly")), 1 => Just(None)],
             prop_oneof![4 => Just(Some(DB)), 1 => Just(Some("billing")), 1 => Just(None)],
-            prop_oneof![4 => Just(true), 1 => Just(false)],
+            prop_oneof![4 => Just(Form::Source), 2 => Just(Form::Shareable), 1 => Just(Form::Foreign)],
             prop_oneof![4 => Just("manual"), 1 => Just("automated")],
             prop_oneof![4 => Just("available"), 1 => Just("creating"), 1 => Just("failed"), 1 => Just("deleting")],
             prop::option::weighted(0.9, 0i64..24 * 400),
             0i64..24 * 400,
         )
             .prop_map(
-                |(policy, db, own_form, snapshot_type, status, hours_old, slot_hours)| Snapshot {
-                    id: if own_form {
-                        own_id(slot_hours * 60)
-                    } else {
-                        format!("copy-{slot_hours}")
+                |(policy, db, form, snapshot_type, status, hours_old, slot_hours)| Snapshot {
+                    id: match form {
+                        Form::Source => own_id(slot_hours * 60),
+                        Form::Shareable => shareable_id(slot_hours * 60),
+                        Form::Foreign => format!("copy-{slot_hours}"),
                     },
                     policy: policy.map(String::from),
                     db: db.map(String::from),
@@ -266,9 +310,11 @@ mod tests {
             let cutoff = now() - Duration::days(retention_days.into());
             let deleted: HashSet<String> = expired(&snapshots, &rules).into_iter().collect();
             let key = |s: &Snapshot| (OWNER.taken(s), s.id.clone());
+            // Sources and copies onto the vault key are judged each in their own series.
             let kept_newer = |s: &Snapshot| {
                 snapshots
                     .iter()
+                    .filter(|n| OWNER.is_shareable_copy(n) == OWNER.is_shareable_copy(s))
                     .filter(|n| OWNER.owns(n) && n.is_available() && !deleted.contains(&n.id))
                     .filter(|n| key(n) > key(s))
                     .count()
@@ -285,11 +331,10 @@ mod tests {
                     prop_assert!(kept_newer(s) < min_snapshots as usize, "{s:?} kept");
                 }
             }
-            let owned_available = snapshots.iter().filter(|s| OWNER.owns(s) && s.is_available()).count();
-            let remaining = snapshots
-                .iter()
-                .filter(|s| OWNER.owns(s) && s.is_available() && !deleted.contains(&s.id))
-                .count();
+            let sources = |s: &&Snapshot| OWNER.owns(s) && !OWNER.is_shareable_copy(s) && s.is_available();
+            let owned_available = snapshots.iter().filter(sources).count();
+            let remaining = snapshots.iter().filter(sources).filter(|s| !deleted.contains(&s.id)).count();
+            // At least min_snapshots sources stay, whatever the copies.
             prop_assert!(remaining >= owned_available.min(min_snapshots as usize));
         }
     }

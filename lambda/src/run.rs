@@ -2,9 +2,12 @@
 //! retention, takes the slot's snapshot and writes its record; every invocation, whatever its event, then advances
 //! the pending work of those databases (all of them after a backup event, those with pending records otherwise):
 //! copies into each destination region (retention there, then the copies still missing, within RDS's limit of
-//! copies in flight), and the records brought up to date with what RDS says of the snapshots and their copies.
+//! copies in flight), the share with the vault account (after a copy onto the vault key where RDS needs one), and
+//! the records brought up to date with what RDS says of the snapshots, their copies and their shares.
 //! Every step is idempotent, so a repeated, concurrent or later invocation finishes what an earlier one started.
 //! One database (or destination) failing never stops the others; the run reports every failure at the end.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
@@ -17,11 +20,12 @@ use crate::config::Config;
 use crate::copies::{self, Decision};
 use crate::event::Trigger;
 use crate::metrics::{self, DbMetrics, RegionMetrics};
-use crate::records::{self, CopyRecord, Record};
+use crate::records::{self, CopyRecord, Record, VaultRecord};
 use crate::retention::{self, Owner, Rules};
 use crate::select::{self, Database, Failure, Kind};
 use crate::slot::{self, Slot};
 use crate::snapshot::{self, Copied, Described, Place};
+use crate::vault::{self, Step};
 
 /// Databases handled at once: enough to overlap the API round trips, few enough to stay clear of RDS throttling.
 const CONCURRENCY: usize = 8;
@@ -40,8 +44,10 @@ pub struct Output {
     pub existing: Vec<String>,
     /// Snapshots deleted by retention: `<identifier>` at home, `<region>/<identifier>` for copies.
     pub deleted: Vec<String>,
-    /// Copies started, as `<region>/<identifier>`.
+    /// Copies started: `<region>/<identifier>` in other regions, `<identifier>` for a copy onto the vault key.
     pub copied: Vec<String>,
+    /// Snapshots shared with the vault account (the snapshot, or its copy onto the vault key).
+    pub shared: Vec<String>,
     pub failed: Vec<Failure>,
 }
 
@@ -97,8 +103,9 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         .collect()
         .await;
     let plans = plan_copies(config, now, &surveys);
+    let vault_room = AtomicUsize::new(vault_room(config, &surveys));
     let reports: Vec<Report> = stream::iter(surveys.into_iter().zip(plans))
-        .map(|(survey, plan)| advance(clients, config, now, survey, plan))
+        .map(|(survey, plan)| advance(clients, config, now, survey, plan, &vault_room))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -154,6 +161,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         output.existing.extend(report.existing);
         output.deleted.extend(report.deleted);
         output.copied.extend(report.copied);
+        output.shared.extend(report.shared);
         output.failed.extend(report.failed);
     }
     measured.sort_by(|a, b| a.db.cmp(&b.db));
@@ -174,6 +182,7 @@ fn finish(
         &mut output.existing,
         &mut output.deleted,
         &mut output.copied,
+        &mut output.shared,
     ] {
         list.sort();
     }
@@ -213,6 +222,7 @@ struct Report {
     existing: Option<String>,
     deleted: Vec<String>,
     copied: Vec<String>,
+    shared: Vec<String>,
     failed: Vec<Failure>,
     newest_age_hours: Option<f64>,
     /// Per copy destination, in `Config::copies` order.
@@ -289,6 +299,7 @@ async fn survey<'a>(
         existing: None,
         deleted: Vec::new(),
         copied: Vec::new(),
+        shared: Vec::new(),
         failed: Vec::new(),
         newest_age_hours: None,
         away: vec![AwayReport::default(); config.copies.len()],
@@ -390,6 +401,21 @@ fn plan_copies(config: &Config, now: OffsetDateTime, surveys: &[Survey]) -> Vec<
     plans
 }
 
+/// How many copies onto the vault key this run may start: RDS's limit of copies in flight into a region (the
+/// home region, here) less the policy's own still in progress.
+fn vault_room(config: &Config, surveys: &[Survey]) -> usize {
+    if config.vault.is_none() {
+        return 0;
+    }
+    let in_flight = surveys
+        .iter()
+        .filter_map(|survey| Some((owner(config, survey.db), survey.home.as_ref()?)))
+        .flat_map(|(owner, home)| home.iter().filter(move |s| owner.is_shareable_copy(&s.snapshot)))
+        .filter(|s| !s.snapshot.is_settled() && s.snapshot.status != "deleting")
+        .count();
+    rdsbackup_common::copies::MAX_IN_FLIGHT_PER_REGION.saturating_sub(in_flight)
+}
+
 /// The second half for one database: retention and copies in each destination (all at once), then its records
 /// brought up to date.
 async fn advance(
@@ -398,6 +424,7 @@ async fn advance(
     now: OffsetDateTime,
     mut survey: Survey<'_>,
     plans: Vec<Option<CopyPlan>>,
+    vault_room: &AtomicUsize,
 ) -> Report {
     let db = survey.db;
     let home = survey.home.take();
@@ -438,6 +465,7 @@ async fn advance(
         let work = Work {
             pending: survey.pending,
             changed: &changed,
+            vault_room,
         };
         follow_records(clients, config, now, db, home, work, &destinations, &mut report).await;
     }
@@ -514,7 +542,7 @@ async fn copy_to(
                 target.region
             ));
         } else {
-            match snapshot::copy(rds, &config.policy, db, source, target.kms_key_arn.as_deref()).await {
+            match snapshot::copy(rds, &config.policy, db, source, id, target.kms_key_arn.as_deref()).await {
                 Ok(Copied::Started(copy)) => {
                     info!(
                         db = %db.identifier, region = %target.region, snapshot = %id,
@@ -553,11 +581,110 @@ struct Destinations<'a> {
     deleted: &'a [Vec<String>],
 }
 
-/// The records to bring up to date: those marked pending, and those whose copies this run started or deleted.
+/// The records to bring up to date: those marked pending, and those whose copies this run started or deleted;
+/// and the room left for copies onto the vault key, shared by every database of the run.
 #[derive(Clone, Copy)]
 struct Work<'a> {
     pending: &'a [String],
     changed: &'a [String],
+    vault_room: &'a AtomicUsize,
+}
+
+/// Takes the vault's step for one snapshot of the database (`vault::step`) and says what its record's `vault`
+/// entry is; `None` for a snapshot of the 0.1 form (made before 0.2, never shared).
+#[allow(clippy::too_many_arguments)]
+async fn share(
+    clients: &Clients,
+    config: &Config,
+    db: &Database,
+    home: &[Described],
+    found: &Described,
+    target: &rdsbackup_common::vault::VaultTarget,
+    room: &AtomicUsize,
+    report: &mut Report,
+) -> Option<VaultRecord> {
+    let owner = owner(config, db);
+    let id = &found.snapshot.id;
+    let parsed = rdsbackup_common::identifier::parse(id, owner.policy, owner.db, owner.kind)?;
+    if parsed.form != rdsbackup_common::identifier::Form::V02 {
+        return None;
+    }
+    let shareable_id = rdsbackup_common::identifier::build_shareable(owner.policy, owner.db, owner.kind, parsed.slot);
+    let shareable = match home.iter().find(|s| s.snapshot.id == shareable_id) {
+        Some(held) if !owner.owns(&held.snapshot) => {
+            report.fail(format!(
+                "vault share: {shareable_id} exists but is not this policy's copy of {id}; it is left as it is"
+            ));
+            return Some(VaultRecord {
+                account_id: target.account_id.clone(),
+                shared_snapshot_identifier: shareable_id,
+                status: "failed".into(),
+            });
+        }
+        held => held.map(|s| &s.snapshot),
+    };
+    let source = vault::Source {
+        snapshot: &found.snapshot,
+        encrypted: found.encrypted,
+        kms_key_id: found.kms_key_id.as_deref(),
+    };
+    let step = vault::step(target, &source, &shareable_id, shareable);
+    let entry = |status: &str| {
+        Some(VaultRecord {
+            account_id: target.account_id.clone(),
+            shared_snapshot_identifier: step.shared().to_string(),
+            status: status.to_string(),
+        })
+    };
+    match &step {
+        Step::Wait { status, .. } => entry(status),
+        Step::Failed { why, .. } => {
+            report.fail(format!("vault share: {why}"));
+            entry("failed")
+        }
+        Step::Share { shared } => match snapshot::share(&clients.rds, db.kind, shared, &target.account_id).await {
+            Ok(()) => {
+                info!(db = %db.identifier, snapshot = %shared, account = %target.account_id, "shared with the vault");
+                report.shared.push(shared.clone());
+                entry("shared")
+            }
+            Err(e) => {
+                report.fail(format!("vault share: {e}"));
+                entry("waiting")
+            }
+        },
+        Step::Copy { shareable } => {
+            // RDS's limit of copies in flight into the region: the rest wait for a later run.
+            if room
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+            {
+                return entry("waiting");
+            }
+            match snapshot::copy(
+                &clients.rds,
+                &config.policy,
+                db,
+                found,
+                shareable,
+                Some(&target.kms_key_arn),
+            )
+            .await
+            {
+                Ok(Copied::Started(_)) => {
+                    info!(db = %db.identifier, snapshot = %id, copy = %shareable, "copy onto the vault key started");
+                    report.copied.push(shareable.clone());
+                    entry("copying")
+                }
+                // Started by a concurrent or retried run; the next run finds it listed.
+                Ok(Copied::Exists) => entry("copying"),
+                Err(e) => {
+                    report.fail(format!("vault share: copying {id} onto the vault key: {e}"));
+                    entry("waiting")
+                }
+            }
+        }
+    }
 }
 
 /// What the record of a snapshot says, from what RDS told of it.
@@ -588,6 +715,7 @@ fn known_record(config: &Config, db: &Database, owner: Owner, id: &str) -> Recor
         status: "deleted".into(),
         created_at: None,
         copies: Vec::new(),
+        vault: None,
     }
 }
 
@@ -715,9 +843,9 @@ async fn follow_records(
 ) {
     let owner = owner(config, db);
     let mut ids: Vec<String> = work.pending.iter().chain(work.changed).cloned().collect();
-    // The slot's new snapshot, whose record was just written, now lists the copies started for it.
+    // The slot's new snapshot, whose record was just written, now lists the copies started for it (and its share).
     if let Some(created) = &report.created
-        && !config.copies.is_empty()
+        && (!config.copies.is_empty() || config.vault.is_some())
     {
         ids.push(created.clone());
     }
@@ -771,6 +899,11 @@ async fn follow_records(
                         // A copy still to start (waiting for the snapshot, or for room under RDS's limit).
                         None => done &= destinations.plans[d].as_ref().is_some_and(|p| !p.decision.awaits(id)),
                     }
+                }
+                if let (Some(target), Some(found)) = (&config.vault, found) {
+                    let shared = share(clients, config, db, home, found, target, work.vault_room, report).await;
+                    done &= matches!(shared.as_ref().map(|v| v.status.as_str()), Some("shared" | "failed"));
+                    known.vault = shared;
                 }
                 records::follow(&clients.s3, config, &known, done, marked).await
             }

@@ -157,6 +157,7 @@ mod tests {
             kms_key_arn: None,
             bucket_owner: "123456789012".into(),
             copies: Vec::new(),
+            vault: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The RDS side of a backup: create the slot's snapshot, find one by identifier, list a database's manual
-//! snapshots, copy one into another region, delete. Instances and clusters have parallel APIs; this module hides
+//! snapshots, copy one (into another region, or onto the vault key), share one with the vault account, delete. Instances and clusters have parallel APIs; this module hides
 //! which one a database needs. Every function takes the client of the region it acts in.
 
 use aws_sdk_rds::Client;
@@ -19,6 +19,8 @@ pub struct Described {
     pub source: String,
     /// Whether its storage is encrypted: an encrypted snapshot needs a key of the destination to be copied.
     pub encrypted: bool,
+    /// The key it is encrypted with, as RDS names it (a key ARN).
+    pub kms_key_id: Option<String>,
     pub snapshot: retention::Snapshot,
 }
 
@@ -117,8 +119,8 @@ pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Descr
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error::describe("DescribeDBSnapshots", &e))?;
                 snapshots.extend(page.db_snapshots().iter().map(|s| match place {
-                    Place::Home => instance_snapshot(s),
-                    Place::Away => instance_copy(s),
+                    Place::Home if !is_shareable(s.db_snapshot_identifier()) => instance_snapshot(s),
+                    _ => instance_copy(s),
                 }));
             }
         }
@@ -131,13 +133,19 @@ pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Descr
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error::describe("DescribeDBClusterSnapshots", &e))?;
                 snapshots.extend(page.db_cluster_snapshots().iter().map(|s| match place {
-                    Place::Home => cluster_snapshot(s),
-                    Place::Away => cluster_copy(s),
+                    Place::Home if !is_shareable(s.db_cluster_snapshot_identifier()) => cluster_snapshot(s),
+                    _ => cluster_copy(s),
                 }));
             }
         }
     }
     Ok(snapshots)
+}
+
+/// Whether an identifier has the form of a copy onto the vault key, which (like a copy in another region) is as
+/// old as its source. Whose it is, the ownership rule decides.
+fn is_shareable(id: Option<&str>) -> bool {
+    id.is_some_and(|id| id.ends_with(rdsbackup_common::identifier::SHAREABLE_SUFFIX))
 }
 
 /// What a copy request ended in.
@@ -148,17 +156,18 @@ pub enum Copied {
     Exists,
 }
 
-/// Copies `source` (a snapshot of the home region, by ARN) into the region of `rds` under the same identifier,
-/// tagged as the policy's copy of it, encrypted with `kms_key` when given. RDS requires the request to be made
-/// in the destination region; outside AWS GovCloud (US) it needs no presigned URL.
+/// Copies `source` (a snapshot of the home region, by ARN) into the region of `rds` as `id`, tagged as the
+/// policy's copy of it, encrypted with `kms_key` when given. RDS requires the request to be made in the
+/// destination region (the home region for a copy onto the vault key); outside AWS GovCloud (US) it needs no
+/// presigned URL.
 pub async fn copy(
     rds: &Client,
     policy: &str,
     db: &Database,
     source: &Described,
+    id: &str,
     kms_key: Option<&str>,
 ) -> Result<Copied, String> {
-    let id = &source.snapshot.id;
     let mut tags = owned_tags(policy, db);
     tags.push(
         Tag::builder()
@@ -218,6 +227,32 @@ pub async fn copy(
     }
 }
 
+/// Lets `account` restore (and copy) the snapshot: RDS's `restore` attribute. Adding an account that is there
+/// already changes nothing, so a repeated run may share again.
+pub async fn share(rds: &Client, kind: Kind, id: &str, account: &str) -> Result<(), String> {
+    const RESTORE: &str = "restore";
+    match kind {
+        Kind::Instance => rds
+            .modify_db_snapshot_attribute()
+            .db_snapshot_identifier(id)
+            .attribute_name(RESTORE)
+            .values_to_add(account)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error::describe(&format!("ModifyDBSnapshotAttribute {id}"), &e)),
+        Kind::Cluster => rds
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(id)
+            .attribute_name(RESTORE)
+            .values_to_add(account)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error::describe(&format!("ModifyDBClusterSnapshotAttribute {id}"), &e)),
+    }
+}
+
 /// Deletes a snapshot. One already gone, or already being deleted (by a concurrent run of the same policy, or a
 /// retried one), counts as deleted: the second run must not report the first one's work as a failure.
 pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
@@ -269,6 +304,7 @@ fn instance_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Described {
         engine: s.engine().unwrap_or_default().into(),
         source: s.db_instance_identifier().unwrap_or_default().into(),
         encrypted: s.encrypted().unwrap_or_default(),
+        kms_key_id: s.kms_key_id().map(String::from),
         snapshot: retention::Snapshot {
             id: s.db_snapshot_identifier().unwrap_or_default().into(),
             policy: tags.remove(rdsbackup_common::tags::POLICY),
@@ -287,6 +323,7 @@ fn cluster_snapshot(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Described {
         engine: s.engine().unwrap_or_default().into(),
         source: s.db_cluster_identifier().unwrap_or_default().into(),
         encrypted: s.storage_encrypted().unwrap_or_default(),
+        kms_key_id: s.kms_key_id().map(String::from),
         snapshot: retention::Snapshot {
             id: s.db_cluster_snapshot_identifier().unwrap_or_default().into(),
             policy: tags.remove(rdsbackup_common::tags::POLICY),

@@ -94,6 +94,22 @@ pub fn arn_region<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
         .map(|p| p[3])
 }
 
+/// The account an ARN names, when it names one.
+pub fn arn_account<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
+    arn_parts(arn)
+        .filter(|p| p[2] == service && !p[4].is_empty())
+        .map(|p| p[4])
+}
+
+/// An AWS account id: twelve digits.
+pub fn account_id(id: &str) -> Check {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("{id:?} is not an AWS account id: use the account's 12 digits."))
+    }
+}
+
 /// A KMS key ARN or key alias ARN in a region (S3 and CloudWatch Logs need the full ARN, not a bare key id).
 pub fn kms_key_arn(arn: &str) -> Check {
     let ok = arn_parts(arn).is_some_and(|[_, _, service, region, account, resource]| {

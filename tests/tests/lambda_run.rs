@@ -326,7 +326,7 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
     let first = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         first,
-        json!({"created": ids, "existing": [], "deleted": [], "copied": [], "failed": []})
+        json!({"created": ids, "existing": [], "deleted": [], "copied": [], "shared": [], "failed": []})
     );
     assert_eq!(
         local.instance_snapshots("orders"),
@@ -382,7 +382,7 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
     let second = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         second,
-        json!({"created": [], "existing": ids, "deleted": [], "copied": [], "failed": []})
+        json!({"created": [], "existing": ids, "deleted": [], "copied": [], "shared": [], "failed": []})
     );
     assert_eq!(local.instance_snapshots("orders").len(), 1);
     assert_eq!(local.cluster_snapshots("analytics").len(), 1);
@@ -716,7 +716,7 @@ fn policies_whose_identifiers_once_collided_each_back_up_their_own_database() {
         let expected = identifier::build(policy, db, SnapshotKind::Instance, "202611280300");
         assert_eq!(
             output,
-            json!({"created": [expected], "existing": [], "deleted": [], "copied": [], "failed": []})
+            json!({"created": [expected], "existing": [], "deleted": [], "copied": [], "shared": [], "failed": []})
         );
         assert_eq!(
             local.instance_snapshots(db),
@@ -800,7 +800,7 @@ fn a_repeated_run_while_the_database_is_backing_up_reports_it_existing_and_repai
     let again = response(api.invoke(&event, &mut function), &function);
     assert_eq!(
         again,
-        json!({"created": [], "existing": [id("orders", slot)], "deleted": [], "copied": [], "failed": []})
+        json!({"created": [], "existing": [id("orders", slot)], "deleted": [], "copied": [], "shared": [], "failed": []})
     );
     assert!(proxy.failed() >= 1, "the database was shown backing-up");
     let (record, _) = local
@@ -924,7 +924,7 @@ fn copies_wait_for_an_available_snapshot_and_the_snapshot_event_finishes_them() 
     let output = response(api.invoke(&snapshot_event(&first), &mut function), &function);
     assert_eq!(
         output,
-        json!({"created": [], "existing": [], "deleted": [], "copied": [], "failed": []})
+        json!({"created": [], "existing": [], "deleted": [], "copied": [], "shared": [], "failed": []})
     );
 
     proxy.clear();
@@ -1303,4 +1303,203 @@ fn a_copy_still_in_progress_holds_the_next_copy_of_its_database_there_and_keeps_
         "{record}"
     );
     assert!(local.pending_markers().is_empty(), "{:?}", local.pending_markers());
+}
+
+const VAULT_ACCOUNT: &str = "210987654321";
+
+impl Local {
+    /// A customer managed key of this account: the vault block's.
+    fn vault_key(&self) -> String {
+        let Aws::Moto(moto) = &self.aws else {
+            unreachable!("local tests run against moto")
+        };
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .endpoint_url(&moto.endpoint)
+            .build();
+        let kms = aws_sdk_kms::Client::from_conf(conf);
+        let key = self
+            .block_on(kms.create_key().description("rdsbackup vault key").send())
+            .unwrap();
+        key.key_metadata().unwrap().arn().unwrap().to_string()
+    }
+
+    /// An instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed key).
+    fn encrypted_instance(&self, id: &str) {
+        let request = self
+            .rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .storage_encrypted(true);
+        self.block_on(request.send()).unwrap();
+    }
+
+    /// The accounts a snapshot is shared with (its `restore` attribute).
+    fn shared_with(&self, id: &str) -> Vec<String> {
+        let request = self.rds.describe_db_snapshot_attributes().db_snapshot_identifier(id);
+        let output = self.block_on(request.send()).unwrap();
+        output
+            .db_snapshot_attributes_result()
+            .map(|r| r.db_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().iter().cloned())
+            .collect()
+    }
+
+    /// A snapshot's key and tags.
+    fn key_and_tags(&self, id: &str) -> (Option<String>, Vec<(String, String)>) {
+        let output = self
+            .block_on(self.rds.describe_db_snapshots().db_snapshot_identifier(id).send())
+            .unwrap();
+        let s = &output.db_snapshots()[0];
+        (s.kms_key_id().map(String::from), pairs(s.tag_list()))
+    }
+}
+
+#[test]
+fn the_vault_block_shares_unencrypted_snapshots_as_they_are_and_others_after_a_copy_onto_its_key() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    local.encrypted_instance("billing");
+    let key = local.vault_key();
+    let vault = json!({"account_id": VAULT_ACCOUNT, "kms_key_arn": key}).to_string();
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let config = [(env::DB_INSTANCES, "orders,billing"), (env::VAULT, vault.as_str())];
+    let mut function = local.function_through(&api, &config, &proxy);
+    // moto finishes a copy at once; RDS takes a while and shows it `copying` meanwhile: the proxy plays RDS.
+    proxy.inject(
+        &["Action=CopyDBSnapshot"],
+        Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+    );
+    let (orders, billing) = (id("orders", "202611280300"), id("billing", "202611280300"));
+    let shareable = identifier::build_shareable(POLICY, "billing", SnapshotKind::Instance, "202611280300");
+    assert_eq!(shareable, format!("{billing}-v"));
+
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(
+        output["shared"],
+        json!([orders]),
+        "unencrypted: shared as it is: {output}"
+    );
+    assert_eq!(
+        output["copied"],
+        json!([shareable]),
+        "on RDS's key: copied onto the vault key first"
+    );
+    assert_eq!(local.shared_with(&orders), [VAULT_ACCOUNT]);
+    assert!(
+        local.shared_with(&billing).is_empty(),
+        "RDS cannot share a snapshot on the AWS managed key"
+    );
+    let (copy_key, copy_tags) = local.key_and_tags(&shareable);
+    assert_eq!(copy_key.as_deref(), Some(key.as_str()), "the copy is on the vault key");
+    let source = format!("arn:aws:rds:us-east-1:123456789012:snapshot:{billing}");
+    assert_eq!(
+        copy_tags,
+        self::copy_tags("billing", &source),
+        "the copy is the policy's own"
+    );
+    let (record, _) = local.record("orders", &orders).unwrap();
+    assert_eq!(
+        record["vault"],
+        json!({"account_id": VAULT_ACCOUNT, "shared_snapshot_identifier": orders, "status": "shared"})
+    );
+    let (record, _) = local.record("billing", &billing).unwrap();
+    assert_eq!(
+        record["vault"],
+        json!({"account_id": VAULT_ACCOUNT, "shared_snapshot_identifier": shareable, "status": "copying"})
+    );
+    assert_eq!(
+        local.pending_markers(),
+        [pending_key("billing", &billing)],
+        "the share of billing is to come"
+    );
+
+    // The copy is done: its event shares it.
+    proxy.clear();
+    let output = response(api.invoke(&snapshot_event(&shareable), &mut function), &function);
+    assert_eq!(
+        (&output["created"], &output["copied"], &output["shared"]),
+        (&json!([]), &json!([]), &json!([shareable])),
+        "{output}"
+    );
+    assert_eq!(local.shared_with(&shareable), [VAULT_ACCOUNT]);
+    let (record, _) = local.record("billing", &billing).unwrap();
+    assert_eq!(record["vault"]["status"], "shared", "{record}");
+    assert!(local.pending_markers().is_empty(), "{:?}", local.pending_markers());
+
+    // The same event again: nothing is copied or shared twice.
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(
+        (&output["copied"], &output["shared"], &output["existing"]),
+        (&json!([]), &json!([]), &json!([billing, orders])),
+        "{output}"
+    );
+    let copies = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.signature() == "rds:CopyDBSnapshot")
+        .count();
+    assert_eq!(copies, 1, "one copy onto the vault key in all");
+}
+
+#[test]
+fn a_refused_share_is_reported_and_the_next_run_shares_it() {
+    let Some(local) = Local::start() else { return };
+    local.instance("orders", "postgres", None, &[]);
+    let key = local.vault_key();
+    let vault = json!({"account_id": VAULT_ACCOUNT, "kms_key_arn": key}).to_string();
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let config = [(env::DB_INSTANCES, "orders"), (env::VAULT, vault.as_str())];
+    let mut function = local.function_through(&api, &config, &proxy);
+    proxy.inject(
+        &["Action=ModifyDBSnapshotAttribute"],
+        Fault::query_error(
+            400,
+            "SharedSnapshotQuotaExceeded",
+            "The snapshot is shared with too many accounts",
+        ),
+    );
+    let orders = id("orders", "202611280300");
+    let output = failed_output(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(
+        output["created"],
+        json!([orders]),
+        "the backup itself is done: {output}"
+    );
+    let error = output["failed"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("vault share") && error.contains("SharedSnapshotQuotaExceeded"),
+        "{error}"
+    );
+    assert!(local.shared_with(&orders).is_empty());
+    let (record, _) = local.record("orders", &orders).unwrap();
+    assert_eq!(record["vault"]["status"], "waiting", "{record}");
+    assert_eq!(local.pending_markers(), [pending_key("orders", &orders)]);
+
+    proxy.clear();
+    let output = response(api.invoke(&snapshot_event(&orders), &mut function), &function);
+    assert_eq!(output["shared"], json!([orders]), "{output}");
+    assert_eq!(local.shared_with(&orders), [VAULT_ACCOUNT]);
+    assert!(local.pending_markers().is_empty());
 }

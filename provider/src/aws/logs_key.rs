@@ -7,7 +7,7 @@ use aws_sdk_kms::Client;
 use serde_json::Value;
 
 use super::error::{Result, failed};
-use super::policy_document;
+use super::key_policy::{self, Principal};
 
 /// What Logs does with the key, as AWS's key policy example for log groups grants it.
 const LOGS_ACTIONS: [&str; 6] = [
@@ -34,14 +34,7 @@ pub async fn refusal(kms: &Client, key: &str, region: &str) -> Result<Option<Str
     } else {
         key.to_string()
     };
-    let policy = kms
-        .get_key_policy()
-        .key_id(&key_id)
-        .policy_name("default")
-        .send()
-        .await
-        .map_err(failed("kms:GetKeyPolicy", key))?;
-    let document = policy.policy().and_then(policy_document::parse).unwrap_or(Value::Null);
+    let document = key_policy::read(kms, &key_id, key).await?;
     let principal = format!("logs.{region}.amazonaws.com");
     Ok((!allows(&document, &principal)).then(|| {
         format!(
@@ -55,63 +48,8 @@ pub async fn refusal(kms: &Client, key: &str, region: &str) -> Result<Option<Str
     }))
 }
 
-/// Some Allow statement names the Logs principal (or any principal) and covers every action Logs needs. Its
-/// conditions are not judged: they are the key owner's to narrow.
 fn allows(document: &Value, principal: &str) -> bool {
-    let statements = match &document["Statement"] {
-        Value::Array(statements) => statements.clone(),
-        Value::Null => Vec::new(),
-        single => vec![single.clone()],
-    };
-    let strings = |value: &Value| -> Vec<String> {
-        match value {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(String::from)).collect(),
-            _ => Vec::new(),
-        }
-    };
-    LOGS_ACTIONS.iter().all(|action| {
-        statements.iter().any(|statement| {
-            let names_logs = match &statement["Principal"] {
-                Value::String(any) => any == "*",
-                principals => {
-                    strings(&principals["Service"]).iter().any(|s| s == principal)
-                        || strings(&principals["AWS"]).iter().any(|s| s == "*")
-                }
-            };
-            statement["Effect"] == "Allow"
-                && names_logs
-                && strings(&statement["Action"])
-                    .iter()
-                    .any(|pattern| glob(pattern, action))
-        })
-    })
-}
-
-/// IAM's action matching: case-insensitive, `*` any run of characters, `?` one.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (
-        pattern.to_ascii_lowercase().chars().collect(),
-        text.to_ascii_lowercase().chars().collect(),
-    );
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    key_policy::allows(document, &Principal::Service(principal), &LOGS_ACTIONS)
 }
 
 #[cfg(test)]
@@ -141,7 +79,5 @@ mod tests {
         assert!(!allows(&partial, LOGS));
         let other_region = json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.us-east-1.amazonaws.com"}, "Action": "kms:*", "Resource": "*"}]});
         assert!(!allows(&other_region, LOGS));
-        assert!(glob("kms:GenerateDataKey*", "kms:GenerateDataKey"));
-        assert!(!glob("kms:Encrypt", "kms:EncryptX"));
     }
 }

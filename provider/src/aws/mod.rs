@@ -11,6 +11,7 @@ pub mod error;
 pub mod event_rule;
 pub mod function;
 pub mod function_code;
+pub mod key_policy;
 pub mod log_group;
 pub mod logs_key;
 pub mod part;
@@ -19,5 +20,6 @@ mod retry;
 pub mod role;
 pub mod settings;
 pub mod tags;
+pub mod vault_key;
 
 pub use settings::{AssumeRole, AwsSettings, Service};

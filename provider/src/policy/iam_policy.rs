@@ -2,12 +2,14 @@
 //! selected databases (by ARN, or by tag condition for `selection_tags`) into snapshots named for this policy;
 //! deletion only of snapshots tagged `rdsbackup:policy = <name>`; copies only of its own snapshots into the
 //! `copy` blocks' regions, under its own names there, onto the blocks' keys through RDS in that region, and
-//! deletion there only of its own tagged copies; S3 only under the policy's bucket's `snapshots/` and `pending/`
+//! deletion there only of its own tagged copies; with a `vault` block, copies at home onto the vault key and
+//! sharing (the `restore` attribute) only of its own tagged snapshots; S3 only under the policy's bucket's `snapshots/` and `pending/`
 //! prefixes; logs only to its log group; KMS only with the configured keys.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::copies::Destination;
+use rdsbackup_common::vault::VaultTarget;
 use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, identifier, tags};
 use serde_json::{Value, json};
 
@@ -24,6 +26,7 @@ pub struct Grants<'a> {
     pub selection_tags: &'a BTreeMap<String, String>,
     pub kms_key_arn: Option<&'a str>,
     pub copies: &'a [Destination],
+    pub vault: Option<&'a VaultTarget>,
 }
 
 /// A statement allowing `actions` on one key, by key ARN, or (IAM cannot name a key by alias ARN) on whichever
@@ -118,7 +121,8 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         "Action": ["rds:CreateDBClusterSnapshot", "rds:CreateDBSnapshot"],
         "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)]
     }));
-    if !grants.copies.is_empty() {
+    let copying = !grants.copies.is_empty() || grants.vault.is_some();
+    if copying {
         // A copy is authorized on its source (the policy's own snapshot at home) and on its target (the
         // policy's name in the destination), both named here.
         statements.push(json!({
@@ -168,7 +172,31 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             ));
         }
     }
-    if !grants.copies.is_empty() {
+    if let Some(vault) = grants.vault {
+        // The copy onto the vault key is made at home, and RDS shares a snapshot through its `restore` attribute:
+        // both only on the policy's own snapshots (by name and tag).
+        statements.push(key_statement(
+            "VaultKey".into(),
+            json!(["kms:CreateGrant", "kms:DescribeKey"]),
+            &vault.kms_key_arn,
+            Some(format!("rds.{}.amazonaws.com", here.region)),
+        ));
+        statements.push(json!({
+            "Sid": "ShareOwnInstanceSnapshots",
+            "Effect": "Allow",
+            "Action": "rds:ModifyDBSnapshotAttribute",
+            "Resource": rds("snapshot", &own_prefix),
+            "Condition": {"StringEquals": {format!("rds:snapshot-tag/{}", tags::POLICY): grants.policy}}
+        }));
+        statements.push(json!({
+            "Sid": "ShareOwnClusterSnapshots",
+            "Effect": "Allow",
+            "Action": "rds:ModifyDBClusterSnapshotAttribute",
+            "Resource": rds("cluster-snapshot", &own_prefix),
+            "Condition": {"StringEquals": {format!("rds:cluster-snapshot-tag/{}", tags::POLICY): grants.policy}}
+        }));
+    }
+    if copying {
         // The source snapshot's key (a database's customer managed key, unknown to the policy) is read by RDS
         // at home for a cross-region copy, again through a grant limited to RDS in the home region.
         let home_keys = format!("arn:{}:kms:{}:{}:key/*", here.partition, here.region, here.account_id);
@@ -259,6 +287,7 @@ mod tests {
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
                 copies: &[],
+                vault: None,
             },
             &here(),
         );
@@ -318,6 +347,7 @@ mod tests {
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
                 copies: &[],
+                vault: None,
             },
             &here(),
         );
@@ -347,6 +377,7 @@ mod tests {
                 selection_tags: &selection,
                 kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k1"),
                 copies: &[],
+                vault: None,
             },
             &here(),
         );
@@ -388,6 +419,7 @@ mod tests {
                 selection_tags: &BTreeMap::new(),
                 kms_key_arn: None,
                 copies: &copies,
+                vault: None,
             },
             &here(),
         );

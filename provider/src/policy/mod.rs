@@ -19,7 +19,8 @@ use crate::aws::bucket;
 use crate::aws::cluster_members;
 use crate::aws::function_code;
 use crate::aws::logs_key;
-use crate::plugin::diag::Diagnostics;
+use crate::aws::vault_key;
+use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::resource::{ApplyError, TypedResource};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
@@ -95,11 +96,51 @@ impl PolicyResource {
         {
             return Err(failure(APPLY_FAILED, refusal).into());
         }
+        // Checked at plan time when known then; again here for a key that was not.
+        if let Some(vault) = &desired.vault
+            && prior.and_then(vault_of) != Some((&vault.account_id, &vault.kms_key_arn))
+            && let Some(refusal) =
+                vault_key::refusal(&aws.clients.kms, &vault.kms_key_arn, &vault.account_id, &here.partition)
+                    .await
+                    .map_err(|e| failure(APPLY_FAILED, e))?
+        {
+            return Err(failure(APPLY_FAILED, refusal).into());
+        }
         stack::converge(&aws.clients, &desired)
             .await
             .map_err(|e| ApplyError::Partial(failure(APPLY_FAILED, e)))?;
         Ok(planned)
     }
+}
+
+/// The vault block's key policy, read when the block is new or changed: a key the vault account cannot use is
+/// an error naming the statement to add.
+async fn vault_key_check(
+    aws: &AwsSettings,
+    prior: Option<&PolicyModel>,
+    planned: &PolicyModel,
+    here: &Location,
+) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let Some((account, key)) = vault_of(planned) else {
+        return d;
+    };
+    if prior.and_then(vault_of) == Some((account, key)) {
+        return d;
+    }
+    let at = AttrPath::root("vault").attribute("kms_key_arn");
+    match vault_key::refusal(&aws.clients.kms, key, account, &here.partition).await {
+        Ok(None) => {}
+        Ok(Some(refusal)) => d.attribute_error(at, "Vault key not usable by the vault account", refusal),
+        Err(e) => d.attribute_error(at, "Vault key could not be checked", e.to_string()),
+    }
+    d
+}
+
+/// The vault block's account and key, once both are known.
+fn vault_of(model: &PolicyModel) -> Option<(&String, &String)> {
+    let block = model.vault.known()?;
+    Some((block.account_id.known()?, block.kms_key_arn.known()?))
 }
 
 fn listed_instances(model: &PolicyModel) -> &BTreeSet<String> {
@@ -132,9 +173,15 @@ impl TypedResource for PolicyResource {
         let Some(aws) = self.provider.aws.get() else {
             return Diagnostics::new();
         };
-        let mut d = plan::check(planned, &location(aws));
+        let here = location(aws);
+        let mut d = plan::check(planned, &here);
         if !d.has_errors() {
-            d.extend(quota::check(&aws.clients.rds, prior, planned).await);
+            let (quota, vault) = tokio::join!(
+                quota::check(&aws.clients.rds, prior, planned),
+                vault_key_check(aws, prior, planned, &here)
+            );
+            d.extend(quota);
+            d.extend(vault);
         }
         d
     }

@@ -74,8 +74,42 @@ fn tags_all(
 pub fn check(planned: &PolicyModel, here: &Location) -> Diagnostics {
     let mut d = Diagnostics::new();
     check_region(&mut d, planned, here);
+    check_vault(&mut d, planned, here);
     check_limits(&mut d, planned, here);
     d
+}
+
+/// The vault is another account (a vault in the policy's own account is no safer than the snapshots), and its
+/// key one of the policy's account and region: RDS copies a snapshot onto a key of its own region, and the
+/// policy's account must own the key to share what it encrypts.
+fn check_vault(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
+    let Some(block) = planned.vault.known() else { return };
+    let at = AttrPath::root("vault");
+    if block.account_id.known() == Some(&here.account_id) {
+        d.attribute_error(
+            at.attribute("account_id"),
+            "Invalid vault account_id",
+            format!(
+                "{} is the policy's own account (the provider's): the vault must be another account, which no \
+                 credential of this one can reach.",
+                here.account_id
+            ),
+        );
+    }
+    let Some(key) = block.kms_key_arn.known() else { return };
+    let region = rules::arn_region(key, "kms");
+    let account = rules::arn_account(key, "kms");
+    if region.is_some_and(|r| r != here.region) || account.is_some_and(|a| a != here.account_id) {
+        d.attribute_error(
+            at.attribute("kms_key_arn"),
+            "Invalid vault kms_key_arn",
+            format!(
+                "{key} is not a key of the policy's account {} in its region {}: RDS copies a snapshot onto a key \
+                 of its own region, and shares only what its own account's key encrypts.",
+                here.account_id, here.region
+            ),
+        );
+    }
 }
 
 /// AWS's size limits, judged on the planned stack once its values are known (the clusters of listed members,

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use rdsbackup_common::{copies, env, tags};
+use rdsbackup_common::{copies, env, tags, vault};
 
 use super::names::{self, Location};
-use super::schema::{CopyModel, PolicyModel};
+use super::schema::{CopyModel, PolicyModel, VaultModel};
 use super::stack::Observed;
 use crate::aws::event_rule::Trigger;
 use crate::plugin::typed::Tf;
@@ -58,6 +58,14 @@ pub fn reflect(
         );
         if let Ok(found) = copies::from_env(env.get(env::COPIES).map_or("", String::as_str)) {
             m.copy = Tf::Known(copy_blocks(model, &m, &found));
+        }
+        if let Ok(found) = vault::from_env(env.get(env::VAULT).map_or("", String::as_str)) {
+            m.vault = found.map_or(Tf::Null, |v| {
+                Tf::Known(VaultModel {
+                    account_id: Tf::Known(v.account_id),
+                    kms_key_arn: Tf::Known(v.kms_key_arn),
+                })
+            });
         }
         set(&mut m.lambda_memory_mb, function.memory_mb.map(i64::from));
         set(&mut m.lambda_timeout_seconds, function.timeout_seconds.map(i64::from));

@@ -48,6 +48,15 @@ tf_object! {
         pub lambda_code_sha256: String,
         pub drift: Vec<String>,
         pub copy: Vec<CopyModel>,
+        pub vault: VaultModel,
+    }
+}
+
+tf_object! {
+    /// The `vault` block: the vault account every snapshot is shared with.
+    pub struct VaultModel {
+        pub account_id: String,
+        pub kms_key_arn: String,
     }
 }
 
@@ -322,7 +331,7 @@ pub fn schema() -> Schema {
                 )
                 .use_state_for_unknown(),
             ],
-            blocks: vec![copy_block()],
+            blocks: vec![copy_block(), vault_block()],
         },
     }
 }
@@ -370,6 +379,40 @@ fn copy_block() -> NestedBlock {
                          `min_snapshots`.",
                     ),
                     limits::MIN_SNAPSHOTS,
+                ),
+            ],
+            blocks: vec![],
+        },
+    )
+}
+
+fn vault_block() -> NestedBlock {
+    use Attribute as A;
+    NestedBlock::single(
+        "vault",
+        Block {
+            description: "Share every new snapshot of the policy with a vault account (an `rdsbackup_vault` there \
+                          copies it under its own key, where no account of the policy can delete it). RDS shares a \
+                          snapshot once it is available, through its `restore` attribute. A snapshot RDS cannot \
+                          share as it is (encrypted with the AWS managed key, or with another key than \
+                          `kms_key_arn`) is first copied onto `kms_key_arn` in the policy's region as \
+                          `<identifier>-v`, tagged as the policy's; that copy is shared instead and ages out by the \
+                          policy's retention, as a series of its own. Unencrypted snapshots are shared as they are. \
+                          Each record gets `vault`: `account_id`, `shared_snapshot_identifier`, `status`. Removing \
+                          the block stops sharing new snapshots; what was shared stays shared.",
+            attributes: vec![
+                A::required(
+                    "account_id",
+                    AttrType::String,
+                    "The vault's 12-digit AWS account id: another account than the policy's.",
+                ),
+                A::required(
+                    "kms_key_arn",
+                    AttrType::String,
+                    "ARN of a customer managed key of the policy's account and region (a key ARN, not an alias), \
+                     whose key policy lets the vault account use it: `kms:CreateGrant`, `kms:Decrypt` and \
+                     `kms:DescribeKey`, which RDS needs to copy a shared snapshot. The plan checks the key policy \
+                     and says what statement to add when it does not.",
                 ),
             ],
             blocks: vec![],

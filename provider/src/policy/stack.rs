@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::copies::{self, Destination};
+use rdsbackup_common::vault::{self, VaultTarget};
 use rdsbackup_common::{env, rules, tags};
 
 use super::iam_policy::{self, Grants};
@@ -47,6 +48,8 @@ pub struct Desired {
     pub kms_key_arn: Option<String>,
     /// The `copy` blocks, every default resolved, in the configuration's order.
     pub copies: Vec<Destination>,
+    /// The `vault` block.
+    pub vault: Option<VaultTarget>,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
     pub log_retention_days: i32,
@@ -95,6 +98,7 @@ impl Desired {
         let retention_days = *need(&model.retention_days, "retention_days")?;
         let min_snapshots = *need(&model.min_snapshots, "min_snapshots")?;
         let copies = destinations(model, retention_days, min_snapshots)?;
+        let vault = vault_target(model)?;
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
@@ -112,6 +116,7 @@ impl Desired {
         .chain(kms_key_arn.clone().map(|key| (env::KMS_KEY_ARN.to_string(), key)))
         // Only with copies: a policy without them keeps the environment it always had.
         .chain((!copies.is_empty()).then(|| (env::COPIES.to_string(), copies::to_env(&copies))))
+        .chain(vault.as_ref().map(|v| (env::VAULT.to_string(), vault::to_env(v))))
         .collect();
         let iam_policy = iam_policy::document(
             &Grants {
@@ -124,6 +129,7 @@ impl Desired {
                 selection_tags,
                 kms_key_arn: kms_key_arn.as_deref(),
                 copies: &copies,
+                vault: vault.as_ref(),
             },
             here,
         );
@@ -172,6 +178,7 @@ impl Desired {
             )?,
             kms_key_arn,
             copies,
+            vault,
             environment,
             tags,
             iam_policy,
@@ -378,6 +385,17 @@ fn destinations(
             })
         })
         .collect()
+}
+
+/// The `vault` block, if any.
+fn vault_target(model: &PolicyModel) -> std::result::Result<Option<VaultTarget>, String> {
+    let Some(block) = model.vault.known() else {
+        return Ok(None);
+    };
+    Ok(Some(VaultTarget {
+        account_id: need(&block.account_id, "vault.account_id")?.clone(),
+        kms_key_arn: need(&block.kms_key_arn, "vault.kms_key_arn")?.clone(),
+    }))
 }
 
 impl Desired {

@@ -44,7 +44,34 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
     check_something_selected(&mut d, model);
     check_overdue_threshold(&mut d, model);
     check_copies(&mut d, model);
+    check_vault(&mut d, model);
     d
+}
+
+/// The `vault` block: a 12-digit account, and a key ARN (not an alias: the Lambda compares a snapshot's key with
+/// it, and RDS names keys by ARN). That the account is not the policy's and the key is of its account and region
+/// is the plan's to say, once the provider's location is known.
+fn check_vault(d: &mut Diagnostics, model: &PolicyModel) {
+    let Some(block) = model.vault.known() else { return };
+    let at = AttrPath::root("vault");
+    if let Some(account) = block.account_id.known()
+        && let Err(message) = rules::account_id(account)
+    {
+        d.attribute_error(at.attribute("account_id"), "Invalid vault account_id", message);
+    }
+    if let Some(key) = block.kms_key_arn.known() {
+        let problem = rules::kms_key_arn(key).err().or_else(|| {
+            key.contains(":alias/").then(|| {
+                format!(
+                    "{key:?} is an alias: name the key by its key ARN (arn:aws:kms:<region>:<account id>:key/<key \
+                     id>), which is how RDS names the key of a snapshot."
+                )
+            })
+        });
+        if let Some(message) = problem {
+            d.attribute_error(at.attribute("kms_key_arn"), "Invalid vault kms_key_arn", message);
+        }
+    }
 }
 
 /// Each `copy` block: a region name (outside GovCloud, where RDS needs a presigned URL this provider does not
