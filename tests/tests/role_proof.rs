@@ -200,6 +200,25 @@ fn checks_of(
                     }
                     checks
                 }
+                // Sharing with the vault account: authorized on the snapshot, with its tags.
+                "ModifyDBSnapshotAttribute" => {
+                    let id = value("DBSnapshotIdentifier");
+                    let tags = instance_snapshots.get(&id).unwrap_or(&none);
+                    vec![check(
+                        "rds:ModifyDBSnapshotAttribute",
+                        rds_arn("snapshot", &id),
+                        tag_context("rds:snapshot-tag", tags),
+                    )]
+                }
+                "ModifyDBClusterSnapshotAttribute" => {
+                    let id = value("DBClusterSnapshotIdentifier");
+                    let tags = cluster_snapshots.get(&id).unwrap_or(&none);
+                    vec![check(
+                        "rds:ModifyDBClusterSnapshotAttribute",
+                        rds_arn("cluster-snapshot", &id),
+                        tag_context("rds:cluster-snapshot-tag", tags),
+                    )]
+                }
                 "DeleteDBSnapshot" => {
                     let id = value("DBSnapshotIdentifier");
                     let tags = instance_snapshots.get(&id).unwrap_or(&none);
@@ -260,7 +279,7 @@ fn evaluate(policy: &Value, checks: &[Check]) -> Vec<String> {
             .map(|c| json!({"action": c.action, "resource": c.resource, "context": c.context}))
             .collect::<Vec<_>>(),
     });
-    let file = std::env::temp_dir().join(format!("rdsbackup-iam-{}-{}.json", std::process::id(), checks.len()));
+    let file = std::env::temp_dir().join(format!("rdsbackup-iam-{}-{}.json", std::process::id(), unique()));
     std::fs::write(&file, input.to_string()).unwrap();
     let run = Command::new("node")
         .arg(repo_root().join("tests/iam/simulate.mjs"))
@@ -279,8 +298,14 @@ fn evaluate(policy: &Value, checks: &[Check]) -> Vec<String> {
         .collect()
 }
 
+/// A number no other call in this process gets: the tests of this file run in parallel and share temp_dir.
+fn unique() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn lint(documents: &[(&str, &Value)]) {
-    let dir = std::env::temp_dir().join(format!("rdsbackup-lint-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rdsbackup-lint-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let files: Vec<_> = documents
         .iter()
@@ -302,6 +327,59 @@ fn lint(documents: &[(&str, &Value)]) {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+/// Applies the configuration, lints the role's inline policy and returns it with the deployed function's own
+/// environment, talking to AWS through a fresh fault proxy that records every request.
+async fn deploy(
+    tf: &Terraform,
+    aws: &Aws,
+    c: &rdsbackup_tests::Clients,
+    moto: &rdsbackup_tests::Moto,
+) -> (Value, Vec<(String, String)>, FaultProxy) {
+    tf.run(&["apply", "-auto-approve"]).success();
+    let role = format!("rdsbackup-{POLICY}");
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("rdsbackup")
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(&percent_decode(inline.policy_document())).unwrap();
+    // parliament reads identity policies only; the trust policy is the provider's constant, checked by its tests.
+    lint(&[("inline", &policy)]);
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let mut env = rdsbackup_tests::deployed_env(aws, c, &role).await;
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = proxy.endpoint.clone();
+        }
+    }
+    (policy, env, proxy)
+}
+
+/// The checks of the recorded requests that `policy` does not allow, in words.
+fn denials(
+    policy: &Value,
+    requests: &[Request],
+    database_tags: &BTreeMap<&str, BTreeMap<String, String>>,
+) -> (Vec<Check>, Vec<String>) {
+    let instance_snapshots = snapshot_tags(requests, "DBSnapshot", "DBSnapshotIdentifier");
+    let cluster_snapshots = snapshot_tags(requests, "DBClusterSnapshot", "DBClusterSnapshotIdentifier");
+    let checks: Vec<Check> = requests
+        .iter()
+        .flat_map(|r| checks_of(r, database_tags, &instance_snapshots, &cluster_snapshots))
+        .collect();
+    let results = evaluate(policy, &checks);
+    let denied = checks
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| *result != "Allowed")
+        .map(|(c, result)| format!("{result}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+    (checks, denied)
 }
 
 fn run_once(env: &[(String, String)], time: &str) -> Value {
@@ -344,43 +422,7 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     let copy_key = west_kms.create_key().send().await.unwrap();
     let copy_key = copy_key.key_metadata().unwrap().arn().unwrap().to_string();
     let tf = Terraform::new(&config(&copy_key), &aws);
-    tf.run(&["apply", "-auto-approve"]).success();
-    let role = format!("rdsbackup-{POLICY}");
-    let inline = c
-        .iam
-        .get_role_policy()
-        .role_name(&role)
-        .policy_name("rdsbackup")
-        .send()
-        .await
-        .unwrap();
-    let policy: Value = serde_json::from_str(&percent_decode(inline.policy_document())).unwrap();
-    // parliament reads identity policies only; the trust policy is the provider's constant, checked by its tests.
-    lint(&[("inline", &policy)]);
-
-    // The deployed function's own environment, talking to AWS through the proxy.
-    let function = c
-        .lambda
-        .get_function_configuration()
-        .function_name(&role)
-        .send()
-        .await
-        .unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint);
-    let mut env: Vec<(String, String)> = function
-        .environment()
-        .and_then(|e| e.variables())
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.extend(aws.env().into_iter().map(|(k, v)| {
-        if k == "AWS_ENDPOINT_URL" {
-            (k, proxy.endpoint.clone())
-        } else {
-            (k, v)
-        }
-    }));
+    let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
     let bucket = env.iter().find(|(k, _)| k == "RDSBACKUP_BUCKET").unwrap().1.clone();
 
     let start = std::time::SystemTime::now()
@@ -424,19 +466,7 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     assert_eq!(retried["existing"].as_array().unwrap().len(), 5, "{retried}");
 
     let requests = proxy.requests();
-    let instance_snapshots = snapshot_tags(&requests, "DBSnapshot", "DBSnapshotIdentifier");
-    let cluster_snapshots = snapshot_tags(&requests, "DBClusterSnapshot", "DBClusterSnapshotIdentifier");
-    let checks: Vec<Check> = requests
-        .iter()
-        .flat_map(|r| checks_of(r, &database_tags, &instance_snapshots, &cluster_snapshots))
-        .collect();
-    let results = evaluate(&policy, &checks);
-    let denied: Vec<String> = checks
-        .iter()
-        .zip(&results)
-        .filter(|(_, result)| *result != "Allowed")
-        .map(|(c, result)| format!("{result}: {} on {} with {:?}", c.action, c.resource, c.context))
-        .collect();
+    let (checks, denied) = denials(&policy, &requests, &database_tags);
     assert!(
         denied.is_empty(),
         "the role denies requests the run makes:\n{}",
@@ -549,6 +579,140 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
             BTreeMap::new(),
         ),
         check("s3:DeleteBucket", format!("arn:aws:s3:::{bucket}"), BTreeMap::new()),
+    ];
+    let results = evaluate(&policy, &foreign);
+    for (c, result) in foreign.iter().zip(&results) {
+        assert_ne!(result, "Allowed", "the role allows {} on {}", c.action, c.resource);
+    }
+    tf.run(&["destroy", "-auto-approve"]).success();
+}
+
+const VAULT_ACCOUNT: &str = "210987654321";
+
+/// The `vault` block's requests proven the same way: a snapshot shared as it is, one on RDS's default key copied
+/// onto the vault key at home and shared once that copy is available, for an instance and a cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_role_allows_the_vault_share_and_its_copies_and_nothing_of_another_policy() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the proof records requests through the local fault proxy");
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    c.rds
+        .create_db_instance()
+        .db_instance_identifier("billing")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .send()
+        .await
+        .unwrap();
+    databases::cluster(&c.rds, "analytics", &[]).await;
+    // The vault key's policy lets the vault account use it, as the plan requires.
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let key_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{MOTO_ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT_ACCOUNT}:root")},
+         "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}
+    ]});
+    c.kms
+        .put_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .policy(key_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  name                    = "{POLICY}"
+  db_instance_identifiers = ["orders", "billing"]
+  db_cluster_identifiers  = ["analytics"]
+  deny_insecure_transport = false
+  force_destroy           = true
+  vault {{
+    account_id  = "{VAULT_ACCOUNT}"
+    kms_key_arn = "{key}"
+  }}
+}}
+"#
+    );
+    let tf = Terraform::new(&config, &aws);
+    let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60;
+    let first = run_once(&env, &rfc3339(start));
+    assert_eq!(
+        first["copied"].as_array().unwrap().len(),
+        1,
+        "billing's copy onto the vault key: {first}"
+    );
+    let second = run_once(&env, &rfc3339(start + 60));
+    assert!(
+        first["shared"].as_array().unwrap().len() + second["shared"].as_array().unwrap().len() >= 3,
+        "{first} {second}"
+    );
+    let requests = proxy.requests();
+    let (checks, denied) = denials(&policy, &requests, &BTreeMap::new());
+    assert!(
+        denied.is_empty(),
+        "the role denies requests the run makes:\n{}",
+        denied.join("\n")
+    );
+    for action in [
+        "rds:ModifyDBSnapshotAttribute",
+        "rds:ModifyDBClusterSnapshotAttribute",
+        "rds:CopyDBSnapshot",
+        "kms:CreateGrant",
+    ] {
+        assert!(checks.iter().any(|c| c.action == action), "no {action} was made");
+    }
+    let another = |kind: &str| BTreeMap::from([(format!("rds:{kind}-tag/rdsbackup:policy"), json!("weekly"))]);
+    let foreign = vec![
+        // Sharing only the policy's own snapshots, by name and tag.
+        check(
+            "rds:ModifyDBSnapshotAttribute",
+            rds_arn("snapshot", "by-hand"),
+            BTreeMap::new(),
+        ),
+        check(
+            "rds:ModifyDBSnapshotAttribute",
+            rds_arn("snapshot", "rdsbackup-nightly-orders-202611280300-00000000"),
+            another("snapshot"),
+        ),
+        check(
+            "rds:ModifyDBClusterSnapshotAttribute",
+            rds_arn("cluster-snapshot", "rdsbackup-nightly-analytics-202611280300-00000000"),
+            another("cluster-snapshot"),
+        ),
+        // The vault key only through RDS, and no other key.
+        check("kms:CreateGrant", key.clone(), BTreeMap::new()),
+        check("kms:Decrypt", key.clone(), BTreeMap::new()),
+        check(
+            "kms:CreateGrant",
+            format!("arn:aws:kms:{REGION}:{MOTO_ACCOUNT}:key/another"),
+            BTreeMap::from([(
+                "kms:ViaService".to_string(),
+                json!(format!("rds.{REGION}.amazonaws.com")),
+            )]),
+        ),
+        check("rds:CopyDBSnapshot", rds_arn("snapshot", "by-hand"), BTreeMap::new()),
     ];
     let results = evaluate(&policy, &foreign);
     for (c, result) in foreign.iter().zip(&results) {
