@@ -21,4 +21,12 @@ resource "rdsbackup_policy" "this" {
       min_snapshots  = copy.value.min_snapshots
     }
   }
+
+  dynamic "vault" {
+    for_each = var.vault == null ? [] : [var.vault]
+    content {
+      account_id  = vault.value.account_id
+      kms_key_arn = vault.value.kms_key_arn
+    }
+  }
 }

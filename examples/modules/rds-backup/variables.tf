@@ -67,3 +67,12 @@ variable "copies" {
   }))
   default = []
 }
+
+variable "vault" {
+  description = "The vault account every new snapshot is shared with, and a customer managed key of this account (its key policy letting the vault account use it) that snapshots RDS cannot share as they are get copied onto first. Null: no vault."
+  type = object({
+    account_id  = string
+    kms_key_arn = string
+  })
+  default = null
+}
