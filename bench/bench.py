@@ -153,8 +153,10 @@ class Moto:
 
     def start(self):
         self.stop()
+        # moto holds at most 1,000 manual snapshots by default; section 5 seeds more (RDS's own quota is raised
+        # on request, and a data source must cope with many).
         self.proc = spawn([MOTO, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+                          stderr=subprocess.DEVNULL, env=dict(os.environ, MOTO_RDS_SNAPSHOT_LIMIT="100000"))
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -408,6 +410,16 @@ def bench_workflow(a, R, tmp, moto):
 
 # ---------------------------------------------------------------------------------------------------- 3. refresh
 
+def latency_proxy(moto, delay_ms, logf):
+    """bench/latency_proxy.py in front of moto, adding `delay_ms` to every request and logging each to `logf`:
+    the process and its endpoint."""
+    port = free_port()
+    proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
+                   "--upstream", moto.url, "--delay-ms", str(delay_ms), "--log", logf])
+    time.sleep(0.5)
+    return proxy, "http://127.0.0.1:%d" % port
+
+
 def chain(entries):
     """The longest chain of round trips that were serialized: a request is one step after every request that
     had finished before it started. Under a fixed injected latency this is the number of latency waits the
@@ -431,12 +443,8 @@ def bench_refresh(a, R, tmp, moto):
         tf(d, env, "apply", "-auto-approve", "-input=false", "-no-color", *var)
         res = {}
         for delay in (0, a.delay_ms):
-            port = free_port()
             logf = os.path.join(tmp, "proxy-%s-%d.jsonl" % (side, delay))
-            proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
-                           "--upstream", moto.url, "--delay-ms", str(delay), "--log", logf])
-            time.sleep(0.5)
-            url = "http://127.0.0.1:%d" % port
+            proxy, url = latency_proxy(moto, delay, logf)
             penv = dict(env, AWS_ENDPOINT_URL=url)
             pvar = ["-var", "endpoint=" + url] if side == "aws" else []
             times = []
@@ -561,13 +569,10 @@ def bench_lambda(a, R, tmp, moto):
     R["lambda_calls"] = {}
     for n in a.databases:
         dbs = seed(moto, n, bucket)
-        port = free_port()
         logf = os.path.join(tmp, "proxy-lambda-%d.jsonl" % n)
-        proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
-                       "--upstream", moto.url, "--delay-ms", "0", "--log", logf])
-        time.sleep(0.5)
+        proxy, url = latency_proxy(moto, 0, logf)
         env = lambda_env(api, moto, dbs, bucket)
-        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
+        env["AWS_ENDPOINT_URL"] = url
         counter[0] += 1
         dt, _, _, _ = one_run(rs, env, api, "bench-%d" % counter[0], {"time": "2026-01-01T03:00:00Z"},
                               os.path.join(tmp, "lambda-proxied-%d.log" % n))
@@ -582,6 +587,90 @@ def bench_lambda(a, R, tmp, moto):
         log(n, R["lambda_calls"][n]["calls"], "calls")
     moto.stop()
     api.close()
+
+
+# ---------------------------------------------------------------------------------------------------- 5. snapshots data source
+
+SNAPSHOT_DBS = 10
+
+
+def seed_snapshots(moto, total):
+    """`total` snapshots of policy `bench` over SNAPSHOT_DBS instances in the 0.2 identifier form with its tags,
+    one a minute going back, plus a quarter as many foreign snapshots the data source must skip."""
+    import boto3
+    import hashlib
+    moto.reset()
+    kw = dict(endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    rds = boto3.client("rds", **kw)
+    dbs = ["db%02d" % i for i in range(SNAPSHOT_DBS)]
+    for db in dbs:
+        rds.create_db_instance(DBInstanceIdentifier=db, DBInstanceClass="db.t3.micro", Engine="postgres",
+                               MasterUsername="bench", MasterUserPassword="bench-password", AllocatedStorage=20)
+    start = datetime.datetime(2026, 11, 1, 3, 0)
+    for i in range(total):
+        db = dbs[i % SNAPSHOT_DBS]
+        slot = (start - datetime.timedelta(minutes=i)).strftime("%Y%m%d%H%M")
+        h8 = hashlib.sha256(("bench/%s" % db).encode()).hexdigest()[:8]
+        rds.create_db_snapshot(DBInstanceIdentifier=db, DBSnapshotIdentifier="rdsbackup-bench-%s-%s-%s" % (db, slot, h8),
+                               Tags=[{"Key": "rdsbackup:policy", "Value": "bench"}, {"Key": "rdsbackup:db", "Value": db}])
+    for i in range(total // 4):
+        rds.create_db_snapshot(DBInstanceIdentifier=dbs[i % SNAPSHOT_DBS], DBSnapshotIdentifier="by-hand-%d" % i)
+
+
+def snapshots_root():
+    return ('terraform {\n  required_providers {\n    rdsbackup = { source = "rdsbackup/rdsbackup" }\n  }\n}\n\n'
+            'data "rdsbackup_snapshots" "s" {\n  policy = "bench"\n}\n\n'
+            'output "count" {\n  value = length(data.rdsbackup_snapshots.s.snapshots)\n}\n\n'
+            'output "latest" {\n  value = data.rdsbackup_snapshots.s.latest\n}\n')
+
+
+def bench_snapshots(a, R, tmp, moto):
+    log("5. the snapshots data source")
+    ours = os.path.join(tmp, "ds-ours")
+    empty = os.path.join(tmp, "ds-empty")
+    for d, body in ((ours, snapshots_root()), (empty, "")):
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, "main.tf"), "w").write(body)
+    py = [os.path.join(BENCH, ".venv/bin/python"), os.path.join(BENCH, "snapshots_boto3.py"), "bench"]
+    R["snapshots"] = {}
+    moto.start()
+    for total in a.snapshots:
+        t0 = time.monotonic()
+        seed_snapshots(moto, total)
+        log("  seeded %d snapshots in %.1f s" % (total, time.monotonic() - t0))
+        res = {}
+        for delay in (0, a.delay_ms):
+            logf = os.path.join(tmp, "proxy-ds-%d-%d.jsonl" % (total, delay))
+            proxy, url = latency_proxy(moto, delay, logf)
+            env = dict(a.env_ours, AWS_ENDPOINT_URL=url)
+            times = {"ours": [], "boto3": [], "floor": []}
+            answers = {}
+            for _ in range(a.tf_runs):  # interleaved: ours, the script, terraform without the data source
+                open(logf, "w").close()
+                dt, _, _, out = tf(ours, env, "apply", "-auto-approve", "-input=false", "-no-color", "-refresh-only")
+                times["ours"].append(dt)
+                calls = [json.loads(l) for l in open(logf)]
+                t0 = time.monotonic()
+                p = subprocess.run(py, env=dict(env, AWS_ENDPOINT_URL=url), capture_output=True, check=True)
+                times["boto3"].append(time.monotonic() - t0)
+                answers["boto3"] = json.loads(p.stdout)
+                times["floor"].append(tf(empty, env, "apply", "-auto-approve", "-input=false", "-no-color", "-refresh-only")[0])
+            shown = subprocess.run(["terraform", "output", "-json"], cwd=ours, env=env, capture_output=True, check=True)
+            outputs = json.loads(shown.stdout)
+            answers["ours"] = {"count": outputs["count"]["value"], "latest": outputs["latest"]["value"]}
+            kill(proxy)
+            res[delay] = {k: med(v) for k, v in times.items()}
+            res[delay]["calls"] = len(calls)
+            # The requests of the last run, one after another as the proxy saw them: what moto (and the latency) cost.
+            res[delay]["in_requests"] = sum(c["end"] - c["start"] for c in calls)
+            if answers["ours"] != answers["boto3"]:
+                log("  WARNING: the answers differ: ours %s, boto3 %s" % (json.dumps(answers["ours"])[:400], json.dumps(answers["boto3"])[:400]))
+            res[delay]["same"] = answers["ours"] == answers["boto3"]
+            res[delay]["count"] = answers["ours"]["count"]
+            log("  %d snapshots, %d ms: %s" % (total, delay, res[delay]))
+        R["snapshots"][total] = res
+    moto.stop()
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -693,6 +782,27 @@ def write_report(a, R, path):
             w("Where the time goes, %d databases (one extra run of `bootstrap` through the proxy at 0 ms): %.2f s, %d "
               "calls, moto busy %.2f s summed over calls (8 in flight). Calls: %s.\n" % (
                   n, c["time"], c["calls"], c["busy"], ", ".join("%s ×%d (median %.0f ms)" % (k, v[0], v[1] * 1000) for k, v in sorted(c["per_action"].items()))))
+    if "snapshots" in R:
+        w("## 5. `data \"rdsbackup_snapshots\"` on a region with thousands of snapshots\n")
+        w("moto seeded with N snapshots of the policy over %d instances (0.2 identifiers, the policy's tags) and N/4 "
+          "foreign ones. *rdsbackup*: `terraform apply -refresh-only` of a configuration holding only the data source "
+          "(every snapshot, and `latest`). *boto3*: `bench/snapshots_boto3.py`, the same answer from a hand-written "
+          "script (paginated listing, filtered by tags and identifier). *floor*: the same terraform command on an "
+          "empty configuration. Both answers were compared: same count and `latest`. The proxy adds the latency; "
+          "%d runs, medians, interleaved.\n" % (SNAPSHOT_DBS, a.tf_runs))
+        w("| snapshots | latency | rdsbackup | boto3 script | ratio | terraform floor | rdsbackup − floor | requests | summed request time (proxy) | same answer |\n|---|---|---|---|---|---|---|---|---|---|")
+        for total, res in R["snapshots"].items():
+            for delay in sorted(k for k in res if isinstance(k, int)):
+                r = res[delay]
+                w("| %s | %d ms | %s | %s | %s | %s | %s | %d | %s | %s |" % (
+                    total, delay, fmt_s(r["ours"]), fmt_s(r["boto3"]), ratio(r["boto3"], r["ours"]), fmt_s(r["floor"]),
+                    fmt_s(r["ours"] - r["floor"]), r["calls"], fmt_s(r["in_requests"]), r["same"]))
+        w("\nThe data source asks for pages of 100 (RDS's maximum) and lists instance and cluster snapshots at once. "
+          "moto answers each listing in a single page whatever `MaxRecords` says (hence the few requests), so the "
+          "cost real RDS adds — one round trip per 100 snapshots, pages of one listing one after another — is not "
+          "measured here. What is measured: the time beyond terraform's floor is moto's answer (*summed request "
+          "time*) plus terraform storing and printing thousands of objects, which the boto3 script pays in its own "
+          "way (interpreter start, boto3 import, XML parsing).\n")
     w("## Targets\n")
     w("| target | figure | status |\n|---|---|---|")
     for t in R.get("targets", []):
@@ -749,7 +859,8 @@ def main():
     ap.add_argument("--policies", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--databases", type=int, nargs="+", default=[100, 500])
     ap.add_argument("--delay-ms", type=int, default=50)
-    ap.add_argument("--only", nargs="+", default=["provider", "workflow", "refresh", "lambda"])
+    ap.add_argument("--snapshots", type=int, nargs="+", default=[1000, 5000])
+    ap.add_argument("--only", nargs="+", default=["provider", "workflow", "refresh", "lambda", "snapshots"])
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--results", default=None, help="also dump the raw figures as JSON here")
     ap.add_argument("--command", default="bench/run")
@@ -771,9 +882,13 @@ def main():
     R = {"notes": []}
     if a.merge:  # figures of an earlier run for the sections left out of this one (see --merge)
         R = json.load(open(a.merge))
-        for k in ("workflow", "lambda_run", "lambda_calls"):
+        for k in ("workflow", "lambda_run", "lambda_calls", "snapshots"):
             if k in R:
                 R[k] = {int(n): v for n, v in R[k].items()}
+        for res in R.get("snapshots", {}).values():
+            for d in list(res):
+                if d.isdigit():
+                    res[int(d)] = res.pop(d)
         for side in R.get("refresh", {}).values():
             for d in list(side):
                 if d.isdigit():
@@ -781,7 +896,8 @@ def main():
         R["notes"] = [n for n in R.get("notes", []) if not any(n.startswith("**%s:" % p) or n.startswith(p + ":") for p in a.only)]
         R["notes"].append("Sections %s re-measured later than the others (`--merge`)." % ", ".join(a.only))
     for part, fn in (("provider", lambda: bench_provider(a, R, tmp)), ("workflow", lambda: bench_workflow(a, R, tmp, moto)),
-                     ("refresh", lambda: bench_refresh(a, R, tmp, moto)), ("lambda", lambda: bench_lambda(a, R, tmp, moto))):
+                     ("refresh", lambda: bench_refresh(a, R, tmp, moto)), ("lambda", lambda: bench_lambda(a, R, tmp, moto)),
+                     ("snapshots", lambda: bench_snapshots(a, R, tmp, moto))):
         if part in a.only:
             try:
                 fn()
@@ -792,11 +908,46 @@ def main():
                 moto.stop()
         elif not a.merge:
             R["notes"].append("%s: not measured in this run (`--only` left it out)." % part)
+    kept = None
+    if not a.merge and set(a.only) != set(SECTIONS) and os.path.exists(a.out):
+        kept = open(a.out).read()
+        R["notes"] = [n for n in R["notes"] if not n.endswith("(`--only` left it out).")]
+        date = next((l for l in kept.splitlines() if l.startswith("Written by")), "")
+        import re
+        when = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", date)
+        R["notes"].append("Sections %s were measured in this run; the others, the targets and the analysis are kept "
+                          "verbatim from the earlier report (written %s)." % (", ".join(a.only), when.group(1) if when else "earlier"))
     targets(a, R)
     if a.results:
         json.dump(R, open(a.results, "w"), indent=1, default=str)
     write_report(a, R, a.out)
+    if kept:
+        splice(open(a.out).read(), kept, a.only, a.out)
     log("wrote", a.out)
+
+
+# The report's numbered sections, in order: `--only` names them.
+SECTIONS = ["provider", "workflow", "refresh", "lambda", "snapshots"]
+
+
+def splice(new, old, measured, path):
+    """The new report with the numbered sections it did not measure, and the old targets and analysis, taken
+    verbatim from the old one: a run of one section keeps the figures of the others, with their own date said."""
+    def sections(text):
+        head, found, current = [], {}, None
+        for line in text.splitlines(keepends=True):
+            if line.startswith("## "):
+                number = line[3:].split(".")[0]
+                current = int(number) if number.isdigit() else line.strip()
+                found.setdefault(current, [])
+            (found[current] if current is not None else head).append(line)
+        return "".join(head), {k: "".join(v) for k, v in found.items()}
+    head, fresh = sections(new)
+    _, earlier = sections(old)
+    wanted = {SECTIONS.index(part) + 1 for part in measured}
+    body = [fresh[n] if n in wanted else earlier.get(n, "") for n in range(1, len(SECTIONS) + 1)]
+    rest = [v for k, v in earlier.items() if not isinstance(k, int)]
+    open(path, "w").write(head + "".join(body) + "".join(rest))
 
 
 if __name__ == "__main__":

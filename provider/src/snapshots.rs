@@ -183,13 +183,14 @@ async fn list(rds: &aws_sdk_rds::Client, db: Option<&str>) -> Result<Vec<Listed>
 
 /// The policy's own among `listed`, newest first (ties by identifier), and the newest available per database.
 fn own(policy: &str, region: &str, listed: Vec<Listed>) -> (Vec<SnapshotEntry>, BTreeMap<String, String>) {
-    let mut own: Vec<(Option<i64>, Listed, String)> = listed
+    // Newest first to the nanosecond RDS gives: snapshots made within one second are still told apart.
+    let mut own: Vec<(Option<i128>, Listed, String)> = listed
         .into_iter()
         .filter_map(|s| {
             let db = s.tags.get(tags::DB)?.clone();
             let policy_tag = s.tags.get(tags::POLICY).map(String::as_str);
             identifier::is_own(&s.snapshot_type, policy_tag, Some(&db), &s.id, policy, &db, s.kind)
-                .then(|| (s.created.map(|t| t.secs()), s, db))
+                .then(|| (s.created.map(|t| t.as_nanos()), s, db))
         })
         .collect();
     own.sort_by(|a, b| (b.0, &b.1.id).cmp(&(a.0, &a.1.id)));
