@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rdsbackup_common::identifier::{self, SnapshotKind};
+use rdsbackup_common::identifier::{self, Form, SnapshotKind};
 use rdsbackup_common::tags;
 
 use crate::plugin::data_source::TypedDataSource;
@@ -97,7 +97,8 @@ impl SnapshotsDataSource {
                         "latest",
                         AttrType::map_of_strings(),
                         "From each database to its newest *available* snapshot's identifier, ready for \
-                         `snapshot_identifier` of a restore.",
+                         `snapshot_identifier` of a restore. A copy onto the `vault` block's key (`<identifier>-v`) \
+                         is listed in `snapshots` but never named here: it holds its source's data.",
                     ),
                 ],
                 blocks: vec![],
@@ -198,7 +199,10 @@ fn own(policy: &str, region: &str, listed: Vec<Listed>) -> (Vec<SnapshotEntry>, 
     let entries = own
         .into_iter()
         .map(|(_, s, db)| {
-            if s.status == "available" {
+            // A copy onto the vault key holds its source's data, made later: `latest` names the source, so that
+            // a restore pipeline fed by it does not switch identifiers when the copy appears.
+            let copy = identifier::parse(&s.id, policy, &db, s.kind).is_some_and(|p| p.form == Form::Shareable);
+            if s.status == "available" && !copy {
                 latest.entry(db.clone()).or_insert_with(|| s.id.clone());
             }
             let created_at = s
@@ -312,6 +316,14 @@ mod tests {
                 listed(&id("billing", "202611280300"), "billing", "nightly", "available", 1_500),
                 listed("orders-by-hand", "orders", "nightly", "available", 3_000),
                 listed(&id("orders", "202611290300"), "orders", "weekly", "available", 4_000),
+                // The copy of the newest available orders snapshot onto the vault key, made later.
+                listed(
+                    &identifier::build_shareable("nightly", "orders", SnapshotKind::Instance, "202611270300"),
+                    "orders",
+                    "nightly",
+                    "available",
+                    5_000,
+                ),
             ],
         );
         let ids: Vec<&str> = entries
@@ -321,19 +333,20 @@ mod tests {
         assert_eq!(
             ids,
             [
+                format!("{}-v", id("orders", "202611270300")),
                 id("orders", "202611280300"),
                 id("billing", "202611280300"),
                 id("orders", "202611270300")
             ]
         );
-        assert_eq!(entries[0].created_at, Tf::Known("1970-01-01T00:33:20Z".into()));
+        assert_eq!(entries[1].created_at, Tf::Known("1970-01-01T00:33:20Z".into()));
         assert_eq!(
             latest,
             BTreeMap::from([
                 ("billing".to_string(), id("billing", "202611280300")),
                 ("orders".to_string(), id("orders", "202611270300")),
             ]),
-            "a snapshot still creating is not what to restore from"
+            "a snapshot still creating is not what to restore from, nor a copy onto the vault key"
         );
     }
 }
