@@ -816,6 +816,10 @@ async fn apply_retention(
         }
         info!(db = %db.identifier, snapshot = %expired, "expired snapshot deleted");
         report.deleted.push(expired.clone());
+        // A copy onto the vault key has no record of its own: its source's record names it.
+        if owner.is_shareable_copy(&described.snapshot) {
+            continue;
+        }
         let mut known = record_of(config, db, owner, described);
         known.status = "deleted".into();
         let deleted_at = slot::rfc3339(OffsetDateTime::now_utc());

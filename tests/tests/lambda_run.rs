@@ -1503,3 +1503,66 @@ fn a_refused_share_is_reported_and_the_next_run_shares_it() {
     assert_eq!(local.shared_with(&orders), [VAULT_ACCOUNT]);
     assert!(local.pending_markers().is_empty());
 }
+
+#[test]
+fn copies_onto_the_vault_key_age_out_as_a_series_of_their_own_and_get_no_record() {
+    let Some(local) = Local::start() else { return };
+    local.encrypted_instance("billing");
+    let key = local.vault_key();
+    let vault = json!({"account_id": VAULT_ACCOUNT, "kms_key_arn": key}).to_string();
+    let api = RuntimeApi::start();
+    let config = [
+        (env::DB_INSTANCES, "billing"),
+        (env::VAULT, vault.as_str()),
+        (env::RETENTION_DAYS, "1"),
+        (env::MIN_SNAPSHOTS, "1"),
+    ];
+    let mut function = local.function(&api, &config);
+    let copy_of = |slot: &str| identifier::build_shareable(POLICY, "billing", SnapshotKind::Instance, slot);
+    // Snapshots are created at the real time, so "now" starts at the clock: two slots a minute apart, each with its
+    // copy onto the key (moto finishes it at once) shared by the next event, then a run two days on.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60;
+    let at = |seconds: i64| {
+        DateTime::from_secs(seconds)
+            .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+            .unwrap()
+    };
+    let slot = |seconds: i64| at(seconds).replace(['-', 'T', ':'], "")[..12].to_string();
+    let (first, second) = (slot(start), slot(start + 60));
+    for (made, seconds) in [(&first, start), (&second, start + 60)] {
+        let output = response(api.invoke(&scheduled_event(&at(seconds)), &mut function), &function);
+        assert_eq!(output["deleted"], json!([]), "nothing has expired yet: {output}");
+        let output = response(api.invoke(&snapshot_event(&copy_of(made)), &mut function), &function);
+        assert_eq!(output["shared"], json!([copy_of(made)]), "{output}");
+    }
+    // Two days on: both pairs expired; each series keeps its newest (min_snapshots 1), so the first pair goes.
+    let output = response(
+        api.invoke(&scheduled_event(&at(start + 2 * 24 * 3600)), &mut function),
+        &function,
+    );
+    let mut deleted: Vec<String> = serde_json::from_value(output["deleted"].clone()).unwrap();
+    deleted.sort();
+    assert_eq!(deleted, [id("billing", &first), copy_of(&first)], "{output}");
+    let ids: Vec<String> = local
+        .instance_snapshots("billing")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        ids.contains(&id("billing", &second)) && ids.contains(&copy_of(&second)),
+        "{ids:?}"
+    );
+    assert!(
+        local.record("billing", &copy_of(&first)).is_none(),
+        "a copy onto the key has no record"
+    );
+    assert_eq!(
+        local.record("billing", &id("billing", &first)).unwrap().0["status"],
+        "deleted"
+    );
+}
