@@ -35,10 +35,6 @@ impl Decision {
     }
 }
 
-fn in_progress(s: &Snapshot) -> bool {
-    !s.is_settled() && s.status != "deleting"
-}
-
 /// `home`: the database's snapshots at home; `away`: its snapshots in the destination; `rules`: the
 /// destination's retention for the database.
 pub fn decide(home: &[Snapshot], away: &[Snapshot], rules: &Rules) -> Decision {
@@ -75,7 +71,7 @@ pub fn decide(home: &[Snapshot], away: &[Snapshot], rules: &Rules) -> Decision {
     Decision {
         expired,
         missing: candidates.into_iter().map(|s| s.id.clone()).collect(),
-        in_flight: own_away.iter().filter(|s| in_progress(s)).count(),
+        in_flight: own_away.iter().filter(|s| s.is_in_progress()).count(),
         taken,
         newest,
     }

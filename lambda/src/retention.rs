@@ -33,6 +33,11 @@ impl Snapshot {
         self.is_available() || self.status == "failed"
     }
 
+    /// Being made (creating, copying, pending...): neither settled nor on its way out.
+    pub fn is_in_progress(&self) -> bool {
+        !self.is_settled() && self.status != "deleting"
+    }
+
     /// This snapshot as a copy of it in another region is judged: as old as its source, which RDS says of a copy
     /// of an instance snapshot (`OriginalSnapshotCreateTime`) but not of a cluster snapshot's (aged by its slot).
     pub fn as_copy(&self, kind: SnapshotKind) -> Snapshot {

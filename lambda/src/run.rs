@@ -411,7 +411,7 @@ fn vault_room(config: &Config, surveys: &[Survey]) -> usize {
         .iter()
         .filter_map(|survey| Some((owner(config, survey.db), survey.home.as_ref()?)))
         .flat_map(|(owner, home)| home.iter().filter(move |s| owner.is_shareable_copy(&s.snapshot)))
-        .filter(|s| !s.snapshot.is_settled() && s.snapshot.status != "deleting")
+        .filter(|s| s.snapshot.is_in_progress())
         .count();
     rdsbackup_common::copies::MAX_IN_FLIGHT_PER_REGION.saturating_sub(in_flight)
 }
@@ -610,16 +610,19 @@ async fn share(
         return None;
     }
     let shareable_id = rdsbackup_common::identifier::build_shareable(owner.policy, owner.db, owner.kind, parsed.slot);
+    let record = |shared: &str, status: &str| {
+        Some(VaultRecord {
+            account_id: target.account_id.clone(),
+            shared_snapshot_identifier: shared.to_string(),
+            status: status.to_string(),
+        })
+    };
     let shareable = match home.iter().find(|s| s.snapshot.id == shareable_id) {
         Some(held) if !owner.owns(&held.snapshot) => {
             report.fail(format!(
                 "vault share: {shareable_id} exists but is not this policy's copy of {id}; it is left as it is"
             ));
-            return Some(VaultRecord {
-                account_id: target.account_id.clone(),
-                shared_snapshot_identifier: shareable_id,
-                status: "failed".into(),
-            });
+            return record(&shareable_id, "failed");
         }
         held => held.map(|s| &s.snapshot),
     };
@@ -629,13 +632,7 @@ async fn share(
         kms_key_id: found.kms_key_id.as_deref(),
     };
     let step = vault::step(target, &source, &shareable_id, shareable);
-    let entry = |status: &str| {
-        Some(VaultRecord {
-            account_id: target.account_id.clone(),
-            shared_snapshot_identifier: step.shared().to_string(),
-            status: status.to_string(),
-        })
-    };
+    let entry = |status: &str| record(step.shared(), status);
     match &step {
         Step::Wait { status, .. } => entry(status),
         Step::Failed { why, .. } => {

@@ -468,6 +468,78 @@ pub mod databases {
             .await
             .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
     }
+
+    /// A PostgreSQL instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed
+    /// key, which RDS cannot share).
+    pub async fn encrypted_instance(rds: &aws_sdk_rds::Client, id: &str) {
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .storage_encrypted(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
+    }
+
+    /// The accounts a DB snapshot is shared with (its `restore` attribute).
+    pub async fn shared_with(rds: &aws_sdk_rds::Client, id: &str) -> Vec<String> {
+        let output = rds
+            .describe_db_snapshot_attributes()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("describing the attributes of {id}: {e:?}"));
+        output
+            .db_snapshot_attributes_result()
+            .map(|r| r.db_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().iter().cloned())
+            .collect()
+    }
+}
+
+/// The clock, to the minute, in seconds since the epoch: moto stamps snapshots with the real time, so tests of
+/// ages and slots start there.
+pub fn clock_minute() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    now / 60 * 60
+}
+
+/// RFC 3339 UTC of `seconds` since the epoch, as an event's `time`.
+pub fn rfc3339(seconds: i64) -> String {
+    aws_sdk_rds::primitives::DateTime::from_secs(seconds)
+        .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
+        .unwrap()
+}
+
+/// A customer managed key of `owner` whose key policy also lets `vault_account` (if any) use it as RDS needs
+/// for a shared snapshot: what a `vault` block names.
+pub async fn vault_key(kms: &aws_sdk_kms::Client, owner: &str, vault_account: Option<&str>) -> String {
+    let key = kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let mut statements = vec![serde_json::json!({"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{owner}:root")}, "Action": "kms:*", "Resource": "*"})];
+    if let Some(account) = vault_account {
+        statements.push(serde_json::json!({"Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}));
+    }
+    let document = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    kms.put_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .policy(document.to_string())
+        .send()
+        .await
+        .unwrap();
+    key
 }
 
 /// The deployed function's own environment (its `RDSBACKUP_*` variables), against this AWS: what the Lambda runs

@@ -4,13 +4,12 @@
 
 use std::future::Future;
 
-use aws_sdk_rds::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_rds::types::Tag;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, pending_key, record_key, tags};
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::{Answer, Function, RuntimeApi};
-use rdsbackup_tests::{Aws, Moto, acceptance, databases};
+use rdsbackup_tests::{Aws, Moto, acceptance, clock_minute, databases, rfc3339};
 use serde_json::{Value, json};
 
 const POLICY: &str = "nightly";
@@ -277,6 +276,11 @@ fn scheduled_event(time: &str) -> Value {
     })
 }
 
+/// The slot (`yyyymmddhhmm`) of `seconds` since the epoch.
+fn slot(seconds: i64) -> String {
+    rfc3339(seconds).replace(['-', 'T', ':'], "")[..12].to_string()
+}
+
 /// The slot's identifier of an instance snapshot of this policy.
 fn id(db: &str, slot: &str) -> String {
     identifier::build(POLICY, db, SnapshotKind::Instance, slot)
@@ -499,22 +503,11 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
     let proxy = local.proxy();
     let mut function = local.function_through(&api, &config, &proxy);
     // Snapshots are created at the real time, so "now" starts at the clock and then moves 30 days on.
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
-    let at = |seconds: i64| {
-        DateTime::from_secs(seconds)
-            .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
-            .unwrap()
-    };
-    let slot = |seconds: i64| at(seconds).replace(['-', 'T', ':'], "")[..12].to_string();
+    let start = clock_minute();
     let mut made = Vec::new();
     for minute in 0..4 {
         let output = response(
-            api.invoke(&scheduled_event(&at(start + minute * 60)), &mut function),
+            api.invoke(&scheduled_event(&rfc3339(start + minute * 60)), &mut function),
             &function,
         );
         assert_eq!(output["deleted"], json!([]), "nothing has expired yet");
@@ -548,7 +541,7 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
     );
     let before = proxy.requests().len();
     let later = start + 30 * 24 * 3600;
-    let output = response(api.invoke(&scheduled_event(&at(later)), &mut function), &function);
+    let output = response(api.invoke(&scheduled_event(&rfc3339(later)), &mut function), &function);
     // Retention ran first: the expired snapshots made room under the region's quota for the new one.
     let actions: Vec<String> = proxy.requests()[before..]
         .iter()
@@ -596,7 +589,7 @@ fn retention_deletes_expired_snapshots_beyond_the_minimum_and_nothing_else() {
         (&rebuilt["db_identifier"], &rebuilt["kind"]),
         (&json!("orders"), &json!("instance"))
     );
-    assert_eq!(rebuilt["slot"], at(start));
+    assert_eq!(rebuilt["slot"], rfc3339(start));
     assert_eq!(local.record("orders", &made[2]).unwrap().0["status"], "available");
 }
 
@@ -999,20 +992,11 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
     let vars = with_policy(&config, local.aws.env());
     let run = |time: &str| rdsbackup_tests::runtime_api::run_once(&vars, &scheduled_event(time));
     // Ages are moto's clock (it stamps snapshots and copies with the real time) against the event's time.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
-    let at = |days: i64| {
-        DateTime::from_secs(now + days * 86_400)
-            .fmt(DateTimeFormat::DateTime)
-            .unwrap()
-    };
-    let slot = |days: i64| -> String { at(days).chars().filter(char::is_ascii_digit).take(12).collect() };
+    let now = clock_minute();
+    let day = |days: i64| rfc3339(now + days * 86_400);
+    let slot_of_day = |days: i64| slot(now + days * 86_400);
 
-    let first = run(&at(0));
+    let first = run(&day(0));
     assert_eq!(first["created"].as_array().unwrap().len(), 2, "{first}");
     assert_eq!(
         first["copied"].as_array().unwrap().len(),
@@ -1024,7 +1008,7 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
         "copied at once, nothing left pending: {:?}",
         local.pending_markers()
     );
-    let again = run(&at(0));
+    let again = run(&day(0));
     assert_eq!(
         (again["existing"].as_array().unwrap().len(), &again["copied"]),
         (2, &json!([])),
@@ -1033,8 +1017,8 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
 
     // Two invocations of one event at once (EventBridge delivers at least once): one copy each.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| run(&at(1)));
-        let b = s.spawn(|| run(&at(1)));
+        let a = s.spawn(|| run(&day(1)));
+        let b = s.spawn(|| run(&day(1)));
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!((&a["failed"], &b["failed"]), (&json!([]), &json!([])), "{a}\n{b}");
@@ -1048,19 +1032,19 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
     copied.sort_by_key(|c| c.as_str().unwrap().to_string());
     copied.dedup();
     assert_eq!(copied.len(), 4, "{a}\n{b}");
-    let day1 = id("orders", &slot(1));
+    let day1 = id("orders", &slot_of_day(1));
     for region in ["us-west-2", "eu-west-1"] {
         let ids: Vec<String> = local
             .copies_of(region, "orders")
             .into_iter()
             .map(|(id, _, _)| id)
             .collect();
-        assert_eq!(ids, [id("orders", &slot(0)), day1.clone()], "{region}");
+        assert_eq!(ids, [id("orders", &slot_of_day(0)), day1.clone()], "{region}");
     }
 
     // 92 days on: eu-west-1 keeps 90 days and at least one copy, us-west-2 and home keep 35 and 365.
-    let later = run(&at(92));
-    let old = [id("orders", &slot(0)), cluster_id("analytics", &slot(0))];
+    let later = run(&day(92));
+    let old = [id("orders", &slot_of_day(0)), cluster_id("analytics", &slot_of_day(0))];
     let mut expected: Vec<String> = old.iter().map(|id| format!("eu-west-1/{id}")).collect();
     // us-west-2 (35 days, at least 3): nothing yet; home (365 days): nothing.
     expected.sort();
@@ -1073,7 +1057,7 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
             .map(|(id, _, _)| id)
             .collect()
     };
-    assert_eq!(ids("eu-west-1"), [day1.clone(), id("orders", &slot(92))]);
+    assert_eq!(ids("eu-west-1"), [day1.clone(), id("orders", &slot_of_day(92))]);
     assert_eq!(ids("us-west-2").len(), 3);
     assert_eq!(local.instance_snapshots("orders").len(), 3, "home keeps its own");
     let (record, _) = local.record("orders", &old[0]).unwrap();
@@ -1096,9 +1080,9 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
     assert_eq!(west["status"], "available", "{record}");
     // The next run sees the new copy available, so the day-1 copy there goes too (it was kept only as the one
     // copy); deleted copies are not made again while newer ones satisfy the destination's rules.
-    let after = run(&at(92));
+    let after = run(&day(92));
     let day1_copies = json!([
-        format!("eu-west-1/{}", cluster_id("analytics", &slot(1))),
+        format!("eu-west-1/{}", cluster_id("analytics", &slot_of_day(1))),
         format!("eu-west-1/{day1}")
     ]);
     assert_eq!(
@@ -1106,13 +1090,13 @@ fn repeated_and_concurrent_runs_make_one_copy_each_and_retention_there_follows_i
         (&json!([]), &day1_copies),
         "{after}"
     );
-    let settled = run(&at(92));
+    let settled = run(&day(92));
     assert_eq!(
         (&settled["copied"], &settled["deleted"]),
         (&json!([]), &json!([])),
         "{settled}"
     );
-    assert_eq!(ids("eu-west-1"), [id("orders", &slot(92))]);
+    assert_eq!(ids("eu-west-1"), [id("orders", &slot_of_day(92))]);
 }
 
 #[test]
@@ -1308,7 +1292,7 @@ fn a_copy_still_in_progress_holds_the_next_copy_of_its_database_there_and_keeps_
 const VAULT_ACCOUNT: &str = "210987654321";
 
 impl Local {
-    /// A customer managed key of this account: the vault block's.
+    /// A customer managed key of this account that the vault account may use: the vault block's.
     fn vault_key(&self) -> String {
         let Aws::Moto(moto) = &self.aws else {
             unreachable!("local tests run against moto")
@@ -1322,37 +1306,15 @@ impl Local {
             .endpoint_url(&moto.endpoint)
             .build();
         let kms = aws_sdk_kms::Client::from_conf(conf);
-        let key = self
-            .block_on(kms.create_key().description("rdsbackup vault key").send())
-            .unwrap();
-        key.key_metadata().unwrap().arn().unwrap().to_string()
+        self.block_on(rdsbackup_tests::vault_key(&kms, "123456789012", Some(VAULT_ACCOUNT)))
     }
 
-    /// An instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed key).
     fn encrypted_instance(&self, id: &str) {
-        let request = self
-            .rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .allocated_storage(20)
-            .storage_encrypted(true);
-        self.block_on(request.send()).unwrap();
+        self.block_on(databases::encrypted_instance(&self.rds, id));
     }
 
-    /// The accounts a snapshot is shared with (its `restore` attribute).
     fn shared_with(&self, id: &str) -> Vec<String> {
-        let request = self.rds.describe_db_snapshot_attributes().db_snapshot_identifier(id);
-        let output = self.block_on(request.send()).unwrap();
-        output
-            .db_snapshot_attributes_result()
-            .map(|r| r.db_snapshot_attributes())
-            .unwrap_or_default()
-            .iter()
-            .filter(|a| a.attribute_name() == Some("restore"))
-            .flat_map(|a| a.attribute_values().iter().cloned())
-            .collect()
+        self.block_on(databases::shared_with(&self.rds, id))
     }
 
     /// A snapshot's key and tags.
@@ -1521,28 +1483,20 @@ fn copies_onto_the_vault_key_age_out_as_a_series_of_their_own_and_get_no_record(
     let copy_of = |slot: &str| identifier::build_shareable(POLICY, "billing", SnapshotKind::Instance, slot);
     // Snapshots are created at the real time, so "now" starts at the clock: two slots a minute apart, each with its
     // copy onto the key (moto finishes it at once) shared by the next event, then a run two days on.
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
-    let at = |seconds: i64| {
-        DateTime::from_secs(seconds)
-            .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
-            .unwrap()
-    };
-    let slot = |seconds: i64| at(seconds).replace(['-', 'T', ':'], "")[..12].to_string();
+    let start = clock_minute();
     let (first, second) = (slot(start), slot(start + 60));
     for (made, seconds) in [(&first, start), (&second, start + 60)] {
-        let output = response(api.invoke(&scheduled_event(&at(seconds)), &mut function), &function);
+        let output = response(
+            api.invoke(&scheduled_event(&rfc3339(seconds)), &mut function),
+            &function,
+        );
         assert_eq!(output["deleted"], json!([]), "nothing has expired yet: {output}");
         let output = response(api.invoke(&snapshot_event(&copy_of(made)), &mut function), &function);
         assert_eq!(output["shared"], json!([copy_of(made)]), "{output}");
     }
     // Two days on: both pairs expired; each series keeps its newest (min_snapshots 1), so the first pair goes.
     let output = response(
-        api.invoke(&scheduled_event(&at(start + 2 * 24 * 3600)), &mut function),
+        api.invoke(&scheduled_event(&rfc3339(start + 2 * 24 * 3600)), &mut function),
         &function,
     );
     let mut deleted: Vec<String> = serde_json::from_value(output["deleted"].clone()).unwrap();

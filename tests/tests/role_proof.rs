@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
-use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, databases, percent_decode, repo_root};
+use rdsbackup_tests::{
+    Aws, MOTO_ACCOUNT, Terraform, acceptance, clock_minute, databases, percent_decode, repo_root, rfc3339,
+};
 use serde_json::{Value, json};
 
 const POLICY: &str = "nightly";
@@ -387,12 +389,6 @@ fn run_once(env: &[(String, String)], time: &str) -> Value {
     rdsbackup_tests::runtime_api::run_once(env, &event)
 }
 
-fn rfc3339(seconds: i64) -> String {
-    aws_sdk_rds::primitives::DateTime::from_secs(seconds)
-        .fmt(aws_sdk_rds::primitives::DateTimeFormat::DateTime)
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_its_own() {
     if acceptance() {
@@ -425,12 +421,7 @@ async fn the_role_allows_every_request_of_the_run_and_no_destructive_one_beyond_
     let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
     let bucket = env.iter().find(|(k, _)| k == "RDSBACKUP_BUCKET").unwrap().1.clone();
 
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
+    let start = clock_minute();
     // A snapshot still creating: its record gets a pending marker, settled by the next run.
     proxy.inject_times(
         &["Action=CreateDBSnapshot"],
@@ -601,33 +592,10 @@ async fn the_role_allows_the_vault_share_and_its_copies_and_nothing_of_another_p
     let Aws::Moto(moto) = &aws else { unreachable!() };
     let c = aws.clients().await;
     databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
-    c.rds
-        .create_db_instance()
-        .db_instance_identifier("billing")
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .allocated_storage(20)
-        .storage_encrypted(true)
-        .send()
-        .await
-        .unwrap();
+    databases::encrypted_instance(&c.rds, "billing").await;
     databases::cluster(&c.rds, "analytics", &[]).await;
     // The vault key's policy lets the vault account use it, as the plan requires.
-    let key = c.kms.create_key().send().await.unwrap();
-    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
-    let key_policy = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{MOTO_ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{VAULT_ACCOUNT}:root")},
-         "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}
-    ]});
-    c.kms
-        .put_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .policy(key_policy.to_string())
-        .send()
-        .await
-        .unwrap();
+    let key = rdsbackup_tests::vault_key(&c.kms, MOTO_ACCOUNT, Some(VAULT_ACCOUNT)).await;
     let config = format!(
         r#"
 terraform {{
@@ -651,12 +619,7 @@ resource "rdsbackup_policy" "p" {{
     );
     let tf = Terraform::new(&config, &aws);
     let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
+    let start = clock_minute();
     let first = run_once(&env, &rfc3339(start));
     assert_eq!(
         first["copied"].as_array().unwrap().len(),

@@ -38,28 +38,7 @@ fn vault(account: &str, key: &str) -> String {
 
 /// A key of the policy's account whose policy lets `vault_account` (if any) use it as RDS needs.
 async fn key(c: &Clients, vault_account: Option<&str>) -> String {
-    let key = c.kms.create_key().send().await.unwrap();
-    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
-    let mut statements = vec![
-        json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{MOTO_ACCOUNT}:root")},
-        "Action": "kms:*", "Resource": "*"}),
-    ];
-    if let Some(account) = vault_account {
-        statements.push(
-            json!({"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-            "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"}),
-        );
-    }
-    let document = json!({"Version": "2012-10-17", "Statement": statements});
-    c.kms
-        .put_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .policy(document.to_string())
-        .send()
-        .await
-        .unwrap();
-    key
+    rdsbackup_tests::vault_key(&c.kms, MOTO_ACCOUNT, vault_account).await
 }
 
 #[test]
@@ -131,19 +110,6 @@ async fn the_plan_refuses_the_own_account_a_foreign_key_and_a_key_the_vault_cann
         .success();
 }
 
-fn shared_with(
-    found: &aws_sdk_rds::operation::describe_db_snapshot_attributes::DescribeDbSnapshotAttributesOutput,
-) -> Vec<String> {
-    found
-        .db_snapshot_attributes_result()
-        .map(|r| r.db_snapshot_attributes())
-        .unwrap_or_default()
-        .iter()
-        .filter(|a| a.attribute_name() == Some("restore"))
-        .flat_map(|a| a.attribute_values().iter().cloned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_applied_vault_block_shares_each_new_snapshot_and_plans_no_change_after() {
     if acceptance() {
@@ -173,14 +139,7 @@ async fn an_applied_vault_block_shares_each_new_snapshot_and_plans_no_change_aft
         "202611280300",
     );
     assert_eq!(output["shared"], json!([id]), "{output}");
-    let found = c
-        .rds
-        .describe_db_snapshot_attributes()
-        .db_snapshot_identifier(&id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shared_with(&found), [VAULT_ACCOUNT]);
+    assert_eq!(databases::shared_with(&c.rds, &id).await, [VAULT_ACCOUNT]);
 
     // Refreshed from AWS, the block is what the configuration says: no change.
     tf.run(&["plan", "-detailed-exitcode"]).expect_code(0);
@@ -190,14 +149,7 @@ async fn an_applied_vault_block_shares_each_new_snapshot_and_plans_no_change_aft
     without.run(&["apply", "-auto-approve"]).success();
     let env = deployed_env(&aws, &c, &function).await;
     assert!(!env.iter().any(|(k, _)| k == "RDSBACKUP_VAULT"), "{env:?}");
-    let found = c
-        .rds
-        .describe_db_snapshot_attributes()
-        .db_snapshot_identifier(&id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shared_with(&found), [VAULT_ACCOUNT]);
+    assert_eq!(databases::shared_with(&c.rds, &id).await, [VAULT_ACCOUNT]);
     destroy_and_check(&without, &c, &policy).await;
     let left = c
         .rds

@@ -146,20 +146,28 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             json!(arns)
         }
     };
-    statements.push(json!({
-        "Sid": "DeleteOwnInstanceSnapshots",
-        "Effect": "Allow",
-        "Action": "rds:DeleteDBSnapshot",
-        "Resource": one_or_many(own("snapshot")),
-        "Condition": {"StringEquals": {format!("rds:snapshot-tag/{}", tags::POLICY): grants.policy}}
-    }));
-    statements.push(json!({
-        "Sid": "DeleteOwnClusterSnapshots",
-        "Effect": "Allow",
-        "Action": "rds:DeleteDBClusterSnapshot",
-        "Resource": one_or_many(own("cluster-snapshot")),
-        "Condition": {"StringEquals": {format!("rds:cluster-snapshot-tag/{}", tags::POLICY): grants.policy}}
-    }));
+    // `action` on `resource`, snapshots of `kind` (`snapshot` or `cluster-snapshot`) that carry the policy's tag.
+    let own_tagged = |sid: &str, action: &str, kind: &str, resource: Value| {
+        json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": action,
+            "Resource": resource,
+            "Condition": {"StringEquals": {format!("rds:{kind}-tag/{}", tags::POLICY): grants.policy}}
+        })
+    };
+    statements.push(own_tagged(
+        "DeleteOwnInstanceSnapshots",
+        "rds:DeleteDBSnapshot",
+        "snapshot",
+        one_or_many(own("snapshot")),
+    ));
+    statements.push(own_tagged(
+        "DeleteOwnClusterSnapshots",
+        "rds:DeleteDBClusterSnapshot",
+        "cluster-snapshot",
+        one_or_many(own("cluster-snapshot")),
+    ));
     // RDS encrypts a copy with the block's key through a grant it creates in the caller's name; the grant is
     // limited to RDS in that region.
     for (i, destination) in grants.copies.iter().enumerate() {
@@ -181,20 +189,18 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             &vault.kms_key_arn,
             Some(format!("rds.{}.amazonaws.com", here.region)),
         ));
-        statements.push(json!({
-            "Sid": "ShareOwnInstanceSnapshots",
-            "Effect": "Allow",
-            "Action": "rds:ModifyDBSnapshotAttribute",
-            "Resource": rds("snapshot", &own_prefix),
-            "Condition": {"StringEquals": {format!("rds:snapshot-tag/{}", tags::POLICY): grants.policy}}
-        }));
-        statements.push(json!({
-            "Sid": "ShareOwnClusterSnapshots",
-            "Effect": "Allow",
-            "Action": "rds:ModifyDBClusterSnapshotAttribute",
-            "Resource": rds("cluster-snapshot", &own_prefix),
-            "Condition": {"StringEquals": {format!("rds:cluster-snapshot-tag/{}", tags::POLICY): grants.policy}}
-        }));
+        statements.push(own_tagged(
+            "ShareOwnInstanceSnapshots",
+            "rds:ModifyDBSnapshotAttribute",
+            "snapshot",
+            json!(rds("snapshot", &own_prefix)),
+        ));
+        statements.push(own_tagged(
+            "ShareOwnClusterSnapshots",
+            "rds:ModifyDBClusterSnapshotAttribute",
+            "cluster-snapshot",
+            json!(rds("cluster-snapshot", &own_prefix)),
+        ));
     }
     if copying {
         // The source snapshot's key (a database's customer managed key, unknown to the policy) is read by RDS
