@@ -75,6 +75,53 @@ fn cut_to_fit(policy: &str, db: &str, kind: SnapshotKind, slot: &str, suffix: &s
     format!("{}{cut}-{slot}-{hash}{suffix}", prefix(policy))
 }
 
+/// What every vault copy's identifier starts with (`rdsbackup_vault`): `rdsbackup-vault-<source account>-`.
+pub const VAULT_COPY_PREFIX: &str = "rdsbackup-vault-";
+
+/// The identifier of a vault's copy of `source_id`, a snapshot shared by `account`:
+/// `rdsbackup-vault-<account>-<policy>-<db>-<yyyymmddhhmm>-<h8>`, with `<policy>-<db>` taken from the source's
+/// identifier (cut to fit the kind's limit) and `<h8>` over `<account>/<source_id>`. Unique across source
+/// accounts (the account is whole in it) and across every snapshot of one account (the hash is over the whole
+/// source identifier, so a cut never makes two alike). `slot` is the source's when its identifier carries one
+/// (either form, and the copy onto the vault key), else `fallback_slot` (its create time); `None` when the
+/// source's identifier does not start with `rdsbackup-`.
+pub fn build_vault_copy(account: &str, source_id: &str, kind: SnapshotKind, fallback_slot: &str) -> Option<String> {
+    let rest = source_id.strip_prefix("rdsbackup-")?;
+    let rest = rest.strip_suffix(SHAREABLE_SUFFIX).unwrap_or(rest);
+    let twelve_digits = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    let eight_hex = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let (body, slot) = match rest.rsplit_once('-') {
+        // 0.2: <policy>-<db>-<slot>-<h8>
+        Some((head, hash)) if eight_hex(hash) => match head.rsplit_once('-') {
+            Some((body, slot)) if twelve_digits(slot) => (body, slot),
+            _ => (rest, fallback_slot),
+        },
+        // 0.1: <policy>-<db>-<slot>
+        Some((body, slot)) if twelve_digits(slot) => (body, slot),
+        _ => (rest, fallback_slot),
+    };
+    let hash = h8(account, source_id);
+    let fixed = VAULT_COPY_PREFIX.len() + account.len() + 1 + 1 + slot.len() + 1 + hash.len();
+    let room = kind.max_len().saturating_sub(fixed);
+    // RDS refuses a hyphen before another one, and at the end of a cut.
+    let cut = body[..body.len().min(room)].trim_end_matches('-');
+    Some(match cut {
+        "" => format!("{VAULT_COPY_PREFIX}{account}-{slot}-{hash}"),
+        cut => format!("{VAULT_COPY_PREFIX}{account}-{cut}-{slot}-{hash}"),
+    })
+}
+
+/// The source account and slot of a vault copy's identifier (`build_vault_copy`'s form); `None` for any other.
+pub fn parse_vault_copy(id: &str) -> Option<(&str, &str)> {
+    let rest = id.strip_prefix(VAULT_COPY_PREFIX)?;
+    let (account, rest) = rest.split_once('-')?;
+    let (head, hash) = rest.rsplit_once('-')?;
+    let slot = head.rsplit_once('-').map_or(head, |(_, slot)| slot);
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(account, 12) && digits(slot, 12) && hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some((account, slot))
+}
+
 /// Which of the policy's identifier forms an identifier has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -274,7 +321,77 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_vault_copy_names_its_source_account_policy_database_and_slot() {
+        let source = build("nightly", "db-a", SnapshotKind::Instance, "202611280300");
+        let id = build_vault_copy("111111111111", &source, SnapshotKind::Instance, "209901010000").unwrap();
+        assert_eq!(
+            id,
+            format!(
+                "rdsbackup-vault-111111111111-nightly-db-a-202611280300-{}",
+                h8("111111111111", &source)
+            )
+        );
+        assert_eq!(parse_vault_copy(&id), Some(("111111111111", "202611280300")));
+        // The copy onto the vault key and the 0.1 form give the slot too; another form takes the fallback.
+        let shareable = build_shareable("nightly", "db-a", SnapshotKind::Instance, "202611280300");
+        let of_shareable = build_vault_copy("111111111111", &shareable, SnapshotKind::Instance, "x").unwrap();
+        assert_eq!(parse_vault_copy(&of_shareable), Some(("111111111111", "202611280300")));
+        assert_ne!(of_shareable, id);
+        let old = build_vault_copy(
+            "111111111111",
+            "rdsbackup-nightly-db-a-202611280300",
+            SnapshotKind::Instance,
+            "x",
+        );
+        assert_eq!(parse_vault_copy(&old.unwrap()), Some(("111111111111", "202611280300")));
+        let other = build_vault_copy(
+            "111111111111",
+            "rdsbackup-by-hand",
+            SnapshotKind::Cluster,
+            "202612010000",
+        );
+        assert_eq!(
+            parse_vault_copy(&other.unwrap()),
+            Some(("111111111111", "202612010000"))
+        );
+        assert_eq!(
+            build_vault_copy("111111111111", "manual-snapshot", SnapshotKind::Instance, "x"),
+            None
+        );
+        // Two accounts sharing the same identifier get two copies.
+        assert_ne!(
+            build_vault_copy("222222222222", &source, SnapshotKind::Instance, "x")
+                .unwrap()
+                .strip_prefix("rdsbackup-vault-222222222222"),
+            id.strip_prefix("rdsbackup-vault-111111111111")
+        );
+        assert_eq!(parse_vault_copy(&source), None);
+    }
+
     proptest! {
+        #[test]
+        fn vault_copies_are_valid_for_rds_and_unique_across_accounts_and_snapshots(
+            policy in policy_name(), d1 in db_identifier(), d2 in db_identifier(), kind in kind(),
+            slot in slot(), fallback in slot(), a1 in "[0-9]{12}", a2 in "[0-9]{12}", shareable in any::<bool>(),
+            longer in "(-[a-z0-9]{1,8})?", same_account in any::<bool>()
+        ) {
+            // Often the same account and a database whose name only goes on longer: a cut must not merge them.
+            let d2 = if longer.is_empty() { d2 } else { format!("{d1}{longer}") };
+            let a2 = if same_account { a1.clone() } else { a2 };
+            let source = |db: &str| if shareable {
+                build_shareable(&policy, db, kind, &slot)
+            } else {
+                build(&policy, db, kind, &slot)
+            };
+            let id = build_vault_copy(&a1, &source(&d1), kind, &fallback).unwrap();
+            prop_assert!(rds_accepts(&id, kind), "{id}");
+            prop_assert_eq!(parse_vault_copy(&id), Some((a1.as_str(), slot.as_str())));
+            if (&a1, &d1) != (&a2, &d2) {
+                prop_assert_ne!(&id, &build_vault_copy(&a2, &source(&d2), kind, &fallback).unwrap());
+            }
+        }
+
         #[test]
         fn shareable_identifiers_are_valid_for_rds_and_parse_back(
             policy in policy_name(), db in db_identifier(), kind in kind(), slot in slot()

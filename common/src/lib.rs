@@ -57,6 +57,10 @@ pub mod tags {
     pub const DB: &str = "rdsbackup:db";
     /// On a copy in another region: the ARN of the snapshot it was copied from.
     pub const SOURCE: &str = "rdsbackup:source";
+    /// On a vault copy: the vault's name (`rdsbackup_vault`), which owns it.
+    pub const VAULT: &str = "rdsbackup:vault";
+    /// On a vault copy: the account that shared its source.
+    pub const SOURCE_ACCOUNT: &str = "rdsbackup:source-account";
 }
 
 /// The EventBridge rules that invoke a policy's function. The function tells their events apart: only the

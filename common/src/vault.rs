@@ -20,6 +20,27 @@ impl VaultTarget {
     }
 }
 
+/// The account that shares a snapshot with the vault and the snapshot's identifier there, from its ARN
+/// (`arn:<partition>:rds:<region>:<account>:snapshot:<id>` or `...:cluster-snapshot:<id>`): RDS lists a shared
+/// snapshot under its ARN, and the ARN, not a tag the sharing account could set, says whose it is.
+pub fn shared_source(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "rds", _, account, "snapshot" | "cluster-snapshot", id]
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !id.is_empty() =>
+        {
+            Some((account, id))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the vault takes in a shared snapshot: shared by one of its `source_account_ids` and named as a
+/// policy names its snapshots (`rdsbackup-`). Anything else shared with the account is not the vault's.
+pub fn takes(source_accounts: &std::collections::BTreeSet<String>, arn: &str) -> bool {
+    shared_source(arn).is_some_and(|(account, id)| source_accounts.contains(account) && id.starts_with("rdsbackup-"))
+}
+
 /// The value of `env::VAULT`.
 pub fn to_env(target: &VaultTarget) -> String {
     serde_json::to_string(target).expect("a vault target serializes")
@@ -55,5 +76,32 @@ mod tests {
         assert!(target.shareable_as_is(true, Some("arn:aws:kms:eu-west-1:123456789012:key/k")));
         assert!(!target.shareable_as_is(true, Some("arn:aws:kms:eu-west-1:123456789012:key/aws-rds")));
         assert!(!target.shareable_as_is(true, None));
+    }
+
+    #[test]
+    fn the_vault_takes_only_its_sources_snapshots_named_by_a_policy() {
+        let arn = "arn:aws:rds:eu-west-1:111111111111:snapshot:rdsbackup-nightly-db-a-202611280300-9ca323f5";
+        assert_eq!(
+            shared_source(arn),
+            Some(("111111111111", "rdsbackup-nightly-db-a-202611280300-9ca323f5"))
+        );
+        let cluster =
+            "arn:aws-us-gov:rds:us-gov-west-1:111111111111:cluster-snapshot:rdsbackup-n-c-202611280300-01234567";
+        assert_eq!(shared_source(cluster).map(|(a, _)| a), Some("111111111111"));
+        let sources = ["111111111111".to_string()].into();
+        assert!(takes(&sources, arn));
+        assert!(takes(&sources, cluster));
+        assert!(!takes(&sources, &arn.replace("111111111111", "222222222222")));
+        assert!(!takes(
+            &sources,
+            &arn.replace(":snapshot:rdsbackup-", ":snapshot:manual-")
+        ));
+        for not_an_arn in [
+            "rdsbackup-nightly-db-a",
+            "arn:aws:rds:eu-west-1:1111:snapshot:rdsbackup-x",
+            "arn:aws:s3:::b",
+        ] {
+            assert_eq!(shared_source(not_an_arn), None, "{not_an_arn}");
+        }
     }
 }
