@@ -9,6 +9,7 @@ pub mod limits;
 pub mod record;
 pub mod requests;
 pub mod vault;
+pub mod vault_plan;
 
 /// The function's environment, set by the provider and read by the Lambda at start.
 pub mod env {
