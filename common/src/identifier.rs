@@ -111,6 +111,19 @@ pub fn build_vault_copy(account: &str, source_id: &str, kind: SnapshotKind, fall
     })
 }
 
+/// The policy and database of a snapshot identifier of the 0.2 form (or its copy onto the vault key) whose
+/// `<db>` is whole: the `<h8>` tells where `<policy>` ends. `None` when no split matches (a cut `<db>`, another
+/// form): the vault then reads the snapshot's tags.
+pub fn owner_of(id: &str) -> Option<(&str, &str)> {
+    let rest = id.strip_prefix("rdsbackup-")?;
+    let rest = rest.strip_suffix(SHAREABLE_SUFFIX).unwrap_or(rest);
+    let (head, hash) = rest.rsplit_once('-')?;
+    let (body, _slot) = head.rsplit_once('-')?;
+    body.match_indices('-')
+        .map(|(i, _)| (&body[..i], &body[i + 1..]))
+        .find(|(policy, db)| h8(policy, db) == hash)
+}
+
 /// The source account and slot of a vault copy's identifier (`build_vault_copy`'s form); `None` for any other.
 pub fn parse_vault_copy(id: &str) -> Option<(&str, &str)> {
     let rest = id.strip_prefix(VAULT_COPY_PREFIX)?;

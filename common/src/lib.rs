@@ -34,6 +34,12 @@ pub mod env {
     pub const COPIES: &str = "RDSBACKUP_COPIES";
     /// The `vault` block as a JSON object (`vault::to_env`); absent or empty means no vault.
     pub const VAULT: &str = "RDSBACKUP_VAULT";
+    /// Set on a vault's function (`rdsbackup_vault`): the vault's name. The same binary then collects what
+    /// sources share instead of backing up; `BUCKET`, `BUCKET_OWNER`, `KMS_KEY_ARN` (the vault's key, required),
+    /// `RETENTION_DAYS` and `MIN_SNAPSHOTS` keep their meaning.
+    pub const VAULT_NAME: &str = "RDSBACKUP_VAULT_NAME";
+    /// The vault's `source_account_ids`, comma-separated.
+    pub const SOURCE_ACCOUNTS: &str = "RDSBACKUP_SOURCE_ACCOUNTS";
 
     /// The value of `DB_INSTANCES` and `DB_CLUSTERS`: the identifiers joined by commas.
     pub fn join_identifiers<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
@@ -110,6 +116,11 @@ pub mod metrics {
     pub const DIMENSION_POLICY: &str = "Policy";
     pub const DIMENSION_DB: &str = "DBIdentifier";
     pub const DIMENSION_REGION: &str = "Region";
+    /// Hours since the newest available vault copy of a source account was taken (dimensions `Vault`,
+    /// `SourceAccount`); the vault's "vault copy overdue" alarm of that account watches it.
+    pub const NEWEST_VAULT_COPY_AGE_HOURS: &str = "NewestVaultCopyAgeHours";
+    pub const DIMENSION_VAULT: &str = "Vault";
+    pub const DIMENSION_SOURCE_ACCOUNT: &str = "SourceAccount";
 }
 
 /// The S3 prefix of the records.
@@ -118,6 +129,11 @@ pub const RECORDS_PREFIX: &str = "snapshots/";
 /// identifier>`): a run lists them once and brings each record's `status` up to date, instead of reading every
 /// record of every database.
 pub const PENDING_PREFIX: &str = "pending/";
+
+/// The S3 key of a vault copy's record in the vault's bucket.
+pub fn vault_record_key(source_account: &str, db: &str, copy_identifier: &str) -> String {
+    format!("copies/{source_account}/{db}/{copy_identifier}.json")
+}
 
 /// The S3 key of a snapshot's metadata record: `snapshots/<db>/<snapshot identifier>.json`.
 pub fn record_key(db: &str, snapshot_identifier: &str) -> String {

@@ -79,6 +79,55 @@ impl Config {
     }
 }
 
+/// A vault's function (`rdsbackup_vault`): set when `env::VAULT_NAME` is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VaultConfig {
+    pub name: String,
+    pub bucket: String,
+    pub bucket_owner: String,
+    pub source_accounts: std::collections::BTreeSet<String>,
+    /// The vault's key: every vault copy and record is encrypted with it.
+    pub kms_key_arn: String,
+    pub retention_days: u32,
+    pub min_snapshots: u32,
+}
+
+impl VaultConfig {
+    /// `None` when the function is a policy's.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Result<VaultConfig, ConfigError>> {
+        let optional = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &str| optional(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        let name = optional(env::VAULT_NAME)?;
+        let read = || {
+            let source_accounts = identifiers(optional(env::SOURCE_ACCOUNTS))
+                .into_iter()
+                .map(|a| account_id(env::SOURCE_ACCOUNTS, &a))
+                .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+            if source_accounts.is_empty() {
+                return Err(ConfigError(format!("{} is not set", env::SOURCE_ACCOUNTS)));
+            }
+            Ok(VaultConfig {
+                name: name.clone(),
+                bucket: required(env::BUCKET)?,
+                bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
+                source_accounts,
+                kms_key_arn: required(env::KMS_KEY_ARN)?,
+                retention_days: number(
+                    env::RETENTION_DAYS,
+                    &required(env::RETENTION_DAYS)?,
+                    limits::RETENTION_DAYS,
+                )?,
+                min_snapshots: number(
+                    env::MIN_SNAPSHOTS,
+                    &required(env::MIN_SNAPSHOTS)?,
+                    limits::MIN_SNAPSHOTS,
+                )?,
+            })
+        };
+        Some(read())
+    }
+}
+
 /// Sorted, without duplicates (see `env::split_identifiers`).
 fn identifiers(value: Option<String>) -> Vec<String> {
     value
@@ -226,6 +275,30 @@ mod tests {
                 }),
             }
         );
+    }
+
+    #[test]
+    fn a_vault_s_function_reads_its_own_variables() {
+        let vars: HashMap<&str, &str> = [
+            (env::VAULT_NAME, "central"),
+            (env::BUCKET, "rdsbackup-vault-central-210987654321"),
+            (env::BUCKET_OWNER, "210987654321"),
+            (env::SOURCE_ACCOUNTS, "111111111111,222222222222"),
+            (env::KMS_KEY_ARN, "arn:aws:kms:eu-west-1:210987654321:key/v"),
+            (env::RETENTION_DAYS, "365"),
+            (env::MIN_SNAPSHOTS, "7"),
+        ]
+        .into();
+        let read =
+            |without: &str| VaultConfig::from_lookup(|n| vars.get(n).filter(|_| n != without).map(|v| v.to_string()));
+        let config = read("").unwrap().unwrap();
+        assert_eq!(config.source_accounts.len(), 2);
+        assert_eq!(config.min_snapshots, 7);
+        assert!(read(env::VAULT_NAME).is_none(), "a policy's function");
+        for variable in [env::SOURCE_ACCOUNTS, env::KMS_KEY_ARN, env::BUCKET] {
+            let error = read(variable).unwrap().unwrap_err().to_string();
+            assert!(error.contains(variable), "{error}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! cannot invoke functions without Docker.
 
 mod aws_error;
+mod collect;
 mod config;
 mod copies;
 mod event;
@@ -36,6 +37,32 @@ use crate::run::Clients;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
+    let lookup = |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
+    // A vault's function: the same binary, started by its environment.
+    if let Some(vault) = config::VaultConfig::from_lookup(lookup) {
+        let vault = match vault {
+            Ok(vault) => vault,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                init_error::report("Runtime.InvalidConfiguration", &e.to_string());
+                return Err(e.into());
+            }
+        };
+        let clients = sdk_clients(&[]).await;
+        if std::env::args().nth(1).as_deref() == Some("--once") {
+            let output = collect::handle(&clients, &vault, stdin_event()?)
+                .await
+                .map_err(|failed| failed.0)?;
+            println!("{}", serde_json::to_string(&output)?);
+            return Ok(());
+        }
+        let state = Arc::new((clients, vault));
+        return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+            let state = state.clone();
+            async move { collect::handle(&state.0, &state.1, event.payload).await }
+        }))
+        .await;
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -44,7 +71,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let clients = clients(&config).await;
+    let clients = sdk_clients(&config.copies).await;
     if std::env::args().nth(1).as_deref() == Some("--once") {
         return run_once(&clients, &config).await;
     }
@@ -56,7 +83,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-async fn clients(config: &Config) -> Clients {
+async fn sdk_clients(copies: &[rdsbackup_common::copies::Destination]) -> Clients {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(requests::max_attempts()))
         .timeout_config(
@@ -73,8 +100,7 @@ async fn clients(config: &Config) -> Clients {
         .force_path_style(path_style)
         .build();
     // Built once, like every client: one per copy destination, since RDS takes a copy in the destination region.
-    let away = config
-        .copies
+    let away = copies
         .iter()
         .map(|d| {
             let conf = aws_sdk_rds::config::Builder::from(&sdk)
@@ -90,15 +116,21 @@ async fn clients(config: &Config) -> Clients {
     }
 }
 
-async fn run_once(clients: &Clients, config: &Config) -> Result<(), lambda_runtime::Error> {
+/// The event of a run outside Lambda: stdin, or nothing for "now".
+fn stdin_event() -> Result<Value, lambda_runtime::Error> {
     let mut event = String::new();
     std::io::stdin().read_to_string(&mut event)?;
-    let event = if event.trim().is_empty() {
+    Ok(if event.trim().is_empty() {
         Value::Object(Default::default())
     } else {
         serde_json::from_str(&event)?
-    };
-    let output = run::handle(clients, config, event).await.map_err(|failed| failed.0)?;
+    })
+}
+
+async fn run_once(clients: &Clients, config: &Config) -> Result<(), lambda_runtime::Error> {
+    let output = run::handle(clients, config, stdin_event()?)
+        .await
+        .map_err(|failed| failed.0)?;
     println!("{}", serde_json::to_string(&output)?);
     Ok(())
 }

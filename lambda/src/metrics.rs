@@ -87,12 +87,33 @@ pub fn documents(
     documents
 }
 
+/// One EMF document per source account of a vault: the age of its newest vault copy.
+pub fn vault_documents(vault: &str, newest_age_hours: &[(String, f64)], timestamp_ms: i64) -> Vec<Value> {
+    newest_age_hours
+        .iter()
+        .map(|(account, age)| {
+            json!({
+                "_aws": metadata(&[DIMENSION_VAULT, DIMENSION_SOURCE_ACCOUNT], &[NEWEST_VAULT_COPY_AGE_HOURS], timestamp_ms),
+                DIMENSION_VAULT: vault,
+                DIMENSION_SOURCE_ACCOUNT: account,
+                NEWEST_VAULT_COPY_AGE_HOURS: age,
+            })
+        })
+        .collect()
+}
+
 fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
     let metrics: Vec<Value> = names
         .iter()
         .map(|&name| {
             // CloudWatch has no "Hours" unit.
-            let unit = if name == NEWEST_SNAPSHOT_AGE_HOURS || name == NEWEST_COPY_AGE_HOURS {
+            let unit = if [
+                NEWEST_SNAPSHOT_AGE_HOURS,
+                NEWEST_COPY_AGE_HOURS,
+                NEWEST_VAULT_COPY_AGE_HOURS,
+            ]
+            .contains(&name)
+            {
                 "None"
             } else {
                 "Count"

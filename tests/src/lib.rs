@@ -180,6 +180,17 @@ impl Moto {
         let server = std::env::var_os("RDSBACKUP_MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
+        Moto::start_command(server, &[])
+    }
+
+    /// moto with one gap filled (`tests/moto_sharing.py`): a snapshot shared by another account can be copied,
+    /// as AWS allows and moto 5.1.22 does not. Everything else is moto's own.
+    pub fn start_sharing() -> Moto {
+        let script = repo_root().join("tests/moto_sharing.py");
+        Moto::start_command(repo_root().join(".venv/bin/python"), &[script.to_str().unwrap()])
+    }
+
+    fn start_command(server: PathBuf, script: &[&str]) -> Moto {
         assert!(
             server.is_file(),
             "{} is missing: run scripts/setup first",
@@ -194,6 +205,7 @@ impl Moto {
                 .port();
             let log = std::env::temp_dir().join(format!("rdsbackup-moto-{port}.log"));
             let child = Command::new(&server)
+                .args(script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
