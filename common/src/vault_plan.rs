@@ -42,6 +42,8 @@ pub struct Rules<'a> {
 pub struct Plan {
     /// (shared snapshot's ARN, vault copy identifier) for each copy to make.
     pub copy: Vec<(String, String)>,
+    /// Vault copies of shares already copied.
+    pub existing: Vec<String>,
     /// Vault copies retention deletes, oldest first.
     pub expired: Vec<String>,
     /// Per source account, the slot of its newest available vault copy: the "vault copy overdue" alarm watches
@@ -65,10 +67,12 @@ pub fn plan(shared: &[Shared], held: &[Held], rules: &Rules) -> Plan {
         .filter(|s| s.status == "available" && vault::takes(rules.source_accounts, &s.arn))
     {
         let (account, id) = vault::shared_source(&s.arn).expect("taken snapshots have an RDS ARN");
-        if let Some(copy) = identifier::build_vault_copy(account, id, s.kind, &s.created_slot)
-            && !held_ids.contains(copy.as_str())
-            && !plan.copy.iter().any(|(_, c)| *c == copy)
-        {
+        let Some(copy) = identifier::build_vault_copy(account, id, s.kind, &s.created_slot) else {
+            continue;
+        };
+        if held_ids.contains(copy.as_str()) {
+            plan.existing.push(copy);
+        } else if !plan.copy.iter().any(|(_, c)| *c == copy) {
             plan.copy.push((s.arn.clone(), copy));
         }
     }
@@ -179,6 +183,7 @@ mod tests {
             .collect();
         let second = plan(&shared, &held, &rules(&sources, 7, "000000000000"));
         assert!(second.copy.is_empty(), "{second:?}");
+        assert_eq!(second.existing.len(), 2, "{second:?}");
         assert_eq!(second.newest.len(), 2);
     }
 

@@ -63,19 +63,13 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
             .find(|l| &l.shared.arn == arn)
             .expect("the plan copies listed snapshots");
         match copy(clients, config, listed, copy_id).await {
-            Ok(()) => output.created.push(copy_id.clone()),
+            Ok(true) => output.created.push(copy_id.clone()),
+            // Started by a concurrent or retried run: the next run lists it.
+            Ok(false) => {}
             Err(e) => failed.push(fail(&listed.db, listed.shared.kind, e)),
         }
     }
-    output.existing = shared_plain
-        .iter()
-        .filter(|s| s.status == "available" && vault::takes(&config.source_accounts, &s.arn))
-        .filter_map(|s| {
-            let (account, id) = vault::shared_source(&s.arn)?;
-            identifier::build_vault_copy(account, id, s.kind, &s.created_slot)
-        })
-        .filter(|id| held.iter().any(|(h, _)| &h.id == id))
-        .collect();
+    output.existing = plan.existing.clone();
     for id in &plan.expired {
         let (h, kind) = held
             .iter()
@@ -98,7 +92,7 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
         .newest
         .iter()
         .filter_map(|(account, slot)| {
-            let taken = slot_time(slot)?;
+            let taken = Slot::from_compact(slot)?.time();
             Some((account.clone(), ((now - taken).as_seconds_f64() / 3600.0).max(0.0)))
         })
         .collect();
@@ -132,23 +126,9 @@ fn is_settled(status: &str) -> bool {
     matches!(status, "available" | "failed")
 }
 
-fn slot_time(compact: &str) -> Option<OffsetDateTime> {
-    let field = |range: std::ops::Range<usize>| compact.get(range)?.parse::<u8>().ok();
-    let date = time::Date::from_calendar_date(
-        compact.get(..4)?.parse().ok()?,
-        time::Month::try_from(field(4..6)?).ok()?,
-        field(6..8)?,
-    )
-    .ok()?;
-    Some(
-        date.with_time(time::Time::from_hms(field(8..10)?, field(10..12)?, 0).ok()?)
-            .assume_utc(),
-    )
-}
-
-/// Copies one share onto the vault's key, tagged as the contract says, and writes its record. A copy that
-/// exists already (a retried run) is left to the next run's listing.
-async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id: &str) -> Result<(), String> {
+/// Copies one share onto the vault's key, tagged as the contract says, and writes its record; `false` when the
+/// copy exists already (a concurrent or retried run started it), which the next run's listing finds.
+async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id: &str) -> Result<bool, String> {
     let arn = &listed.shared.arn;
     let (account, source_id) = vault::shared_source(arn).expect("taken snapshots have an RDS ARN");
     let (policy, db) = match identifier::owner_of(source_id) {
@@ -189,7 +169,7 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_snapshot_already_exists_fault()) =>
                 {
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(aws_error::describe(&format!("CopyDBSnapshot {arn}"), &e)),
             }
@@ -218,7 +198,7 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
                     if e.as_service_error()
                         .is_some_and(|e| e.is_db_cluster_snapshot_already_exists_fault()) =>
                 {
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(aws_error::describe(&format!("CopyDBClusterSnapshot {arn}"), &e)),
             }
@@ -252,7 +232,7 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
         ))
         .send()
         .await
-        .map(drop)
+        .map(|_| true)
         .map_err(|e| {
             aws_error::describe(
                 &format!(

@@ -56,10 +56,14 @@ impl Slot {
     /// The slot of an identifier this policy made for this database (either form), for records rebuilt from a
     /// snapshot alone and for snapshots RDS gives no create time.
     pub fn from_identifier(id: &str, policy: &str, db: &str, kind: SnapshotKind) -> Option<Slot> {
-        let compact = identifier::parse(id, policy, db, kind)?.slot;
-        let field = |range: std::ops::Range<usize>| compact[range].parse::<u8>().ok();
+        Slot::from_compact(identifier::parse(id, policy, db, kind)?.slot)
+    }
+
+    /// The slot written `yyyymmddhhmm` (`compact`'s form), as identifiers carry it.
+    pub fn from_compact(compact: &str) -> Option<Slot> {
+        let field = |range: std::ops::Range<usize>| compact.get(range)?.parse::<u8>().ok();
         let date = time::Date::from_calendar_date(
-            compact[..4].parse().ok()?,
+            compact.get(..4)?.parse().ok()?,
             time::Month::try_from(field(4..6)?).ok()?,
             field(6..8)?,
         )
