@@ -130,9 +130,12 @@ pub const RECORDS_PREFIX: &str = "snapshots/";
 /// record of every database.
 pub const PENDING_PREFIX: &str = "pending/";
 
+/// The S3 prefix of a vault's records, one per vault copy (`rdsbackup_vault`).
+pub const VAULT_RECORDS_PREFIX: &str = "copies/";
+
 /// The S3 key of a vault copy's record in the vault's bucket.
 pub fn vault_record_key(source_account: &str, db: &str, copy_identifier: &str) -> String {
-    format!("copies/{source_account}/{db}/{copy_identifier}.json")
+    format!("{VAULT_RECORDS_PREFIX}{source_account}/{db}/{copy_identifier}.json")
 }
 
 /// The S3 key of a snapshot's metadata record: `snapshots/<db>/<snapshot identifier>.json`.

@@ -28,3 +28,15 @@ pub const MIN_SNAPSHOTS: Range = Range {
     max: 100,
     default: 3,
 };
+
+/// A vault's `retention_days`: its copies are kept for a year by default, longer than any source's.
+pub const VAULT_RETENTION_DAYS: Range = Range {
+    default: 365,
+    ..RETENTION_DAYS
+};
+
+/// A vault's `min_snapshots`: a week of daily copies of each source database.
+pub const VAULT_MIN_SNAPSHOTS: Range = Range {
+    default: 7,
+    ..MIN_SNAPSHOTS
+};

@@ -115,12 +115,12 @@ impl VaultConfig {
                 retention_days: number(
                     env::RETENTION_DAYS,
                     &required(env::RETENTION_DAYS)?,
-                    limits::RETENTION_DAYS,
+                    limits::VAULT_RETENTION_DAYS,
                 )?,
                 min_snapshots: number(
                     env::MIN_SNAPSHOTS,
                     &required(env::MIN_SNAPSHOTS)?,
-                    limits::MIN_SNAPSHOTS,
+                    limits::VAULT_MIN_SNAPSHOTS,
                 )?,
             })
         };

@@ -102,10 +102,12 @@ pub fn provider_page(schema: &Schema) -> String {
     );
     let _ = writeln!(out, "# rdsbackup Provider\n\n{}\n", schema.block.description);
     out.push_str(
-        "The one resource, [`rdsbackup_policy`](resources/policy.md), stands up a complete backup system for \
+        "[`rdsbackup_policy`](resources/policy.md) stands up a complete backup system for \
                   Amazon RDS: an encrypted S3 bucket for snapshot records, a least-privilege IAM role, the backup \
                   Lambda function (shipped inside the provider), its log group, EventBridge rules, \
-                  CloudWatch alarms notifying SNS, and a dashboard. Two data sources tell what is protected: \
+                  CloudWatch alarms notifying SNS, and a dashboard. [`rdsbackup_vault`](resources/vault.md), in \
+                  an account of its own, copies what the policies' `vault` blocks share with it under its own \
+                  key, where no source account can delete it. Two data sources tell what is protected: \
                   [`rdsbackup_snapshots`](data-sources/snapshots.md) (what to restore from) and \
                   [`rdsbackup_coverage`](data-sources/coverage.md) (which databases no policy backs up).\n\n## \
                   Example Usage\n\n```terraform\n",
@@ -116,19 +118,21 @@ pub fn provider_page(schema: &Schema) -> String {
     out
 }
 
-pub fn policy_page(schema: &Schema) -> String {
-    let mut out = String::from(
-        "---\npage_title: \"rdsbackup_policy Resource - rdsbackup\"\nsubcategory: \"\"\ndescription: |-\n  A complete, encrypted, monitored backup system for Amazon RDS.\n---\n\n",
+/// The page of resource `type_name` (`rdsbackup_policy`), with its examples under
+/// `examples/resources/<type_name>/`: `resource.tf`, `import.sh` and `import.tf`.
+pub fn resource_page(type_name: &str, summary: &str, schema: &Schema) -> String {
+    let mut out = format!(
+        "---\npage_title: \"{type_name} Resource - rdsbackup\"\nsubcategory: \"\"\ndescription: |-\n  {summary}\n---\n\n"
     );
-    let _ = writeln!(out, "# rdsbackup_policy (Resource)\n\n{}\n", schema.block.description);
+    let _ = writeln!(out, "# {type_name} (Resource)\n\n{}\n", schema.block.description);
     out.push_str("## Example Usage\n\n```terraform\n");
-    out.push_str(&example("resources/rdsbackup_policy/resource.tf"));
+    out.push_str(&example(&format!("resources/{type_name}/resource.tf")));
     out.push_str("```\n\n## Schema\n");
     arguments(&mut out, &schema.block, "###");
     out.push_str("\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n");
-    out.push_str(&example("resources/rdsbackup_policy/import.sh"));
+    out.push_str(&example(&format!("resources/{type_name}/import.sh")));
     out.push_str("```\n\nOr with an `import` block:\n\n```terraform\n");
-    out.push_str(&example("resources/rdsbackup_policy/import.tf"));
+    out.push_str(&example(&format!("resources/{type_name}/import.tf")));
     out.push_str("```\n");
     out
 }
@@ -167,7 +171,8 @@ mod tests {
     #[test]
     fn docs_match_the_schemas() {
         check("index.md", provider_page(&crate::provider::schema()));
-        check("resources/policy.md", policy_page(&crate::policy::schema::schema()));
+        check("resources/policy.md", policy_page());
+        check("resources/vault.md", vault_page());
         use crate::plugin::data_source::TypedDataSource;
         let snapshots = crate::snapshots::SnapshotsDataSource::new(Default::default());
         check(
@@ -189,15 +194,35 @@ mod tests {
         );
     }
 
+    fn policy_page() -> String {
+        resource_page(
+            "rdsbackup_policy",
+            "A complete, encrypted, monitored backup system for Amazon RDS.",
+            &crate::policy::schema::schema(),
+        )
+    }
+
+    fn vault_page() -> String {
+        resource_page(
+            "rdsbackup_vault",
+            "A vault account that keeps copies of what source accounts share, out of their reach.",
+            &crate::vault::schema::schema(),
+        )
+    }
+
     #[test]
     fn every_attribute_is_documented_on_its_page() {
-        let page = policy_page(&crate::policy::schema::schema());
-        for attribute in crate::policy::schema::schema().block.attributes {
-            assert!(
-                page.contains(&format!("- `{}` (", attribute.name)),
-                "{} is missing",
-                attribute.name
-            );
+        for (page, schema) in [
+            (policy_page(), crate::policy::schema::schema()),
+            (vault_page(), crate::vault::schema::schema()),
+        ] {
+            for attribute in schema.block.attributes {
+                assert!(
+                    page.contains(&format!("- `{}` (", attribute.name)),
+                    "{} is missing",
+                    attribute.name
+                );
+            }
         }
     }
 }

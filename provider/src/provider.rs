@@ -251,11 +251,12 @@ impl RdsbackupProvider {
     pub fn new() -> RdsbackupProvider {
         let state = Arc::new(ProviderState::default());
         let policy: Arc<dyn Resource> = Arc::new(PolicyResource::new(state.clone()));
+        let vault: Arc<dyn Resource> = Arc::new(crate::vault::VaultResource::new(state.clone()));
         let snapshots: Arc<dyn DataSource> = Arc::new(crate::snapshots::SnapshotsDataSource::new(state.clone()));
         let coverage: Arc<dyn DataSource> = Arc::new(crate::coverage::CoverageDataSource::new(state.clone()));
         RdsbackupProvider {
             schema: schema(),
-            resources: BTreeMap::from([("rdsbackup_policy", policy)]),
+            resources: BTreeMap::from([("rdsbackup_policy", policy), ("rdsbackup_vault", vault)]),
             data_sources: BTreeMap::from([("rdsbackup_coverage", coverage), ("rdsbackup_snapshots", snapshots)]),
             state,
         }

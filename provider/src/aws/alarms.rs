@@ -1,14 +1,13 @@
-//! The alarms and the SNS topic they notify: two parts of the stack.
+//! The alarms of a stack and the SNS topic they notify: two parts of the stack. Which alarms a stack has (and
+//! their metrics, thresholds and words) is the stack's to say; this module makes CloudWatch hold them.
 //!
-//! - `rdsbackup-<name>-errors`: the function's `Errors` (AWS/Lambda) above 0 in an hour.
-//! - `rdsbackup-<name>-backup-overdue`: the Lambda's `NewestSnapshotAgeHours` metric (namespace and name in
-//!   `rdsbackup_common::metrics`, dimension `Policy`), in hourly periods over `max_backup_age_hours` hours,
-//!   missing data counting as breaching. A run reports an age near 0, so the alarm stays OK while a run has
-//!   reported fresh snapshots within the window; it fires when runs report stale snapshots or stop reporting
-//!   at all (a broken schedule, a failing function). CloudWatch looks back at most 7 days with hourly periods.
-//! - `rdsbackup-<name>-copy-overdue-<region>` per `copy` block: `NewestCopyAgeHours` (dimensions `Policy`,
-//!   `Region`) past `max_backup_age_hours` + 24 (a copy starts once its snapshot is available and takes hours),
-//!   missing data breaching. A copy alarm whose block is gone is found by its name and tag and deleted.
+//! Two kinds of alarm serve every stack: the function's `Errors` (AWS/Lambda) above 0 in an hour
+//! ([`Shape::function_errors`]), and an age metric the Lambda emits past a threshold in hours
+//! ([`Shape::age_over`]), in hourly periods with missing data breaching: a run reports an age near 0, so the
+//! alarm stays OK while runs report fresh backups within the window, and fires when they report stale ones or
+//! stop reporting at all (a broken schedule, a failing function). CloudWatch looks back at most 7 days with
+//! hourly periods. Alarms a stack no longer names under its `stale_prefix` (a removed `copy` block, a source
+//! account dropped from a vault) are found by name and owner tag and deleted.
 
 use std::collections::BTreeMap;
 
@@ -21,26 +20,22 @@ use super::settings::Clients;
 use super::tags;
 
 pub struct AlarmsSpec<'a> {
-    pub policy: &'a str,
-    pub function_name: &'a str,
-    pub errors_alarm: &'a str,
-    pub overdue_alarm: &'a str,
-    /// The "copy overdue" alarm of each `copy` block, with its region.
-    pub copy_alarms: Vec<(String, &'a str)>,
-    /// What every alarm of the policy's name starts with, and what its copy alarms start with.
+    /// Every alarm of the stack, by name.
+    pub alarms: Vec<(String, Shape)>,
+    /// What every alarm of the stack starts with (one listing finds them all).
     pub name_prefix: String,
-    pub copy_alarm_prefix: String,
-    pub threshold_hours: i32,
-    /// `false` pauses the policy: the overdue alarm's notifications are switched off with the schedule, or a
-    /// paused policy would page every day.
-    pub enabled: bool,
-    pub topic_arn: &'a str,
+    /// Alarms under this prefix that `alarms` does not name, and that carry the `owner` tag, are left over.
+    pub stale_prefix: String,
+    /// The tag that marks the stack's own parts (`rdsbackup:policy` or `rdsbackup:vault`, with the name).
+    pub owner: (&'static str, &'a str),
+    /// The alarm whose threshold and topic are reported through the resource's attributes, not as drift.
+    pub reflected: Option<&'a str>,
     pub tags: &'a BTreeMap<String, String>,
 }
 
 /// Everything that makes an alarm what it is, comparable between the spec and what CloudWatch holds.
 #[derive(Debug, Clone, PartialEq)]
-struct Shape {
+pub struct Shape {
     namespace: String,
     metric: String,
     dimensions: Vec<(String, String)>,
@@ -56,12 +51,13 @@ struct Shape {
     description: String,
 }
 
-impl AlarmsSpec<'_> {
-    fn errors(&self) -> Shape {
+impl Shape {
+    /// The function failed at least once in an hour.
+    pub fn function_errors(function_name: &str, topic_arn: &str, description: String) -> Shape {
         Shape {
             namespace: "AWS/Lambda".into(),
             metric: "Errors".into(),
-            dimensions: vec![("FunctionName".into(), self.function_name.into())],
+            dimensions: vec![("FunctionName".into(), function_name.into())],
             statistic: Statistic::Sum,
             period: 3600,
             evaluation_periods: 1,
@@ -69,88 +65,59 @@ impl AlarmsSpec<'_> {
             threshold: 0.0,
             comparison: ComparisonOperator::GreaterThanThreshold,
             treat_missing_data: "notBreaching".into(),
-            actions: vec![self.topic_arn.into()],
+            actions: vec![topic_arn.into()],
             actions_enabled: true,
-            description: format!(
-                "rdsbackup policy {}: the backup function failed; its log group holds the failed databases and why.",
-                self.policy
-            ),
+            description,
         }
     }
 
-    fn overdue(&self) -> Shape {
+    /// The Lambda's age `metric` (namespace `RDSBackup`) with `dimensions` above `threshold_hours` in every
+    /// hourly period CloudWatch can look back over (at most 7 days), missing data breaching. `enabled` false
+    /// silences its notifications (a paused policy).
+    pub fn age_over(
+        metric: &str,
+        mut dimensions: Vec<(String, String)>,
+        threshold_hours: i32,
+        enabled: bool,
+        topic_arn: &str,
+        description: String,
+    ) -> Shape {
+        let periods = threshold_hours.min(168);
+        dimensions.sort();
         Shape {
             namespace: metrics::NAMESPACE.into(),
-            metric: metrics::NEWEST_SNAPSHOT_AGE_HOURS.into(),
-            dimensions: vec![(metrics::DIMENSION_POLICY.into(), self.policy.into())],
-            statistic: Statistic::Maximum,
-            period: 3600,
-            evaluation_periods: self.threshold_hours,
-            datapoints_to_alarm: self.threshold_hours,
-            threshold: f64::from(self.threshold_hours),
-            comparison: ComparisonOperator::GreaterThanThreshold,
-            treat_missing_data: "breaching".into(),
-            actions: vec![self.topic_arn.into()],
-            actions_enabled: self.enabled,
-            description: format!(
-                "rdsbackup policy {}: no snapshot newer than {} hours has been reported for some database.",
-                self.policy, self.threshold_hours
-            ),
-        }
-    }
-
-    fn copy_overdue(&self, region: &str) -> Shape {
-        let threshold = self.threshold_hours + COPY_SLACK_HOURS;
-        // CloudWatch evaluates at most 7 days of hourly periods.
-        let periods = threshold.min(168);
-        Shape {
-            namespace: metrics::NAMESPACE.into(),
-            metric: metrics::NEWEST_COPY_AGE_HOURS.into(),
-            dimensions: vec![
-                (metrics::DIMENSION_POLICY.into(), self.policy.into()),
-                (metrics::DIMENSION_REGION.into(), region.into()),
-            ],
+            metric: metric.into(),
+            dimensions,
             statistic: Statistic::Maximum,
             period: 3600,
             evaluation_periods: periods,
             datapoints_to_alarm: periods,
-            threshold: f64::from(threshold),
+            threshold: f64::from(threshold_hours),
             comparison: ComparisonOperator::GreaterThanThreshold,
             treat_missing_data: "breaching".into(),
-            actions: vec![self.topic_arn.into()],
-            actions_enabled: self.enabled,
-            description: format!(
-                "rdsbackup policy {}: no copy in {region} newer than {threshold} hours has been reported for some \
-                 database.",
-                self.policy
-            ),
+            actions: vec![topic_arn.into()],
+            actions_enabled: enabled,
+            description,
         }
-    }
-
-    fn alarms(&self) -> Vec<(&str, Shape)> {
-        let mut alarms = vec![(self.overdue_alarm, self.overdue()), (self.errors_alarm, self.errors())];
-        alarms.extend(
-            self.copy_alarms
-                .iter()
-                .map(|(name, region)| (name.as_str(), self.copy_overdue(region))),
-        );
-        alarms
-    }
-
-    /// A copy alarm of this policy that no block names any more (its tag says whose it is).
-    fn is_stale(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
-        name.starts_with(&self.copy_alarm_prefix)
-            && !self.copy_alarms.iter().any(|(n, _)| n == name)
-            && tags.get(rdsbackup_common::tags::POLICY).map(String::as_str) == Some(self.policy)
-    }
-
-    fn is_ours(&self, name: &str) -> bool {
-        name == self.overdue_alarm || name == self.errors_alarm || name.starts_with(&self.copy_alarm_prefix)
     }
 }
 
-/// Copies start once their snapshot is available and take hours: a day more than a snapshot before "overdue".
-pub const COPY_SLACK_HOURS: i32 = 24;
+impl AlarmsSpec<'_> {
+    fn alarms(&self) -> impl Iterator<Item = (&str, &Shape)> {
+        self.alarms.iter().map(|(name, shape)| (name.as_str(), shape))
+    }
+
+    /// An alarm of this stack under the stale prefix that the spec no longer names (its tag says whose it is).
+    fn is_stale(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
+        name.starts_with(&self.stale_prefix)
+            && !self.alarms.iter().any(|(n, _)| n == name)
+            && tags.get(self.owner.0).map(String::as_str) == Some(self.owner.1)
+    }
+
+    fn is_ours(&self, name: &str) -> bool {
+        self.alarms.iter().any(|(n, _)| n == name) || name.starts_with(&self.stale_prefix)
+    }
+}
 
 fn shape(alarm: &MetricAlarm) -> Shape {
     let mut dimensions: Vec<(String, String)> = alarm
@@ -197,23 +164,21 @@ pub struct Alarms {
 }
 
 impl Alarms {
-    /// The overdue alarm's threshold in hours, as found.
-    pub fn threshold_hours(&self, overdue_alarm: &str) -> Option<i64> {
-        self.found
-            .get(overdue_alarm)
-            .map(|(shape, _, _)| shape.threshold as i64)
+    /// An alarm's threshold in hours, as found.
+    pub fn threshold_hours(&self, alarm: &str) -> Option<i64> {
+        self.found.get(alarm).map(|(shape, _, _)| shape.threshold as i64)
     }
 
-    /// The topic the overdue alarm notifies, as found.
-    pub fn topic_arn(&self, overdue_alarm: &str) -> Option<String> {
+    /// The topic an alarm notifies, as found.
+    pub fn topic_arn(&self, alarm: &str) -> Option<String> {
         self.found
-            .get(overdue_alarm)
+            .get(alarm)
             .and_then(|(shape, _, _)| shape.actions.first().cloned())
     }
 }
 
-/// The overdue alarm's threshold (and what follows from it) and topic are reported through the attributes
-/// `max_backup_age_hours` and `alarm_sns_topic_arn`; drift is the rest.
+/// The reflected alarm's threshold (and what follows from it) and topic are reported through attributes (a
+/// policy's `max_backup_age_hours` and `alarm_sns_topic_arn`); drift is the rest.
 fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
     if !reflected {
         return shape.clone();
@@ -228,8 +193,8 @@ fn without_reflected(shape: &Shape, reflected: bool) -> Shape {
     }
 }
 
-/// `None` when no alarm of the stack exists. One listing by the policy's name prefix (paginated) finds them all,
-/// copy alarms of removed blocks included; alarms of other policies under the prefix are left out by name.
+/// `None` when no alarm of the stack exists. One listing by the stack's name prefix (paginated) finds them all,
+/// left-over ones included; alarms of other stacks under the prefix are left out by name.
 async fn read(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<Option<Alarms>> {
     let mut listed = Vec::new();
     let mut pages = cloudwatch
@@ -323,6 +288,7 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     for (name, wanted) in spec.alarms() {
+        let wanted = wanted.clone();
         let found = current.found.get(name);
         if let Some((_, _, found_tags)) = found {
             tags::claim(found_tags, spec.tags, &format!("alarm {name}"))?;
@@ -394,9 +360,9 @@ async fn ensure(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
     Ok(())
 }
 
-/// Deletes every alarm of the stack: those of the spec, and copy alarms of blocks removed before.
+/// Deletes every alarm of the stack: those of the spec, and those left over from before.
 async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) -> Result<()> {
-    let mut names: Vec<String> = spec.alarms().into_iter().map(|(name, _)| name.to_string()).collect();
+    let mut names: Vec<String> = spec.alarms().map(|(name, _)| name.to_string()).collect();
     if let Some(found) = read(cloudwatch, spec).await? {
         names.extend(found.stale(spec));
     }
@@ -404,7 +370,7 @@ async fn delete(cloudwatch: &aws_sdk_cloudwatch::Client, spec: &AlarmsSpec<'_>) 
 }
 
 async fn delete_alarms(cloudwatch: &aws_sdk_cloudwatch::Client, names: Vec<String>) -> Result<()> {
-    // DeleteAlarms takes up to 100 names; a policy has at most 7.
+    // DeleteAlarms takes up to 100 names; a policy has at most 7, a vault one per source account and one more.
     let label = names.join(", ");
     cloudwatch
         .delete_alarms()
@@ -429,7 +395,7 @@ impl Part for AlarmsSpec<'_> {
     type Found = Alarms;
 
     fn missing(&self) -> String {
-        let names: Vec<&str> = self.alarms().into_iter().map(|(name, _)| name).collect();
+        let names: Vec<&str> = self.alarms().map(|(name, _)| name).collect();
         format!("alarms {} are missing", names.join(", "))
     }
 
@@ -443,8 +409,8 @@ impl Part for AlarmsSpec<'_> {
             match alarms.found.get(name) {
                 None => drift.push(format!("alarm {name} is missing")),
                 Some((found, _, tags)) => {
-                    let reflected = name == self.overdue_alarm;
-                    if without_reflected(found, reflected) != without_reflected(&wanted, reflected) {
+                    let reflected = self.reflected == Some(name);
+                    if without_reflected(found, reflected) != without_reflected(wanted, reflected) {
                         drift.push(format!("alarm {name}: configuration differs"));
                     }
                     if tags::change(tags, self.tags).is_some() {
@@ -457,7 +423,7 @@ impl Part for AlarmsSpec<'_> {
             alarms
                 .stale(self)
                 .into_iter()
-                .map(|name| format!("alarm {name} belongs to no copy block")),
+                .map(|name| format!("alarm {name} is left over: the configuration no longer names it")),
         );
         drift
     }

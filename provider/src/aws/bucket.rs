@@ -1,5 +1,6 @@
 //! The records bucket: SSE-KMS by default, versioning, all four public-access blocks, `BucketOwnerEnforced`,
-//! a lifecycle rule, and optionally a bucket policy statement denying requests without TLS. `ensure` converges an
+//! a lifecycle rule (a policy's), S3 Object Lock in compliance mode (a vault's), and optionally a bucket policy
+//! statement denying requests without TLS. `ensure` converges an
 //! existing bucket by rewriting only the settings that differ; `read` reports each setting found different. The
 //! lifecycle rule and the policy statement are the provider's by their ID and Sid: rules and statements others
 //! added are kept, in the lifecycle configuration and the bucket policy alike.
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
-    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionTransition, ObjectOwnership,
+    DefaultRetention, ExpirationStatus, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionTransition,
+    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, ObjectOwnership,
     OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
     TransitionStorageClass,
@@ -35,7 +37,13 @@ pub struct BucketSpec<'a> {
     pub partition: &'a str,
     pub kms_key_arn: Option<&'a str>,
     pub deny_insecure_transport: bool,
-    pub glacier_transition_days: i32,
+    /// The provider's lifecycle rule `rdsbackup-glacier` with its days; `None` for a bucket without it.
+    pub glacier_transition_days: Option<i32>,
+    /// Object Lock in compliance mode, every new object version locked this many days (a vault's records): no
+    /// one, the account's root user included, can delete or overwrite a locked version before then.
+    pub object_lock_days: Option<i32>,
+    /// Destroy leaves the bucket when it holds objects (a vault's records), rather than emptying it.
+    pub keep_records: bool,
     pub tags: &'a BTreeMap<String, String>,
 }
 
@@ -64,7 +72,7 @@ impl BucketSpec<'_> {
                 .status(ExpirationStatus::Enabled)
                 .noncurrent_version_transitions(
                     NoncurrentVersionTransition::builder()
-                        .noncurrent_days(self.glacier_transition_days)
+                        .set_noncurrent_days(self.glacier_transition_days)
                         .storage_class(TransitionStorageClass::Glacier)
                         .build(),
                 )
@@ -85,6 +93,9 @@ pub struct Bucket {
     glacier_days: Option<i32>,
     /// Every lifecycle rule found, the provider's and others'.
     lifecycle_rules: Vec<LifecycleRule>,
+    /// Object Lock's default retention: compliance mode's days, `None` when Object Lock is off or has another
+    /// default.
+    object_lock_days: Option<i32>,
     /// The statements of the bucket policy, the provider's and others'.
     policy_statements: Vec<serde_json::Value>,
     tags: BTreeMap<String, String>,
@@ -153,6 +164,7 @@ enum Change {
     Ownership,
     Encryption,
     Versioning,
+    ObjectLock,
     Lifecycle,
     Policy,
     Tags,
@@ -168,8 +180,12 @@ fn changes(found: &Bucket, spec: &BucketSpec) -> Vec<Change> {
         (Change::Encryption, !found.encryption_matches(spec)),
         (Change::Versioning, found.versioning.as_deref() != Some("Enabled")),
         (
+            Change::ObjectLock,
+            spec.object_lock_days.is_some() && found.object_lock_days != spec.object_lock_days,
+        ),
+        (
             Change::Lifecycle,
-            found.glacier_days != Some(spec.glacier_transition_days),
+            spec.glacier_transition_days.is_some() && found.glacier_days != spec.glacier_transition_days,
         ),
         (Change::Policy, !found.policy_matches(spec)),
         (Change::Tags, tags::change(&found.tags, spec.tags).is_some()),
@@ -191,6 +207,10 @@ impl Change {
             ),
             Change::PublicAccessBlock => format!("bucket {name}: public access is not fully blocked"),
             Change::Ownership => format!("bucket {name}: object ownership is not BucketOwnerEnforced"),
+            Change::ObjectLock => format!(
+                "bucket {name}: Object Lock is not in compliance mode for {} days",
+                spec.object_lock_days.unwrap_or_default()
+            ),
             Change::Lifecycle => format!("bucket {name}: lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"),
             Change::Policy => {
                 format!("bucket {name}: bucket policy statement {TLS_STATEMENT_ID} is missing, differs or is left over")
@@ -212,7 +232,7 @@ impl Part for BucketSpec<'_> {
     }
 
     async fn read(&self, aws: &Clients) -> Result<Option<Bucket>> {
-        read(&aws.s3, self.name, self.owner).await
+        read(&aws.s3, self).await
     }
 
     fn drift(&self, found: &Bucket) -> Vec<String> {
@@ -224,16 +244,33 @@ impl Part for BucketSpec<'_> {
     }
 
     async fn delete(&self, aws: &Clients) -> Result<()> {
-        delete(&aws.s3, self.name, self.owner).await
+        if self.keep_records && !is_empty(&aws.s3, self.name, self.owner).await? {
+            return Ok(());
+        }
+        delete(&aws.s3, self).await
     }
 }
 
 /// `Ok(None)` when the bucket does not exist.
 /// `owner` (the stack's account) goes with every call as `ExpectedBucketOwner`: a bucket of that name in another
 /// account is refused by S3 rather than read, written or emptied.
-async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
+async fn read(s3: &Client, spec: &BucketSpec<'_>) -> Result<Option<Bucket>> {
+    let (name, owner) = (spec.name, spec.owner);
     // Every read at once, the existence check included: a refresh pays one round trip for the bucket, not two.
-    let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags) = tokio::join!(
+    // Object Lock is read only where the spec has it (a policy's bucket pays no call for it).
+    let object_lock = async {
+        match spec.object_lock_days {
+            Some(_) => Some(
+                s3.get_object_lock_configuration()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .send()
+                    .await,
+            ),
+            None => None,
+        }
+    };
+    let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags, object_lock) = tokio::join!(
         s3.head_bucket().bucket(name).expected_bucket_owner(owner).send(),
         s3.get_bucket_encryption()
             .bucket(name)
@@ -257,6 +294,7 @@ async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
             .send(),
         s3.get_bucket_policy().bucket(name).expected_bucket_owner(owner).send(),
         s3.get_bucket_tagging().bucket(name).expected_bucket_owner(owner).send(),
+        object_lock,
     );
     let head = head.map_err(failed("s3:HeadBucket", name));
     if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
@@ -282,6 +320,18 @@ async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
     let tags = tags
         .map_err(failed("s3:GetBucketTagging", name))
         .or_absent(&["NoSuchTagSet", "NoSuchTagSetError"])?;
+    let object_lock = object_lock
+        .transpose()
+        .map_err(failed("s3:GetObjectLockConfiguration", name))
+        .or_absent(&["ObjectLockConfigurationNotFoundError"])?
+        .flatten();
+    let object_lock_days = object_lock.and_then(|out| {
+        let configuration = out.object_lock_configuration()?;
+        (configuration.object_lock_enabled() == Some(&ObjectLockEnabled::Enabled)).then_some(())?;
+        let retention = configuration.rule()?.default_retention()?;
+        (retention.mode() == Some(&ObjectLockRetentionMode::Compliance) && retention.years().is_none())
+            .then_some(retention.days())?
+    });
 
     let encryption = encryption.and_then(|out| {
         let rule = out
@@ -339,6 +389,7 @@ async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
         ownership,
         glacier_days,
         lifecycle_rules,
+        object_lock_days,
         policy_statements: policy
             .and_then(|out| out.policy().and_then(policy_document::parse))
             .map(|document| match &document["Statement"] {
@@ -361,7 +412,7 @@ async fn read(s3: &Client, name: &str, owner: &str) -> Result<Option<Bucket>> {
 /// Creates the bucket if missing, then rewrites every setting that differs from the spec.
 async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
     let (name, owner) = (spec.name, spec.owner);
-    let current = match read(s3, name, owner).await? {
+    let current = match read(s3, spec).await? {
         // S3 cannot tag a bucket as it creates it: an untagged empty bucket of ours is what a create whose answer
         // was lost leaves, and is taken; anything else must carry the policy's tag.
         Some(bucket) if bucket.tags.is_empty() && is_empty(s3, name, owner).await? => bucket,
@@ -373,7 +424,8 @@ async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
             let mut create = s3
                 .create_bucket()
                 .bucket(name)
-                .object_ownership(ObjectOwnership::BucketOwnerEnforced);
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .set_object_lock_enabled_for_bucket(spec.object_lock_days.map(|_| true));
             // us-east-1 is the one region that refuses its own name as a location constraint.
             if spec.region != "us-east-1" {
                 create = create.create_bucket_configuration(
@@ -461,6 +513,25 @@ async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
                     .await
                     .map_err(failed("s3:PutBucketVersioning", name))?;
             }
+            // S3 enables Object Lock on an existing bucket once versioning is on (ensured just before).
+            Change::ObjectLock => {
+                let retention = DefaultRetention::builder()
+                    .mode(ObjectLockRetentionMode::Compliance)
+                    .set_days(spec.object_lock_days)
+                    .build();
+                s3.put_object_lock_configuration()
+                    .bucket(name)
+                    .expected_bucket_owner(owner)
+                    .object_lock_configuration(
+                        ObjectLockConfiguration::builder()
+                            .object_lock_enabled(ObjectLockEnabled::Enabled)
+                            .rule(ObjectLockRule::builder().default_retention(retention).build())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(failed("s3:PutObjectLockConfiguration", name))?;
+            }
             Change::Lifecycle => {
                 let rules: Vec<LifecycleRule> = current
                     .lifecycle_rules
@@ -537,8 +608,10 @@ pub async fn is_empty(s3: &Client, name: &str, owner: &str) -> Result<bool> {
     Ok(listed.is_none_or(|out| out.versions().is_empty() && out.delete_markers().is_empty()))
 }
 
-/// Deletes every object version and delete marker, then the bucket. Missing is fine.
-async fn delete(s3: &Client, name: &str, owner: &str) -> Result<()> {
+/// Deletes every object version and delete marker, then the bucket. Missing is fine. Versions Object Lock
+/// keeps are no error: the bucket stays with them, and the caller reports it.
+async fn delete(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
+    let (name, owner) = (spec.name, spec.owner);
     // The TLS-only policy is the provider's own; removing it first keeps endpoints that enforce Deny statements
     // without their conditions (moto) from refusing the deletions below.
     match s3
@@ -596,7 +669,10 @@ async fn delete(s3: &Client, name: &str, owner: &str) -> Result<()> {
             .await
             .map_err(failed("s3:DeleteObjects", name))?;
         // A refused object (Object Lock, a policy) would come back on every page: stop and say which, rather
-        // than loop.
+        // than loop. Under Object Lock, refusals are the lock doing its work: the bucket stays.
+        if spec.object_lock_days.is_some() && !deleted.errors().is_empty() {
+            return Ok(());
+        }
         if let Some(refused) = deleted.errors().first() {
             return Err(AwsError::new(format!(
                 "s3:DeleteObjects {name}: {} object(s) not deleted, the first {:?}: {}: {}",

@@ -89,3 +89,29 @@ impl Part for DashboardSpec<'_> {
             .map(drop)
     }
 }
+
+/// Metric widgets (each its `properties`) laid out two by two, hourly time series of `region`: the one layout
+/// of every stack's dashboard.
+pub fn grid(widgets: Vec<Value>, region: &str) -> Value {
+    const WIDTH: u32 = 12;
+    const HEIGHT: u32 = 6;
+    let placed: Vec<Value> = widgets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut properties)| {
+            properties["region"] = serde_json::json!(region);
+            properties["view"] = serde_json::json!("timeSeries");
+            properties["period"] = serde_json::json!(3600);
+            let i = i as u32;
+            serde_json::json!({
+                "type": "metric",
+                "x": (i % 2) * WIDTH,
+                "y": (i / 2) * HEIGHT,
+                "width": WIDTH,
+                "height": HEIGHT,
+                "properties": properties,
+            })
+        })
+        .collect();
+    serde_json::json!({ "widgets": placed })
+}

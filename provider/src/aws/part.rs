@@ -42,3 +42,94 @@ pub fn expect_arn(operation: &str, got: &str, expected: &str) -> Result<()> {
         )))
     }
 }
+
+/// A part's state when the stack owns it; `None` (neither read nor reported) when it does not.
+pub async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Found>> {
+    if part.owned() { part.read(aws).await } else { Ok(None) }
+}
+
+/// Declares a stack's parts once, in dependency order, each with the method of the stack's desired state that
+/// gives its spec; converge goes down the list (the log group before the function, so Lambda never creates one
+/// without retention; the function before the rule that targets it), destroy up it. From the list come
+/// `Observed` (each part as found), `observe` (every part read concurrently: a refresh costs the longest chain
+/// of calls, not their sum), `nothing_left`, `drift`, `converge` and `destroy`. Used by a policy's and a
+/// vault's stack alike, in a module of their own.
+macro_rules! stack_parts {
+    ($desired:ty; $($part:ident: $spec:ident = $method:ident,)*) => {
+        /// Every part of the stack as found; `None` where a part does not exist (or is not the stack's own).
+        pub struct Observed {
+            $(pub $part: Option<<$spec<'static> as $crate::aws::part::Part>::Found>,)*
+        }
+
+        impl Observed {
+            pub fn nothing_left(&self) -> bool {
+                true $(&& self.$part.is_none())*
+            }
+
+            /// Each managed setting found different from `desired`, in words; missing parts included.
+            pub fn drift(&self, desired: &$desired) -> Vec<String> {
+                use $crate::aws::part::Part as _;
+                let mut drift = Vec::new();
+                $(
+                    let spec = desired.$method();
+                    if spec.owned() {
+                        match &self.$part {
+                            Some(found) => drift.extend(spec.drift(found)),
+                            None => drift.push(spec.missing()),
+                        }
+                    }
+                )*
+                drift
+            }
+        }
+
+        pub async fn observe(
+            aws: &$crate::aws::settings::Clients,
+            desired: &$desired,
+        ) -> $crate::aws::error::Result<Observed> {
+            $(let $part = desired.$method();)*
+            let ($($part,)*) = tokio::join!($($crate::aws::part::read_owned(&$part, aws),)*);
+            Ok(Observed { $($part: $part?,)* })
+        }
+
+        /// Creates what is missing and repairs what differs, in dependency order, each step idempotent.
+        pub async fn converge(
+            aws: &$crate::aws::settings::Clients,
+            desired: &$desired,
+        ) -> $crate::aws::error::Result<()> {
+            use $crate::aws::part::Part as _;
+            $(
+                let spec = desired.$method();
+                if spec.owned() {
+                    spec.ensure(aws).await?;
+                }
+            )*
+            Ok(())
+        }
+
+        /// Deletes every part the stack owns, last made first, tolerating parts already gone. RDS snapshots
+        /// are never touched. The bucket goes last, as its spec says (the caller checks beforehand what must
+        /// stop a destroy).
+        pub async fn destroy(
+            aws: &$crate::aws::settings::Clients,
+            desired: &$desired,
+        ) -> $crate::aws::error::Result<()> {
+            use $crate::aws::part::Part as _;
+            type Step<'a> = std::pin::Pin<
+                Box<dyn std::future::Future<Output = $crate::aws::error::Result<()>> + Send + 'a>,
+            >;
+            let steps: Vec<Step<'_>> = vec![$(
+                Box::pin(async move {
+                    let spec = desired.$method();
+                    if spec.owned() { spec.delete(aws).await } else { Ok(()) }
+                }),
+            )*];
+            for step in steps.into_iter().rev() {
+                step.await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use stack_parts;

@@ -6,16 +6,21 @@ use std::future::Future;
 
 use super::error::{AwsError, Result};
 
-/// A part found under the stack's name is the stack's only if it carries the policy's ownership tag
-/// (`rdsbackup:policy` = the policy, which every part is created with): anything else of that name is someone
-/// else's, and is refused rather than silently taken over.
+/// A part found under the stack's name is the stack's only if it carries the stack's ownership tag
+/// (`rdsbackup:policy` = the policy, or a vault's `rdsbackup:vault` = the vault, which every part is created
+/// with): anything else of that name is someone else's, and is refused rather than silently taken over.
 pub fn claim(found: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>, what: &str) -> Result<()> {
-    let key = rdsbackup_common::tags::POLICY;
+    use rdsbackup_common::tags::{POLICY, VAULT};
+    let (key, stack) = if wanted.contains_key(VAULT) {
+        (VAULT, "vault")
+    } else {
+        (POLICY, "policy")
+    };
     match (found.get(key), wanted.get(key)) {
         (Some(found), Some(wanted)) if found == wanted => Ok(()),
         (found, wanted) => Err(AwsError::new(format!(
-            "{what} exists but is not this policy's: it carries {key} = {}, not {}. Delete or rename it (or tag it \
-             {key} = {} if it is this policy's)",
+            "{what} exists but is not this {stack}'s: it carries {key} = {}, not {}. Delete or rename it (or tag it \
+             {key} = {} if it is this {stack}'s)",
             found.map_or("nothing".to_string(), |v| format!("{v:?}")),
             wanted.map_or("nothing".to_string(), |v| format!("{v:?}")),
             wanted.map_or(String::new(), Clone::clone),
@@ -96,6 +101,19 @@ mod tests {
         );
         assert!(refused.contains(r#""weekly""#), "{refused}");
         assert!(claim(&BTreeMap::new(), &ours, "role r").is_err());
+    }
+
+    #[test]
+    fn a_vault_claims_only_its_own_parts_not_a_policy_of_the_same_name() {
+        let vault = map(&[(rdsbackup_common::tags::VAULT, "central")]);
+        assert!(claim(&vault, &vault, "role rdsbackup-vault-central").is_ok());
+        // A policy named `vault-central` has the same AWS names: its parts are not the vault's.
+        let policy = map(&[(rdsbackup_common::tags::POLICY, "vault-central")]);
+        let refused = claim(&policy, &vault, "role rdsbackup-vault-central")
+            .unwrap_err()
+            .message;
+        assert!(refused.contains("is not this vault's"), "{refused}");
+        assert!(claim(&vault, &policy, "role rdsbackup-vault-central").is_err());
     }
 
     fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {

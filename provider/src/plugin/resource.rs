@@ -42,9 +42,15 @@ pub trait TypedResource: Send + Sync + 'static {
     /// or a replacement.
     async fn check_plan(&self, prior: Option<&Self::Model>, planned: &Self::Model) -> Diagnostics;
 
+    /// Warnings for a planned destroy: what it will leave behind. Nothing by default.
+    fn plan_destroy(&self, _prior: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
     async fn create(&self, planned: Self::Model) -> Result<Self::Model, ApplyError>;
     async fn update(&self, prior: Self::Model, planned: Self::Model) -> Result<Self::Model, ApplyError>;
-    async fn delete(&self, prior: Self::Model) -> Result<(), Diagnostics>;
+    /// `Ok` holds warnings about what was left (the resource is gone from state either way).
+    async fn delete(&self, prior: Self::Model) -> Result<Diagnostics, Diagnostics>;
     /// `None` when the object is gone.
     async fn read(&self, state: Self::Model) -> Result<Option<Self::Model>, Diagnostics>;
     /// The state Terraform's `ReadResource`, called next, starts from.
@@ -76,9 +82,16 @@ impl<R: TypedResource> Resource for R {
 
     async fn plan(&self, request: PlanRequest) -> Planned {
         let prior = R::Model::from_root(&request.prior).ok();
+        let destroying = request.proposed.is_null();
         let mut planned = pipeline::plan_model(TypedResource::schema(self), request, &|planned, config| {
             self.derive(planned, config)
         });
+        if destroying {
+            if let Some(prior) = &prior {
+                planned.diagnostics.extend(self.plan_destroy(prior));
+            }
+            return planned;
+        }
         if planned.state.is_null() || planned.diagnostics.has_errors() {
             return planned;
         }
@@ -98,7 +111,10 @@ impl<R: TypedResource> Resource for R {
                 Err(d) => Err(d),
             };
             return match deleted {
-                Ok(()) => Outcome::default(),
+                Ok(warnings) => Outcome {
+                    state: Value::Null,
+                    diagnostics: warnings,
+                },
                 Err(d) => failed(prior, d),
             };
         }

@@ -5,11 +5,7 @@
 use rdsbackup_common::metrics::*;
 use serde_json::{Value, json};
 
-use super::stack::Desired;
-use crate::aws::alarms::COPY_SLACK_HOURS;
-
-const WIDTH: u32 = 12;
-const HEIGHT: u32 = 6;
+use super::stack::{COPY_SLACK_HOURS, Desired};
 
 pub fn body(d: &Desired) -> Value {
     let search = |metric: &str, dimensions: &str, statistic: &str| {
@@ -57,25 +53,7 @@ pub fn body(d: &Desired) -> Value {
             "stat": "Sum",
         }));
     }
-    let placed: Vec<Value> = widgets
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut properties)| {
-            properties["region"] = json!(d.region);
-            properties["view"] = json!("timeSeries");
-            properties["period"] = json!(3600);
-            let i = i as u32;
-            json!({
-                "type": "metric",
-                "x": (i % 2) * WIDTH,
-                "y": (i / 2) * HEIGHT,
-                "width": WIDTH,
-                "height": HEIGHT,
-                "properties": properties,
-            })
-        })
-        .collect();
-    json!({ "widgets": placed })
+    crate::aws::dashboard::grid(widgets, &d.region)
 }
 
 #[cfg(test)]

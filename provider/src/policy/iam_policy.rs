@@ -31,7 +31,7 @@ pub struct Grants<'a> {
 
 /// A statement allowing `actions` on one key, by key ARN, or (IAM cannot name a key by alias ARN) on whichever
 /// key carries that alias; `via` adds the `kms:ViaService` condition.
-fn key_statement(sid: String, actions: Value, key: &str, via: Option<String>) -> Value {
+pub(crate) fn key_statement(sid: String, actions: Value, key: &str, via: Option<String>) -> Value {
     let mut statement = match key.split_once(":alias/") {
         Some((_, alias)) => json!({
             "Sid": sid,

@@ -2,14 +2,14 @@
 //! [`TypedResource`], composed from the schema, the validation rules, the planner and the AWS modules.
 
 mod dashboard;
-mod iam_policy;
+pub(crate) mod iam_policy;
 pub mod names;
-mod plan;
+pub(crate) mod plan;
 mod quota;
 mod refresh;
 pub mod schema;
 mod stack;
-mod validate;
+pub(crate) mod validate;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -195,7 +195,7 @@ impl TypedResource for PolicyResource {
     }
 
     /// Refuses a bucket holding records without `force_destroy` before deleting anything.
-    async fn delete(&self, prior: PolicyModel) -> Result<(), Diagnostics> {
+    async fn delete(&self, prior: PolicyModel) -> Result<Diagnostics, Diagnostics> {
         const FAILED: &str = "Cannot destroy rdsbackup_policy";
         let aws = self.aws()?;
         let here = location(aws);
@@ -219,6 +219,7 @@ impl TypedResource for PolicyResource {
         }
         stack::destroy(&aws.clients, &desired)
             .await
+            .map(|()| Diagnostics::new())
             .map_err(|e| failure(FAILED, e))
     }
 

@@ -55,7 +55,7 @@ pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanCon
 }
 
 /// `default_tags` merged with `tags`, the resource's own winning; unknown while `tags` is.
-fn tags_all(
+pub(crate) fn tags_all(
     default_tags: &BTreeMap<String, String>,
     tags: &Tf<BTreeMap<String, String>>,
 ) -> Tf<BTreeMap<String, String>> {

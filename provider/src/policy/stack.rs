@@ -1,5 +1,5 @@
 //! The whole stack of one policy as AWS should hold it (`Desired`, derived from the policy's attributes), its
-//! parts declared once (`parts!`), and what is done to them: converge (create or repair, in dependency order,
+//! parts declared once (`stack_parts!`), and what is done to them: converge (create or repair, in dependency order,
 //! each step idempotent so a retried apply continues where a failed one stopped), observe (every part read
 //! concurrently), drift, destroy.
 
@@ -7,22 +7,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::copies::{self, Destination};
 use rdsbackup_common::vault::{self, VaultTarget};
-use rdsbackup_common::{env, rules, tags};
+use rdsbackup_common::{env, metrics, rules, tags};
 
 use super::iam_policy::{self, Grants};
 use super::names::{self, Location};
 use super::schema::PolicyModel;
-use crate::aws::alarms::{AlarmsSpec, TopicSpec};
+use crate::aws::alarms::{AlarmsSpec, Shape, TopicSpec};
 use crate::aws::bucket::BucketSpec;
 use crate::aws::dashboard::DashboardSpec;
-use crate::aws::error::Result;
 use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
 use crate::aws::function_code;
 use crate::aws::log_group::LogGroupSpec;
-use crate::aws::part::Part;
 use crate::aws::role::RoleSpec;
-use crate::aws::settings::Clients;
 
 /// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes.
 pub struct Desired {
@@ -227,7 +224,10 @@ impl Desired {
             partition: &self.partition,
             kms_key_arn: self.kms_key_arn.as_deref(),
             deny_insecure_transport: self.deny_insecure_transport,
-            glacier_transition_days: self.glacier_transition_days,
+            glacier_transition_days: Some(self.glacier_transition_days),
+            object_lock_days: None,
+            // Destroy refuses a bucket with records unless `force_destroy`, before anything is deleted.
+            keep_records: false,
             tags: &self.tags,
         }
     }
@@ -336,31 +336,74 @@ impl Desired {
         }
     }
 
+    /// `rdsbackup-<name>-backup-overdue` (`NewestSnapshotAgeHours` past `max_backup_age_hours`),
+    /// `rdsbackup-<name>-errors`, and `rdsbackup-<name>-copy-overdue-<region>` per `copy` block
+    /// (`NewestCopyAgeHours` past `max_backup_age_hours` + [`COPY_SLACK_HOURS`]). A paused policy's age alarms
+    /// are silenced with its schedule, or it would page every day.
     pub fn alarms_spec(&self) -> AlarmsSpec<'_> {
+        let policy = |name: &str| (metrics::DIMENSION_POLICY.to_string(), name.to_string());
+        let mut alarms = vec![
+            (
+                self.overdue_alarm.clone(),
+                Shape::age_over(
+                    metrics::NEWEST_SNAPSHOT_AGE_HOURS,
+                    vec![policy(&self.policy)],
+                    self.threshold_hours,
+                    self.enabled,
+                    &self.topic_arn,
+                    format!(
+                        "rdsbackup policy {}: no snapshot newer than {} hours has been reported for some database.",
+                        self.policy, self.threshold_hours
+                    ),
+                ),
+            ),
+            (
+                self.errors_alarm.clone(),
+                Shape::function_errors(
+                    &self.function,
+                    &self.topic_arn,
+                    format!(
+                        "rdsbackup policy {}: the backup function failed; its log group holds the failed databases \
+                         and why.",
+                        self.policy
+                    ),
+                ),
+            ),
+        ];
+        let threshold = self.threshold_hours + COPY_SLACK_HOURS;
+        alarms.extend(self.copies.iter().map(|d| {
+            (
+                names::copy_overdue_alarm_name(&self.policy, &d.region),
+                Shape::age_over(
+                    metrics::NEWEST_COPY_AGE_HOURS,
+                    vec![
+                        policy(&self.policy),
+                        (metrics::DIMENSION_REGION.to_string(), d.region.clone()),
+                    ],
+                    threshold,
+                    self.enabled,
+                    &self.topic_arn,
+                    format!(
+                        "rdsbackup policy {}: no copy in {} newer than {threshold} hours has been reported for some \
+                         database.",
+                        self.policy, d.region
+                    ),
+                ),
+            )
+        }));
         AlarmsSpec {
-            policy: &self.policy,
-            function_name: &self.function,
-            errors_alarm: &self.errors_alarm,
-            overdue_alarm: &self.overdue_alarm,
-            copy_alarms: self
-                .copies
-                .iter()
-                .map(|d| {
-                    (
-                        names::copy_overdue_alarm_name(&self.policy, &d.region),
-                        d.region.as_str(),
-                    )
-                })
-                .collect(),
+            alarms,
             name_prefix: names::alarm_name_prefix(&self.policy),
-            copy_alarm_prefix: names::copy_overdue_alarm_prefix(&self.policy),
-            threshold_hours: self.threshold_hours,
-            enabled: self.enabled,
-            topic_arn: &self.topic_arn,
+            stale_prefix: names::copy_overdue_alarm_prefix(&self.policy),
+            owner: (tags::POLICY, &self.policy),
+            reflected: Some(&self.overdue_alarm),
             tags: &self.tags,
         }
     }
 }
+
+/// Copies start once their snapshot is available and take hours: a day more than a snapshot before "overdue".
+pub const COPY_SLACK_HOURS: i32 = 24;
 
 /// The `copy` blocks with the policy's retention where a block leaves its own out.
 fn destinations(
@@ -407,79 +450,8 @@ impl Desired {
     }
 }
 
-async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Found>> {
-    if part.owned() { part.read(aws).await } else { Ok(None) }
-}
-
-/// Declares the stack's parts once, in dependency order, each with the `Desired` method that gives its spec;
-/// converge goes down the list (the log group before the function, so Lambda never creates one without
-/// retention; the function before the rule that targets it), destroy up it. From the list come `Observed` (each
-/// part as found), `observe` (every part read concurrently: a refresh costs the longest chain of calls, not
-/// their sum), `nothing_left`, `drift`, `converge` and `destroy`.
-macro_rules! parts {
-    ($($part:ident: $spec:ident = $method:ident,)*) => {
-        /// Every part of the stack as found; `None` where a part does not exist (or is not the stack's own).
-        pub struct Observed {
-            $(pub $part: Option<<$spec<'static> as Part>::Found>,)*
-        }
-
-        impl Observed {
-            pub fn nothing_left(&self) -> bool {
-                true $(&& self.$part.is_none())*
-            }
-
-            /// Each managed setting found different from `desired`, in words; missing parts included.
-            pub fn drift(&self, desired: &Desired) -> Vec<String> {
-                let mut drift = Vec::new();
-                $(
-                    let spec = desired.$method();
-                    if spec.owned() {
-                        match &self.$part {
-                            Some(found) => drift.extend(spec.drift(found)),
-                            None => drift.push(spec.missing()),
-                        }
-                    }
-                )*
-                drift
-            }
-        }
-
-        pub async fn observe(aws: &Clients, desired: &Desired) -> Result<Observed> {
-            $(let $part = desired.$method();)*
-            let ($($part,)*) = tokio::join!($(read_owned(&$part, aws),)*);
-            Ok(Observed { $($part: $part?,)* })
-        }
-
-        /// Creates what is missing and repairs what differs, in dependency order, each step idempotent.
-        pub async fn converge(aws: &Clients, desired: &Desired) -> Result<()> {
-            $(
-                let spec = desired.$method();
-                if spec.owned() {
-                    spec.ensure(aws).await?;
-                }
-            )*
-            Ok(())
-        }
-
-        /// Deletes every part the policy owns, last made first, tolerating parts already gone. RDS snapshots
-        /// are never touched. The bucket goes last, and only empty unless `force_destroy`: the caller checks that
-        /// before anything is deleted.
-        pub async fn destroy(aws: &Clients, desired: &Desired) -> Result<()> {
-            let steps: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>> = vec![$(
-                Box::pin(async move {
-                    let spec = desired.$method();
-                    if spec.owned() { spec.delete(aws).await } else { Ok(()) }
-                }),
-            )*];
-            for step in steps.into_iter().rev() {
-                step.await?;
-            }
-            Ok(())
-        }
-    };
-}
-
-parts! {
+crate::aws::part::stack_parts! {
+    Desired;
     bucket: BucketSpec = bucket_spec,
     role: RoleSpec = role_spec,
     log_group: LogGroupSpec = log_group_spec,

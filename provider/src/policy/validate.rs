@@ -124,7 +124,8 @@ fn check_copies(d: &mut Diagnostics, model: &PolicyModel) {
     }
 }
 
-fn check<T>(d: &mut Diagnostics, attribute: &str, value: &Tf<T>, rule: impl FnOnce(&T) -> rules::Check) {
+/// An error on `attribute` when its value is known and breaks `rule`.
+pub(crate) fn check<T>(d: &mut Diagnostics, attribute: &str, value: &Tf<T>, rule: impl FnOnce(&T) -> rules::Check) {
     if let Some(Err(message)) = value.known().map(rule) {
         d.attribute_error(AttrPath::root(attribute), format!("Invalid {attribute}"), message);
     }
