@@ -961,3 +961,104 @@ pub mod stacks {
         }
     }
 }
+
+/// Accounts of one moto server reached as a real deployment reaches them, through roles assumed with STS (moto
+/// maps an assumed role's credentials to the role's account): the vault tests' sources and vault.
+pub mod accounts {
+    use super::Clients;
+
+    pub const ROLE_NAME: &str = "rdsbackup-tests";
+
+    /// The role the tests assume in `account`, as a provider's `assume_role` names it.
+    pub fn role_arn(account: &str) -> String {
+        format!("arn:aws:iam::{account}:role/{ROLE_NAME}")
+    }
+
+    /// Credentials that act in `account`, from moto's STS.
+    async fn assume(endpoint: &str, account: &str) -> aws_sdk_sts::types::Credentials {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .endpoint_url(endpoint)
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .assume_role()
+            .role_arn(role_arn(account))
+            .role_session_name("tests")
+            .send()
+            .await
+            .unwrap();
+        out.credentials().unwrap().clone()
+    }
+
+    /// One account: the environment a process acting in it gets (the Lambda run as deployed there), and SDK
+    /// clients acting in it.
+    pub struct Account {
+        pub env: Vec<(String, String)>,
+        pub clients: Clients,
+    }
+
+    impl std::ops::Deref for Account {
+        type Target = Clients;
+
+        fn deref(&self) -> &Clients {
+            &self.clients
+        }
+    }
+
+    pub async fn account(endpoint: &str, id: &str) -> Account {
+        let c = assume(endpoint, id).await;
+        let env: Vec<(String, String)> = [
+            ("AWS_ACCESS_KEY_ID", c.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
+            ("AWS_SESSION_TOKEN", c.session_token()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", endpoint),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "assumed",
+            ))
+            .load()
+            .await;
+        Account {
+            env,
+            clients: Clients::new(&sdk),
+        }
+    }
+
+    impl Account {
+        /// The environment of function `name` deployed in this account, with this account's credentials: what
+        /// the Lambda runs with there.
+        pub async fn deployed_env(&self, name: &str) -> Vec<(String, String)> {
+            let found = self
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .unwrap();
+            let mut env: Vec<(String, String)> = found
+                .environment()
+                .and_then(|e| e.variables())
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            env.extend(self.env.iter().cloned());
+            env
+        }
+    }
+}

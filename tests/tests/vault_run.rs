@@ -8,6 +8,7 @@
 use aws_sdk_rds::types::Tag;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, tags, vault_record_key};
+use rdsbackup_tests::accounts::{Account, account};
 use rdsbackup_tests::runtime_api::run_once;
 use rdsbackup_tests::{Moto, acceptance, databases};
 use serde_json::{Value, json};
@@ -17,66 +18,6 @@ const SOURCE_B: &str = "222222222222";
 const OUTSIDER: &str = "333333333333";
 const VAULT_ACCOUNT: &str = "210987654321";
 const VAULT: &str = "central";
-
-/// Credentials that act in `account`, from moto's STS.
-async fn assume(endpoint: &str, account: &str) -> aws_sdk_sts::types::Credentials {
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    let out = aws_sdk_sts::Client::from_conf(conf)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/rdsbackup-tests"))
-        .role_session_name("tests")
-        .send()
-        .await
-        .unwrap();
-    out.credentials().unwrap().clone()
-}
-
-struct Account {
-    env: Vec<(String, String)>,
-    rds: aws_sdk_rds::Client,
-    s3: aws_sdk_s3::Client,
-    kms: aws_sdk_kms::Client,
-}
-
-async fn account(endpoint: &str, id: &str) -> Account {
-    let c = assume(endpoint, id).await;
-    let env: Vec<(String, String)> = [
-        ("AWS_ACCESS_KEY_ID", c.access_key_id()),
-        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key()),
-        ("AWS_SESSION_TOKEN", c.session_token()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", endpoint),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "assumed",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build();
-    Account {
-        env,
-        rds: aws_sdk_rds::Client::new(&sdk),
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        kms: aws_sdk_kms::Client::new(&sdk),
-    }
-}
 
 /// A policy's snapshot of `db` in the source, shared with the vault account.
 async fn shared_snapshot(source: &Account, db: &str, slot: &str, with: &str) -> String {

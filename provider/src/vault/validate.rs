@@ -1,8 +1,9 @@
 //! `terraform validate` for `rdsbackup_vault`: every rule of the contract, each error on the attribute it is
 //! about. Values not known yet are checked once they are. Ranges are the schema's own validators.
 
-use super::schema::VaultModel;
+use super::schema::{DEFAULT_MAX_COPY_AGE_HOURS, VaultModel};
 use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::typed::Tf;
 use crate::policy::validate::check;
 use crate::provider::validate_tags;
 use crate::rules;
@@ -45,13 +46,17 @@ pub fn validate(model: &VaultModel) -> Diagnostics {
 /// A source's newest copy is at best a schedule's period old when the vault runs: an overdue threshold within
 /// one period would fire between runs.
 fn check_overdue_threshold(d: &mut Diagnostics, model: &VaultModel) {
-    let (Some(Ok(Schedule::Rate(rate))), Some(hours)) = (
-        model.schedule.known().map(|s| schedule::parse(s)),
-        model.max_copy_age_hours.known(),
-    ) else {
+    // Left out, the threshold is its default (which validate does not see applied yet).
+    let hours = match &model.max_copy_age_hours {
+        Tf::Known(hours) => Some(*hours),
+        Tf::Null => Some(DEFAULT_MAX_COPY_AGE_HOURS),
+        Tf::Unknown => None,
+    };
+    let (Some(Ok(Schedule::Rate(rate))), Some(hours)) = (model.schedule.known().map(|s| schedule::parse(s)), hours)
+    else {
         return;
     };
-    if (*hours as u64) * 60 <= rate.period_minutes() {
+    if (hours as u64) * 60 <= rate.period_minutes() {
         d.attribute_error(
             AttrPath::root("max_copy_age_hours"),
             "Invalid max_copy_age_hours",
@@ -67,7 +72,6 @@ fn check_overdue_threshold(d: &mut Diagnostics, model: &VaultModel) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::typed::Tf;
     use std::collections::BTreeSet;
 
     fn valid() -> VaultModel {
