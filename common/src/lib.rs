@@ -138,6 +138,19 @@ pub fn vault_record_key(source_account: &str, db: &str, copy_identifier: &str) -
     format!("{VAULT_RECORDS_PREFIX}{source_account}/{db}/{copy_identifier}.json")
 }
 
+/// The pending marker of a vault copy still being made, in the vault's bucket:
+/// `pending/<source account>/<db>/<vault copy identifier>`.
+pub fn vault_pending_key(source_account: &str, db: &str, copy_identifier: &str) -> String {
+    format!("{PENDING_PREFIX}{source_account}/{db}/{copy_identifier}")
+}
+
+/// The source account, database and vault copy identifier of a vault's pending marker.
+pub fn parse_vault_pending_key(key: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = key.strip_prefix(PENDING_PREFIX)?.splitn(3, '/');
+    let (account, db, id) = (parts.next()?, parts.next()?, parts.next()?);
+    (!account.is_empty() && !db.is_empty() && !id.is_empty() && !id.contains('/')).then_some((account, db, id))
+}
+
 /// The S3 key of a snapshot's metadata record: `snapshots/<db>/<snapshot identifier>.json`.
 pub fn record_key(db: &str, snapshot_identifier: &str) -> String {
     format!("{RECORDS_PREFIX}{db}/{snapshot_identifier}.json")
@@ -177,5 +190,8 @@ mod tests {
         );
         assert_eq!(parse_pending_key(&pending_key("orders", id)), Some(("orders", id)));
         assert_eq!(parse_pending_key("pending/orders"), None);
+        let marker = vault_pending_key("111111111111", "orders", id);
+        assert_eq!(parse_vault_pending_key(&marker), Some(("111111111111", "orders", id)));
+        assert_eq!(parse_vault_pending_key("pending/111111111111/orders"), None);
     }
 }

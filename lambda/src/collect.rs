@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::Tag;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::vault_plan::{self, Held, Shared};
-use rdsbackup_common::{tags, vault};
+use rdsbackup_common::{PENDING_PREFIX, tags, vault};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 use tracing::{error, info};
@@ -18,6 +16,7 @@ use tracing::{error, info};
 use crate::aws_error;
 use crate::config::VaultConfig;
 use crate::metrics;
+use crate::records;
 use crate::run::{Clients, Output, RunFailed};
 use crate::select::{self, Failure};
 use crate::slot::{self, Slot};
@@ -35,9 +34,15 @@ struct Listed {
 pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Result<Output, RunFailed> {
     let now = slot::now(&event, OffsetDateTime::now_utc()).map_err(RunFailed)?;
     info!(vault = %config.name, slot = %Slot::of(now).rfc3339(), "vault run started");
-    let (shared, held) = tokio::join!(list_shared(&clients.rds), list_held(&clients.rds));
+    let bucket = records_bucket(config);
+    let (shared, held, pending) = tokio::join!(
+        list_shared(&clients.rds),
+        list_held(&clients.rds),
+        records::keys(&clients.s3, &bucket, PENDING_PREFIX)
+    );
     let shared = shared.map_err(RunFailed)?;
     let held = held.map_err(RunFailed)?;
+    let pending = pending.map_err(RunFailed)?;
     let cutoff = Slot::of(now - Duration::days(config.retention_days.into())).compact();
     let rules = vault_plan::Rules {
         vault: &config.name,
@@ -45,7 +50,7 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
         min_snapshots: config.min_snapshots,
         cutoff_slot: &cutoff,
     };
-    let held_plain: Vec<Held> = held.iter().map(|(h, _)| h.clone()).collect();
+    let held_plain: Vec<Held> = held.iter().map(|h| h.held.clone()).collect();
     let shared_plain: Vec<Shared> = shared.iter().map(|l| l.shared.clone()).collect();
     let plan = vault_plan::plan(&shared_plain, &held_plain, &rules);
 
@@ -54,7 +59,7 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
     // RDS's limit of copies in flight into the region, less the vault's own still being made.
     let in_flight = held
         .iter()
-        .filter(|(h, _)| h.vault.as_deref() == Some(config.name.as_str()) && !is_settled(&h.status))
+        .filter(|h| h.held.vault.as_deref() == Some(config.name.as_str()) && !records::settled(&h.held.status))
         .count();
     let room = rdsbackup_common::copies::MAX_IN_FLIGHT_PER_REGION.saturating_sub(in_flight);
     for (arn, copy_id) in plan.copy.iter().take(room) {
@@ -71,16 +76,32 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
     }
     output.existing = plan.existing.clone();
     for id in &plan.expired {
-        let (h, kind) = held
+        let h = held
             .iter()
-            .find(|(h, _)| &h.id == id)
+            .find(|h| &h.held.id == id)
             .expect("retention picks held copies");
-        match snapshot::delete(&clients.rds, *kind, id).await {
+        match snapshot::delete(&clients.rds, h.kind, id).await {
             Ok(()) => {
                 info!(snapshot = %id, "expired vault copy deleted");
                 output.deleted.push(id.clone());
             }
-            Err(e) => failed.push(fail(h.db.as_deref().unwrap_or_default(), *kind, e)),
+            Err(e) => failed.push(fail(h.held.db.as_deref().unwrap_or_default(), h.kind, e)),
+        }
+    }
+    // Records of copies that were still being made: brought up to date once RDS settles them.
+    for key in &pending {
+        let Some((account, db, id)) = rdsbackup_common::parse_vault_pending_key(key) else {
+            continue;
+        };
+        let found = held.iter().find(|h| h.held.id == id);
+        let status = match found {
+            Some(h) if !records::settled(&h.held.status) => continue,
+            Some(h) => h.held.status.as_str(),
+            // Gone before it settled (deleted by hand, or a failed copy RDS removed).
+            None => "deleted",
+        };
+        if let Err(e) = settle(clients, config, (account, db, id), status, found).await {
+            failed.push(fail(db, found.map_or(SnapshotKind::Instance, |h| h.kind), e));
         }
     }
     output.failed = failed;
@@ -122,8 +143,86 @@ fn fail(db: &str, kind: SnapshotKind, error: String) -> Failure {
     }
 }
 
-fn is_settled(status: &str) -> bool {
-    matches!(status, "available" | "failed")
+/// The vault's bucket, its records encrypted with the vault's key.
+fn records_bucket(config: &VaultConfig) -> records::Bucket<'_> {
+    records::Bucket {
+        name: &config.bucket,
+        owner: &config.bucket_owner,
+        kms_key_arn: Some(&config.kms_key_arn),
+    }
+}
+
+/// What a vault copy's record says (../shared/CONTRACTS.md): made when the copy starts, and again from the
+/// copy's tags when it settles and its record is missing (a run stopped between marker and record).
+struct CopyRecord<'a> {
+    account: &'a str,
+    source_arn: &'a str,
+    copy_id: &'a str,
+    copy_arn: &'a str,
+    policy: &'a str,
+    db: &'a str,
+    kind: SnapshotKind,
+    status: &'a str,
+}
+
+impl CopyRecord<'_> {
+    fn to_json(&self, vault: &str) -> serde_json::Map<String, Value> {
+        let record = json!({
+            "vault": vault,
+            "source_account": self.account,
+            "source_snapshot_arn": self.source_arn,
+            "snapshot_identifier": self.copy_id,
+            "snapshot_arn": self.copy_arn,
+            "policy": self.policy,
+            "db_identifier": self.db,
+            "kind": self.kind.as_str(),
+            "status": self.status,
+            "copied_at": slot::rfc3339(OffsetDateTime::now_utc()),
+        });
+        record.as_object().cloned().expect("an object")
+    }
+}
+
+/// Brings a pending copy's record to `status` and drops its marker. The marker goes last: a run that stops
+/// before leaves it for the next.
+async fn settle(
+    clients: &Clients,
+    config: &VaultConfig,
+    (account, db, id): (&str, &str, &str),
+    status: &str,
+    found: Option<&HeldCopy>,
+) -> Result<(), String> {
+    let bucket = records_bucket(config);
+    let key = rdsbackup_common::vault_record_key(account, db, id);
+    let record = match records::read(&clients.s3, &bucket, &key).await? {
+        Some(mut record) => {
+            record.insert("status".into(), status.into());
+            Some(record)
+        }
+        None => found.map(|h| {
+            CopyRecord {
+                account,
+                source_arn: h.source_arn.as_deref().unwrap_or_default(),
+                copy_id: id,
+                copy_arn: &h.arn,
+                policy: h.policy.as_deref().unwrap_or_default(),
+                db,
+                kind: h.kind,
+                status,
+            }
+            .to_json(&config.name)
+        }),
+    };
+    if let Some(record) = record {
+        records::put_record(&clients.s3, &bucket, &key, record).await?;
+    }
+    info!(copy = %id, %status, "vault copy settled");
+    records::delete(
+        &clients.s3,
+        &bucket,
+        &rdsbackup_common::vault_pending_key(account, db, id),
+    )
+    .await
 }
 
 /// Copies one share onto the vault's key, tagged as the contract says, and writes its record; `false` when the
@@ -205,43 +304,31 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
         }
     };
     info!(source = %arn, copy = %copy_id, %status, "vault copy started");
-    let record = json!({
-        "vault": config.name,
-        "source_account": account,
-        "source_snapshot_arn": arn,
-        "snapshot_identifier": copy_id,
-        "snapshot_arn": copy_arn,
-        "policy": policy,
-        "db_identifier": db,
-        "kind": listed.shared.kind.as_str(),
-        "status": status,
-        "copied_at": slot::rfc3339(OffsetDateTime::now_utc()),
-    });
+    let record = CopyRecord {
+        account,
+        source_arn: arn,
+        copy_id,
+        copy_arn: &copy_arn,
+        policy: &policy,
+        db: &db,
+        kind: listed.shared.kind,
+        status: &status,
+    };
+    let bucket = records_bucket(config);
     let key = rdsbackup_common::vault_record_key(account, &db, copy_id);
-    clients
-        .s3
-        .put_object()
-        .bucket(&config.bucket)
-        .expected_bucket_owner(&config.bucket_owner)
-        .key(&key)
-        .content_type("application/json")
-        .server_side_encryption(ServerSideEncryption::AwsKms)
-        .ssekms_key_id(&config.kms_key_arn)
-        .body(ByteStream::from(
-            serde_json::to_vec_pretty(&record).expect("JSON serializes"),
-        ))
-        .send()
+    // The marker first: a run that stops between the two leaves a marker a later run resolves.
+    if !records::settled(&status) {
+        records::mark(
+            &clients.s3,
+            &bucket,
+            &rdsbackup_common::vault_pending_key(account, &db, copy_id),
+        )
+        .await?;
+    }
+    records::put_record(&clients.s3, &bucket, &key, record.to_json(&config.name))
         .await
-        .map(|_| true)
-        .map_err(|e| {
-            aws_error::describe(
-                &format!(
-                    "vault copy {copy_id} was started but its record was not written: PutObject s3://{}/{key}",
-                    config.bucket
-                ),
-                &e,
-            )
-        })
+        .map(|()| true)
+        .map_err(|e| format!("vault copy {copy_id} was started but its record was not written: {e}"))
 }
 
 /// Every snapshot shared with the account, instances and clusters at once. RDS lists them only with
@@ -307,16 +394,31 @@ async fn list_shared(rds: &aws_sdk_rds::Client) -> Result<Vec<Listed>, String> {
     Ok(all)
 }
 
+/// One of the account's manual snapshots, as the vault's plan and records need it.
+struct HeldCopy {
+    held: Held,
+    kind: SnapshotKind,
+    arn: String,
+    source_arn: Option<String>,
+    policy: Option<String>,
+}
+
 /// The account's manual snapshots with their tags and kind: the vault's own copies among them are known by
 /// `vault_plan`'s rule.
-async fn list_held(rds: &aws_sdk_rds::Client) -> Result<Vec<(Held, SnapshotKind)>, String> {
-    let held = |id: Option<&str>, status: Option<&str>, tags: &[Tag]| {
+async fn list_held(rds: &aws_sdk_rds::Client) -> Result<Vec<HeldCopy>, String> {
+    let held = |id: Option<&str>, arn: Option<&str>, status: Option<&str>, tags: &[Tag], kind| {
         let mut tags: BTreeMap<String, String> = select::tags(tags);
-        Held {
-            id: id.unwrap_or_default().into(),
-            vault: tags.remove(tags::VAULT),
-            db: tags.remove(tags::DB),
-            status: status.unwrap_or_default().into(),
+        HeldCopy {
+            held: Held {
+                id: id.unwrap_or_default().into(),
+                vault: tags.remove(tags::VAULT),
+                db: tags.remove(tags::DB),
+                status: status.unwrap_or_default().into(),
+            },
+            kind,
+            arn: arn.unwrap_or_default().into(),
+            source_arn: tags.remove(tags::SOURCE),
+            policy: tags.remove(tags::POLICY),
         }
     };
     let instances = async {
@@ -329,8 +431,11 @@ async fn list_held(rds: &aws_sdk_rds::Client) -> Result<Vec<(Held, SnapshotKind)
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error::describe("DescribeDBSnapshots", &e))?;
             found.extend(page.db_snapshots().iter().map(|s| {
-                (
-                    held(s.db_snapshot_identifier(), s.status(), s.tag_list()),
+                held(
+                    s.db_snapshot_identifier(),
+                    s.db_snapshot_arn(),
+                    s.status(),
+                    s.tag_list(),
                     SnapshotKind::Instance,
                 )
             }));
@@ -347,8 +452,11 @@ async fn list_held(rds: &aws_sdk_rds::Client) -> Result<Vec<(Held, SnapshotKind)
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error::describe("DescribeDBClusterSnapshots", &e))?;
             found.extend(page.db_cluster_snapshots().iter().map(|s| {
-                (
-                    held(s.db_cluster_snapshot_identifier(), s.status(), s.tag_list()),
+                held(
+                    s.db_cluster_snapshot_identifier(),
+                    s.db_cluster_snapshot_arn(),
+                    s.status(),
+                    s.tag_list(),
                     SnapshotKind::Cluster,
                 )
             }));

@@ -18,8 +18,25 @@ use serde_json::{Map, Value};
 use crate::aws_error;
 use crate::config::Config;
 
+/// The bucket records are kept in: every call names its owner, and writes use the key when there is one.
+pub struct Bucket<'a> {
+    pub name: &'a str,
+    pub owner: &'a str,
+    pub kms_key_arn: Option<&'a str>,
+}
+
+impl Bucket<'_> {
+    pub fn of(config: &Config) -> Bucket<'_> {
+        Bucket {
+            name: &config.bucket,
+            owner: &config.bucket_owner,
+            kms_key_arn: config.kms_key_arn.as_deref(),
+        }
+    }
+}
+
 /// A status after which RDS changes nothing by itself.
-fn settled(status: &str) -> bool {
+pub fn settled(status: &str) -> bool {
     matches!(status, "available" | "failed" | "deleted")
 }
 
@@ -29,15 +46,15 @@ fn settled(status: &str) -> bool {
 pub async fn write(s3: &Client, config: &Config, record: &Record) -> Result<(), String> {
     let to_come = record.status == "available" && (!config.copies.is_empty() || config.vault.is_some());
     if !settled(&record.status) || to_come {
-        put(s3, config, &record.pending_key(), Vec::new(), None).await?;
+        put(s3, &Bucket::of(config), &record.pending_key(), Vec::new(), None).await?;
     }
-    put_record(s3, config, &record.key(), object(record)).await
+    put_record(s3, &Bucket::of(config), &record.key(), object(record)).await
 }
 
 /// Writes the record of a snapshot found without one (a run stopped between snapshot and record); returns
 /// whether it had to.
 pub async fn repair(s3: &Client, config: &Config, known: &Record) -> Result<bool, String> {
-    if read(s3, config, &known.key()).await?.is_some() {
+    if read(s3, &Bucket::of(config), &known.key()).await?.is_some() {
         return Ok(false);
     }
     write(s3, config, known).await.map(|()| true)
@@ -49,9 +66,9 @@ pub async fn repair(s3: &Client, config: &Config, known: &Record) -> Result<bool
 /// `marked` says whether it has one. `known` rebuilds a record that is missing.
 pub async fn follow(s3: &Client, config: &Config, known: &Record, done: bool, marked: bool) -> Result<(), String> {
     let key = known.key();
-    let found = read(s3, config, &key).await?;
+    let found = read(s3, &Bucket::of(config), &key).await?;
     if !done && !marked {
-        put(s3, config, &known.pending_key(), Vec::new(), None).await?;
+        put(s3, &Bucket::of(config), &known.pending_key(), Vec::new(), None).await?;
     }
     let mut record = found.clone().unwrap_or_else(|| object(known));
     record.insert("status".into(), known.status.clone().into());
@@ -63,10 +80,10 @@ pub async fn follow(s3: &Client, config: &Config, known: &Record, done: bool, ma
         );
     }
     if found.as_ref() != Some(&record) {
-        put_record(s3, config, &key, record).await?;
+        put_record(s3, &Bucket::of(config), &key, record).await?;
     }
     if done && marked {
-        delete(s3, config, &known.pending_key()).await?;
+        delete(s3, &Bucket::of(config), &known.pending_key()).await?;
     }
     Ok(())
 }
@@ -109,31 +126,24 @@ fn merge_copies(record: &mut Map<String, Value>, copies: &[CopyRecord]) {
 /// concurrent run got there first); a missing record is written anew from what the snapshot told.
 pub async fn mark_deleted(s3: &Client, config: &Config, known: &Record, deleted_at: &str) -> Result<(), String> {
     let key = known.key();
-    let mut record = read(s3, config, &key).await?.unwrap_or_else(|| object(known));
+    let mut record = read(s3, &Bucket::of(config), &key)
+        .await?
+        .unwrap_or_else(|| object(known));
     if record.get("status").and_then(Value::as_str) == Some("deleted") && record.contains_key("deleted_at") {
         return Ok(());
     }
     record.insert("status".into(), "deleted".into());
     record.insert("deleted_at".into(), deleted_at.into());
-    put_record(s3, config, &key, record).await?;
-    delete(s3, config, &known.pending_key()).await
+    put_record(s3, &Bucket::of(config), &key, record).await?;
+    delete(s3, &Bucket::of(config), &known.pending_key()).await
 }
 
-/// The pending markers, by database: one listing per run (1,000 markers a page).
+/// The pending markers, by database: one listing per run.
 pub async fn pending(s3: &Client, config: &Config) -> Result<BTreeMap<String, Vec<String>>, String> {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let request = s3
-        .list_objects_v2()
-        .bucket(&config.bucket)
-        .expected_bucket_owner(&config.bucket_owner)
-        .prefix(PENDING_PREFIX);
-    let mut pages = request.into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error::describe(&format!("ListObjectsV2 s3://{}", config.bucket), &e))?;
-        for key in page.contents().iter().filter_map(|o| o.key()) {
-            if let Some((db, id)) = rdsbackup_common::parse_pending_key(key) {
-                found.entry(db.to_string()).or_default().push(id.to_string());
-            }
+    for key in keys(s3, &Bucket::of(config), PENDING_PREFIX).await? {
+        if let Some((db, id)) = rdsbackup_common::parse_pending_key(&key) {
+            found.entry(db.to_string()).or_default().push(id.to_string());
         }
     }
     Ok(found)
@@ -142,11 +152,11 @@ pub async fn pending(s3: &Client, config: &Config) -> Result<BTreeMap<String, Ve
 /// The record at `key`, or `None` when there is none. S3 answers a missing key with 404 to a caller allowed
 /// `s3:ListBucket` and 403 to one that is not: both mean "no record" here. (The role is granted `ListBucket`, so
 /// a 403 on a key that exists would mean a broken grant, which the write that follows reports.)
-async fn read(s3: &Client, config: &Config, key: &str) -> Result<Option<Map<String, Value>>, String> {
+pub async fn read(s3: &Client, bucket: &Bucket<'_>, key: &str) -> Result<Option<Map<String, Value>>, String> {
     let request = s3
         .get_object()
-        .bucket(&config.bucket)
-        .expected_bucket_owner(&config.bucket_owner)
+        .bucket(bucket.name)
+        .expected_bucket_owner(bucket.owner)
         .key(key);
     match request.send().await {
         Ok(output) => {
@@ -154,7 +164,7 @@ async fn read(s3: &Client, config: &Config, key: &str) -> Result<Option<Map<Stri
                 .body
                 .collect()
                 .await
-                .map_err(|e| format!("reading s3://{}/{key}: {e}", config.bucket))?;
+                .map_err(|e| format!("reading s3://{}/{key}: {e}", bucket.name))?;
             Ok(match serde_json::from_slice::<Value>(&bytes.into_bytes()) {
                 Ok(Value::Object(map)) => Some(map),
                 // Unreadable: rewritten from what the snapshot tells.
@@ -168,7 +178,7 @@ async fn read(s3: &Client, config: &Config, key: &str) -> Result<Option<Map<Stri
             Ok(None)
         }
         Err(e) => Err(aws_error::describe(
-            &format!("GetObject s3://{}/{key}", config.bucket),
+            &format!("GetObject s3://{}/{key}", bucket.name),
             &e,
         )),
     }
@@ -182,21 +192,32 @@ fn object(record: &Record) -> Map<String, Value> {
         .expect("a record serializes to a JSON object")
 }
 
-async fn put_record(s3: &Client, config: &Config, key: &str, record: Map<String, Value>) -> Result<(), String> {
+pub async fn put_record(s3: &Client, bucket: &Bucket<'_>, key: &str, record: Map<String, Value>) -> Result<(), String> {
     let body = serde_json::to_vec_pretty(&Value::Object(record)).expect("JSON serializes");
-    put(s3, config, key, body, Some("application/json")).await
+    put(s3, bucket, key, body, Some("application/json")).await
 }
 
-async fn put(s3: &Client, config: &Config, key: &str, body: Vec<u8>, content_type: Option<&str>) -> Result<(), String> {
+/// An empty object at `key`: a pending marker.
+pub async fn mark(s3: &Client, bucket: &Bucket<'_>, key: &str) -> Result<(), String> {
+    put(s3, bucket, key, Vec::new(), None).await
+}
+
+async fn put(
+    s3: &Client,
+    bucket: &Bucket<'_>,
+    key: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+) -> Result<(), String> {
     let mut request = s3
         .put_object()
-        .bucket(&config.bucket)
-        .expected_bucket_owner(&config.bucket_owner)
+        .bucket(bucket.name)
+        .expected_bucket_owner(bucket.owner)
         .key(key)
         .set_content_type(content_type.map(String::from))
         .body(ByteStream::from(body));
     // Without a key of its own the bucket's default encryption applies, which the provider sets to SSE-KMS.
-    if let Some(kms_key) = &config.kms_key_arn {
+    if let Some(kms_key) = bucket.kms_key_arn {
         request = request
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(kms_key);
@@ -205,18 +226,35 @@ async fn put(s3: &Client, config: &Config, key: &str, body: Vec<u8>, content_typ
         .send()
         .await
         .map(drop)
-        .map_err(|e| aws_error::describe(&format!("PutObject s3://{}/{key}", config.bucket), &e))
+        .map_err(|e| aws_error::describe(&format!("PutObject s3://{}/{key}", bucket.name), &e))
 }
 
-async fn delete(s3: &Client, config: &Config, key: &str) -> Result<(), String> {
+/// Deletes the current version at `key` (under Object Lock, a delete marker over it: the locked version stays).
+pub async fn delete(s3: &Client, bucket: &Bucket<'_>, key: &str) -> Result<(), String> {
     s3.delete_object()
-        .bucket(&config.bucket)
-        .expected_bucket_owner(&config.bucket_owner)
+        .bucket(bucket.name)
+        .expected_bucket_owner(bucket.owner)
         .key(key)
         .send()
         .await
         .map(drop)
-        .map_err(|e| aws_error::describe(&format!("DeleteObject s3://{}/{key}", config.bucket), &e))
+        .map_err(|e| aws_error::describe(&format!("DeleteObject s3://{}/{key}", bucket.name), &e))
+}
+
+/// Every key under `prefix`, in one paginated listing (1,000 keys a page).
+pub async fn keys(s3: &Client, bucket: &Bucket<'_>, prefix: &str) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    let request = s3
+        .list_objects_v2()
+        .bucket(bucket.name)
+        .expected_bucket_owner(bucket.owner)
+        .prefix(prefix);
+    let mut pages = request.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error::describe(&format!("ListObjectsV2 s3://{}", bucket.name), &e))?;
+        found.extend(page.contents().iter().filter_map(|o| o.key()).map(String::from));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

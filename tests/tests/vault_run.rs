@@ -9,6 +9,7 @@ use aws_sdk_rds::types::Tag;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, tags, vault_record_key};
 use rdsbackup_tests::accounts::{Account, account};
+use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::run_once;
 use rdsbackup_tests::{Moto, acceptance, databases};
 use serde_json::{Value, json};
@@ -210,4 +211,105 @@ fn the_vault_copies_each_source_s_shares_once_under_its_key_and_ignores_the_rest
             .unwrap();
         assert_eq!(held.db_snapshots().len(), 2);
     });
+}
+
+/// The environment with its AWS endpoint replaced by `proxy`'s.
+fn through(env: &[(String, String)], proxy: &FaultProxy) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_ENDPOINT_URL" => (k.clone(), proxy.endpoint.clone()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
+}
+
+#[test]
+fn a_copy_still_being_made_gets_its_record_brought_up_to_date_by_a_later_run() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: it needs three accounts of an organization and creates RDS databases");
+        return;
+    }
+    let moto = Moto::start_sharing();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, vault) = runtime.block_on(async {
+        (
+            account(&moto.endpoint, SOURCE_A).await,
+            account(&moto.endpoint, VAULT_ACCOUNT).await,
+        )
+    });
+    let bucket = format!("rdsbackup-vault-{VAULT}-{VAULT_ACCOUNT}");
+    let (key, source_id) = runtime.block_on(async {
+        databases::instance(&a.rds, "orders", "postgres", None, &[]).await;
+        vault.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let key = vault.kms.create_key().send().await.unwrap();
+        let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+        (key, shared_snapshot(&a, "orders", "202612010300", VAULT_ACCOUNT).await)
+    });
+    let copy_id = identifier::build_vault_copy(SOURCE_A, &source_id, SnapshotKind::Instance, "").unwrap();
+    let record_key = vault_record_key(SOURCE_A, "orders", &copy_id);
+    let marker = rdsbackup_common::vault_pending_key(SOURCE_A, "orders", &copy_id);
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let env = through(&vault_env(&vault, &key, &bucket), &proxy);
+    let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-12-01T04:00:00Z"});
+    let status_of = |runtime: &tokio::runtime::Runtime| {
+        runtime.block_on(async {
+            let record = vault
+                .s3
+                .get_object()
+                .bucket(&bucket)
+                .key(&record_key)
+                .send()
+                .await
+                .unwrap();
+            let record: Value = serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+            record["status"].as_str().unwrap().to_string()
+        })
+    };
+    let markers = |runtime: &tokio::runtime::Runtime| {
+        runtime.block_on(async {
+            let listed = vault
+                .s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("pending/")
+                .send()
+                .await
+                .unwrap();
+            listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+    };
+
+    // moto finishes a copy at once; RDS takes minutes to hours. The proxy plays RDS while the copy is made.
+    proxy.inject(
+        &["Action=CopyDBSnapshot"],
+        Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+    );
+    proxy.inject(
+        &["Action=DescribeDBSnapshots", "SnapshotType=manual"],
+        Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+    );
+    let first = run_once(&env, &event);
+    assert_eq!(first["created"], json!([copy_id]), "{first}");
+    assert_eq!(status_of(&runtime), "copying");
+    assert_eq!(markers(&runtime), [marker.clone()], "the copy is pending");
+    // Still being made: the record waits, the marker stays.
+    let second = run_once(&env, &event);
+    assert_eq!(second["created"], json!([]), "{second}");
+    assert_eq!(markers(&runtime), [marker.clone()]);
+
+    proxy.clear();
+    let third = run_once(&env, &event);
+    assert_eq!(third["failed"], json!([]), "{third}");
+    assert_eq!(status_of(&runtime), "available", "the record follows the copy");
+    assert!(markers(&runtime).is_empty(), "no marker once settled");
+    let fourth = run_once(&env, &event);
+    assert_eq!(fourth["created"], json!([]), "{fourth}");
 }

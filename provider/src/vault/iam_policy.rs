@@ -2,13 +2,14 @@
 //! what a listed source account shares (its `rdsbackup-` snapshots, by ARN in that account) into the vault's own
 //! names (`rdsbackup-vault-*`) tagged as this vault's, deletes only copies tagged `rdsbackup:vault = <name>`,
 //! uses the sources' keys only through RDS for the copy, the vault key only through RDS (copies) and S3
-//! (records), writes only records under `copies/` of its bucket and logs only to its log group. It names no
+//! (records), writes only records under `copies/` of its bucket (deleting none) and its pending markers under
+//! `pending/`, and logs only to its log group. It names no
 //! resource of a source account other than what that account shares and its keys' grants for RDS.
 
 use std::collections::BTreeSet;
 
 use rdsbackup_common::identifier::VAULT_COPY_PREFIX;
-use rdsbackup_common::{VAULT_RECORDS_PREFIX, tags};
+use rdsbackup_common::{PENDING_PREFIX, VAULT_RECORDS_PREFIX, tags};
 use serde_json::{Value, json};
 
 use crate::policy::iam_policy::key_statement;
@@ -115,11 +116,25 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             grants.kms_key_arn,
             Some(format!("s3.{}.amazonaws.com", here.region)),
         ),
+        // Records are written and (once their copy settles) rewritten, never deleted: no DeleteObject there.
         json!({
             "Sid": "Records",
             "Effect": "Allow",
-            "Action": "s3:PutObject",
+            "Action": ["s3:GetObject", "s3:PutObject"],
             "Resource": format!("{bucket_arn}/{VAULT_RECORDS_PREFIX}*")
+        }),
+        json!({
+            "Sid": "PendingRecords",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:PutObject"],
+            "Resource": format!("{bucket_arn}/{PENDING_PREFIX}*")
+        }),
+        // With it S3 answers a missing record with 404 rather than 403; the run lists `pending/` with it.
+        json!({
+            "Sid": "ListRecords",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn
         }),
         json!({
             "Sid": "Logs",
@@ -160,7 +175,12 @@ mod tests {
             if statement["Resource"] == "*" {
                 assert_eq!(statement["Sid"], "Describe", "only describe calls may use *");
             }
-            if statement["Action"].to_string().contains("Delete") {
+            if statement["Action"].to_string().contains("s3:DeleteObject") {
+                assert_eq!(
+                    statement["Resource"], "arn:aws:s3:::rdsbackup-vault-central-123456789012/pending/*",
+                    "only the pending markers: {text}"
+                );
+            } else if statement["Action"].to_string().contains("Delete") {
                 assert_eq!(
                     statement["Resource"].as_str().unwrap().split(':').nth(4),
                     Some("123456789012"),
