@@ -1,8 +1,9 @@
 //! The runnable examples, applied with the real Terraform CLI against the local endpoint: the reusable module for
-//! two accounts (provider aliases with `assume_role`; moto isolates accounts by assumed role), the module's own
+//! two accounts (provider aliases with `assume_role`; moto isolates accounts by assumed role) and their vault
+//! account, the module's own
 //! `terraform test` files, and tag-based selection.
 
-use rdsbackup_tests::{Aws, Terraform, acceptance, destroy_and_check, unique_name};
+use rdsbackup_tests::{Aws, Terraform, acceptance, accounts, destroy_and_check, unique_name};
 use serde_json::Value;
 
 /// `terraform get`, not `init`: init asks the registry about every provider, dev-overridden ones included, and
@@ -38,9 +39,72 @@ fn the_module_deploys_one_independent_stack_per_account() {
         staging["function_arn"],
         "arn:aws:lambda:us-east-1:222222222222:function:rdsbackup-staging"
     );
+    assert_eq!(out["vault"]["value"], Value::Null, "no vault without its keys");
     tf.run(&["plan", "-detailed-exitcode"]).expect_code(0);
-    tf.run(&["destroy", "-auto-approve"]).success();
+
+    // The vault account grows in: its key, and a key of each source that the vault account may use.
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let keys = runtime.block_on(async {
+        let mut keys = Vec::new();
+        for (variable, id) in [
+            ("production_vault_key_arn", "111111111111"),
+            ("staging_vault_key_arn", "222222222222"),
+        ] {
+            let source = accounts::account(&moto.endpoint, id).await;
+            keys.push(format!(
+                "{variable}={}",
+                rdsbackup_tests::vault_key(&source.kms, id, Some(VAULT_ACCOUNT)).await
+            ));
+        }
+        let vault = accounts::account(&moto.endpoint, VAULT_ACCOUNT).await;
+        let key = vault.kms.create_key().send().await.unwrap();
+        keys.push(format!(
+            "vault_kms_key_arn={}",
+            key.key_metadata().unwrap().arn().unwrap()
+        ));
+        keys
+    });
+    let with_vault = |command: &[&str]| {
+        let mut args: Vec<&str> = command.to_vec();
+        for key in &keys {
+            args.extend(["-var", key]);
+        }
+        tf.run(&args)
+    };
+    with_vault(&["apply", "-auto-approve"]).success();
+    let out = outputs(&tf);
+    let vault = &out["vault"]["value"];
+    assert_eq!(vault["account_id"], VAULT_ACCOUNT, "{out}");
+    assert_eq!(vault["bucket_name"], format!("rdsbackup-vault-central-{VAULT_ACCOUNT}"));
+    assert_eq!(
+        vault["alarm_names"],
+        serde_json::json!([
+            "rdsbackup-vault-central-copy-overdue-111111111111",
+            "rdsbackup-vault-central-copy-overdue-222222222222",
+            "rdsbackup-vault-central-errors"
+        ])
+    );
+    let production = runtime.block_on(async {
+        let source = accounts::account(&moto.endpoint, "111111111111").await;
+        source.deployed_env("rdsbackup-production").await
+    });
+    let shares_with = production
+        .iter()
+        .find(|(k, _)| k == "RDSBACKUP_VAULT")
+        .map(|(_, v)| v.as_str());
+    assert!(
+        shares_with.is_some_and(|v| v.contains(VAULT_ACCOUNT)),
+        "the production policy shares with the vault: {production:?}"
+    );
+    with_vault(&["plan", "-detailed-exitcode"]).expect_code(0);
+    with_vault(&["destroy", "-auto-approve"]).success();
 }
+
+const VAULT_ACCOUNT: &str = "333333333333";
 
 #[test]
 fn the_module_passes_its_terraform_tests() {
