@@ -17,6 +17,8 @@ pub struct Shared {
     pub status: String,
     /// When it was taken, as a slot: the vault copy's identifier takes it when the source's does not carry one.
     pub created_slot: String,
+    /// The source database, as the copy's `rdsbackup:db` tag will name it: its series in the vault.
+    pub db: String,
 }
 
 /// A manual snapshot of the vault account, with the tags that say whether it is a copy of this vault.
@@ -62,6 +64,15 @@ impl Held {
 pub fn plan(shared: &[Shared], held: &[Held], rules: &Rules) -> Plan {
     let mut plan = Plan::default();
     let held_ids: BTreeSet<&str> = held.iter().map(|h| h.id.as_str()).collect();
+    // Shares past retention are copied only while their series holds fewer than `min_snapshots` copies (newest
+    // first): retention would delete any other at once, and the next run copy it back, forever.
+    let mut in_series: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for h in held.iter().filter(|h| h.status != "failed") {
+        if let (Some((account, _)), Some(db)) = (h.owned_by(rules.vault), h.db.as_deref()) {
+            *in_series.entry((account.to_string(), db.to_string())).or_default() += 1;
+        }
+    }
+    let mut past_retention = Vec::new();
     for s in shared
         .iter()
         .filter(|s| s.status == "available" && vault::takes(rules.source_accounts, &s.arn))
@@ -72,7 +83,20 @@ pub fn plan(shared: &[Shared], held: &[Held], rules: &Rules) -> Plan {
         };
         if held_ids.contains(copy.as_str()) {
             plan.existing.push(copy);
-        } else if !plan.copy.iter().any(|(_, c)| *c == copy) {
+        } else if plan.copy.iter().any(|(_, c)| *c == copy) || past_retention.iter().any(|(_, c, _)| *c == copy) {
+        } else if identifier::parse_vault_copy(&copy).is_some_and(|(_, slot)| slot < rules.cutoff_slot) {
+            past_retention.push((s, copy, (account.to_string(), s.db.clone())));
+        } else {
+            *in_series.entry((account.to_string(), s.db.clone())).or_default() += 1;
+            plan.copy.push((s.arn.clone(), copy));
+        }
+    }
+    past_retention
+        .sort_by_key(|(_, copy, _)| Reverse(identifier::parse_vault_copy(copy).map(|(_, slot)| slot.to_string())));
+    for (s, copy, series) in past_retention {
+        let count = in_series.entry(series).or_default();
+        if *count < rules.min_snapshots {
+            *count += 1;
             plan.copy.push((s.arn.clone(), copy));
         }
     }
@@ -125,6 +149,7 @@ mod tests {
             kind: SnapshotKind::Instance,
             status: status.into(),
             created_slot: slot.into(),
+            db: db.into(),
         }
     }
 
@@ -206,6 +231,26 @@ mod tests {
         assert_eq!(plan.newest["222222222222"], "202601010300");
     }
 
+    #[test]
+    fn a_share_past_retention_is_copied_only_to_reach_the_minimum() {
+        let sources = sources();
+        let shared: Vec<Shared> = ["202601010300", "202602010300", "202603010300", "202612010300"]
+            .iter()
+            .map(|slot| shared("111111111111", "orders", slot, "available"))
+            .collect();
+        let first = plan(&shared, &[], &rules(&sources, 2, "202611010000"));
+        let slots: Vec<&str> = first
+            .copy
+            .iter()
+            .map(|(_, id)| identifier::parse_vault_copy(id).unwrap().1)
+            .collect();
+        assert_eq!(
+            slots,
+            ["202612010300", "202603010300"],
+            "the recent one, and the newest old one to reach 2"
+        );
+    }
+
     fn arbitrary_held() -> impl Strategy<Value = Held> {
         (
             prop_oneof![Just("111111111111"), Just("222222222222")],
@@ -223,7 +268,50 @@ mod tests {
             })
     }
 
+    fn arbitrary_shared() -> impl Strategy<Value = Shared> {
+        (
+            prop_oneof![Just("111111111111"), Just("222222222222"), Just("333333333333")],
+            prop_oneof![Just("orders"), Just("billing")],
+            (2025u32..2027, 1u32..13, 1u32..29),
+            prop_oneof![4 => Just("available"), 1 => Just("creating")],
+        )
+            .prop_map(|(account, db, (y, m, d), status)| shared(account, db, &format!("{y}{m:02}{d:02}0300"), status))
+    }
+
     proptest! {
+        /// What a run copies, the next run (the copies made available) neither copies again nor deletes: no
+        /// copy and delete back and forth, whatever the shares' ages.
+        #[test]
+        fn what_is_copied_stays_copied(
+            shared in prop::collection::vec(arbitrary_shared(), 0..20),
+            held in prop::collection::vec(arbitrary_held(), 0..10).prop_map(|mut held| {
+                let mut seen = BTreeSet::new();
+                held.retain(|h| seen.insert(h.id.clone()));
+                held
+            }),
+            min_snapshots in 1u32..4,
+            (y, m) in (2025u32..2027, 1u32..13),
+        ) {
+            let sources = sources();
+            let cutoff = format!("{y}{m:02}010000");
+            let first = plan(&shared, &held, &rules(&sources, min_snapshots, &cutoff));
+            let mut after = held.clone();
+            for (arn, id) in &first.copy {
+                let s = shared.iter().find(|s| &s.arn == arn).unwrap();
+                after.push(Held {
+                    id: id.clone(),
+                    vault: Some(VAULT.into()),
+                    db: Some(s.db.clone()),
+                    status: "available".into(),
+                });
+            }
+            let second = plan(&shared, &after, &rules(&sources, min_snapshots, &cutoff));
+            prop_assert!(second.copy.is_empty(), "copied again: {:?}", second.copy);
+            for (_, id) in &first.copy {
+                prop_assert!(!second.expired.contains(id), "{} copied, then deleted", id);
+            }
+        }
+
         #[test]
         fn retention_keeps_its_promises(
             // RDS identifiers are unique in an account.

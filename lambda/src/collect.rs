@@ -22,13 +22,30 @@ use crate::select::{self, Failure};
 use crate::slot::{self, Slot};
 use crate::snapshot;
 
-/// A shared snapshot with what the copy's tags and record need.
+/// A shared snapshot with what the copy's tags and record need: its policy and database (`shared.db`), from the
+/// source's identifier when it carries them, else from its tags, else (the database) as RDS describes it.
 struct Listed {
     shared: Shared,
-    /// The source database's identifier, as RDS describes the snapshot.
-    db: String,
-    policy_tag: Option<String>,
-    db_tag: Option<String>,
+    policy: String,
+}
+
+impl Listed {
+    fn new(shared: Shared, described_db: Option<&str>, tags: &[Tag]) -> Listed {
+        let mut tags = select::tags(tags);
+        let source_id = vault::shared_source(&shared.arn).map(|(_, id)| id);
+        let (policy, db) = match source_id.and_then(identifier::owner_of) {
+            Some((policy, db)) => (policy.to_string(), db.to_string()),
+            None => (
+                tags.remove(tags::POLICY).unwrap_or_default(),
+                tags.remove(tags::DB)
+                    .unwrap_or_else(|| described_db.unwrap_or_default().to_string()),
+            ),
+        };
+        Listed {
+            shared: Shared { db, ..shared },
+            policy,
+        }
+    }
 }
 
 pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Result<Output, RunFailed> {
@@ -71,24 +88,12 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
             Ok(true) => output.created.push(copy_id.clone()),
             // Started by a concurrent or retried run: the next run lists it.
             Ok(false) => {}
-            Err(e) => failed.push(fail(&listed.db, listed.shared.kind, e)),
+            Err(e) => failed.push(fail(&listed.shared.db, listed.shared.kind, e)),
         }
     }
     output.existing = plan.existing.clone();
-    for id in &plan.expired {
-        let h = held
-            .iter()
-            .find(|h| &h.held.id == id)
-            .expect("retention picks held copies");
-        match snapshot::delete(&clients.rds, h.kind, id).await {
-            Ok(()) => {
-                info!(snapshot = %id, "expired vault copy deleted");
-                output.deleted.push(id.clone());
-            }
-            Err(e) => failed.push(fail(h.held.db.as_deref().unwrap_or_default(), h.kind, e)),
-        }
-    }
     // Records of copies that were still being made: brought up to date once RDS settles them.
+    let mut unmarked = Vec::new();
     for key in &pending {
         let Some((account, db, id)) = rdsbackup_common::parse_vault_pending_key(key) else {
             continue;
@@ -100,8 +105,33 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
             // Gone before it settled (deleted by hand, or a failed copy RDS removed).
             None => "deleted",
         };
-        if let Err(e) = settle(clients, config, (account, db, id), status, found).await {
-            failed.push(fail(db, found.map_or(SnapshotKind::Instance, |h| h.kind), e));
+        match settle(clients, config, (account, db, id), status, found, true).await {
+            Ok(()) => unmarked.push(key),
+            Err(e) => failed.push(fail(db, found.map_or(SnapshotKind::Instance, |h| h.kind), e)),
+        }
+    }
+    for id in &plan.expired {
+        let h = held
+            .iter()
+            .find(|h| &h.held.id == id)
+            .expect("retention picks held copies");
+        let db = h.held.db.as_deref().unwrap_or_default();
+        let deleted = snapshot::delete(&clients.rds, h.kind, id).await;
+        // The record stays (Object Lock keeps it anyway), saying the copy is gone.
+        let recorded = match (&deleted, identifier::parse_vault_copy(id)) {
+            (Ok(()), Some((account, _))) => {
+                let marker = rdsbackup_common::vault_pending_key(account, db, id);
+                let marked = pending.contains(&marker) && !unmarked.contains(&&marker);
+                settle(clients, config, (account, db, id), "deleted", Some(h), marked).await
+            }
+            _ => Ok(()),
+        };
+        match deleted.and(recorded) {
+            Ok(()) => {
+                info!(snapshot = %id, "expired vault copy deleted");
+                output.deleted.push(id.clone());
+            }
+            Err(e) => failed.push(fail(db, h.kind, e)),
         }
     }
     output.failed = failed;
@@ -183,20 +213,24 @@ impl CopyRecord<'_> {
     }
 }
 
-/// Brings a pending copy's record to `status` and drops its marker. The marker goes last: a run that stops
-/// before leaves it for the next.
+/// Brings a copy's record to `status` (`deleted` with `deleted_at` when retention deleted the copy) and drops its
+/// pending marker when it has one (`marked`). The marker goes last: a run that stops before leaves it for the next.
 async fn settle(
     clients: &Clients,
     config: &VaultConfig,
     (account, db, id): (&str, &str, &str),
     status: &str,
     found: Option<&HeldCopy>,
+    marked: bool,
 ) -> Result<(), String> {
     let bucket = records_bucket(config);
     let key = rdsbackup_common::vault_record_key(account, db, id);
     let record = match records::read(&clients.s3, &bucket, &key).await? {
         Some(mut record) => {
             record.insert("status".into(), status.into());
+            if status == "deleted" && !record.contains_key("deleted_at") {
+                record.insert("deleted_at".into(), slot::rfc3339(OffsetDateTime::now_utc()).into());
+            }
             Some(record)
         }
         None => found.map(|h| {
@@ -217,6 +251,9 @@ async fn settle(
         records::put_record(&clients.s3, &bucket, &key, record).await?;
     }
     info!(copy = %id, %status, "vault copy settled");
+    if !marked {
+        return Ok(());
+    }
     records::delete(
         &clients.s3,
         &bucket,
@@ -229,14 +266,8 @@ async fn settle(
 /// copy exists already (a concurrent or retried run started it), which the next run's listing finds.
 async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id: &str) -> Result<bool, String> {
     let arn = &listed.shared.arn;
-    let (account, source_id) = vault::shared_source(arn).expect("taken snapshots have an RDS ARN");
-    let (policy, db) = match identifier::owner_of(source_id) {
-        Some((policy, db)) => (policy.to_string(), db.to_string()),
-        None => (
-            listed.policy_tag.clone().unwrap_or_default(),
-            listed.db_tag.clone().unwrap_or_else(|| listed.db.clone()),
-        ),
-    };
+    let (account, _) = vault::shared_source(arn).expect("taken snapshots have an RDS ARN");
+    let (policy, db) = (&listed.policy, &listed.shared.db);
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     let tag_list = vec![
         tag(tags::VAULT, &config.name),
@@ -345,18 +376,14 @@ async fn list_shared(rds: &aws_sdk_rds::Client) -> Result<Vec<Listed>, String> {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error::describe("DescribeDBSnapshots shared", &e))?;
             found.extend(page.db_snapshots().iter().map(|s| {
-                let mut tags = select::tags(s.tag_list());
-                Listed {
-                    shared: Shared {
-                        arn: s.db_snapshot_arn().unwrap_or_default().into(),
-                        kind: SnapshotKind::Instance,
-                        status: s.status().unwrap_or_default().into(),
-                        created_slot: created_slot(s.snapshot_create_time()),
-                    },
-                    db: s.db_instance_identifier().unwrap_or_default().into(),
-                    policy_tag: tags.remove(tags::POLICY),
-                    db_tag: tags.remove(tags::DB),
-                }
+                let shared = Shared {
+                    arn: s.db_snapshot_arn().unwrap_or_default().into(),
+                    kind: SnapshotKind::Instance,
+                    status: s.status().unwrap_or_default().into(),
+                    created_slot: created_slot(s.snapshot_create_time()),
+                    db: String::new(),
+                };
+                Listed::new(shared, s.db_instance_identifier(), s.tag_list())
             }));
         }
         Ok::<_, String>(found)
@@ -372,18 +399,14 @@ async fn list_shared(rds: &aws_sdk_rds::Client) -> Result<Vec<Listed>, String> {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error::describe("DescribeDBClusterSnapshots shared", &e))?;
             found.extend(page.db_cluster_snapshots().iter().map(|s| {
-                let mut tags = select::tags(s.tag_list());
-                Listed {
-                    shared: Shared {
-                        arn: s.db_cluster_snapshot_arn().unwrap_or_default().into(),
-                        kind: SnapshotKind::Cluster,
-                        status: s.status().unwrap_or_default().into(),
-                        created_slot: created_slot(s.snapshot_create_time()),
-                    },
-                    db: s.db_cluster_identifier().unwrap_or_default().into(),
-                    policy_tag: tags.remove(tags::POLICY),
-                    db_tag: tags.remove(tags::DB),
-                }
+                let shared = Shared {
+                    arn: s.db_cluster_snapshot_arn().unwrap_or_default().into(),
+                    kind: SnapshotKind::Cluster,
+                    status: s.status().unwrap_or_default().into(),
+                    created_slot: created_slot(s.snapshot_create_time()),
+                    db: String::new(),
+                };
+                Listed::new(shared, s.db_cluster_identifier(), s.tag_list())
             }));
         }
         Ok::<_, String>(found)

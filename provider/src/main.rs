@@ -11,6 +11,7 @@ mod provider;
 mod rules;
 mod schedule;
 mod snapshots;
+mod stack;
 mod vault;
 
 use std::process::ExitCode;

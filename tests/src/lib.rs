@@ -557,22 +557,38 @@ pub async fn vault_key(kms: &aws_sdk_kms::Client, owner: &str, vault_account: Op
 /// The deployed function's own environment (its `RDSBACKUP_*` variables), against this AWS: what the Lambda runs
 /// with when the tests run it as deployed.
 pub async fn deployed_env(aws: &Aws, c: &Clients, function: &str) -> Vec<(String, String)> {
-    let found = c
-        .lambda
+    let mut env = function_env(&c.lambda, function).await;
+    env.extend(aws.env());
+    env
+}
+
+/// The environment variables function `name` is configured with.
+pub async fn function_env(lambda: &aws_sdk_lambda::Client, name: &str) -> Vec<(String, String)> {
+    let found = lambda
         .get_function_configuration()
-        .function_name(function)
+        .function_name(name)
         .send()
         .await
-        .unwrap();
-    let mut env: Vec<(String, String)> = found
+        .unwrap_or_else(|e| panic!("function {name}: {e:?}"));
+    found
         .environment()
         .and_then(|e| e.variables())
         .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.extend(aws.env());
-    env
+        .collect()
+}
+
+/// The JSON object at `key` of `bucket` (a record).
+pub async fn json_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> serde_json::Value {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("s3://{bucket}/{key}: {e:?}"));
+    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
 }
 
 /// The titles of the widgets of the dashboard `name`, in order.
@@ -1043,20 +1059,7 @@ pub mod accounts {
         /// The environment of function `name` deployed in this account, with this account's credentials: what
         /// the Lambda runs with there.
         pub async fn deployed_env(&self, name: &str) -> Vec<(String, String)> {
-            let found = self
-                .lambda
-                .get_function_configuration()
-                .function_name(name)
-                .send()
-                .await
-                .unwrap();
-            let mut env: Vec<(String, String)> = found
-                .environment()
-                .and_then(|e| e.variables())
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut env = super::function_env(&self.lambda, name).await;
             env.extend(self.env.iter().cloned());
             env
         }

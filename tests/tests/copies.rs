@@ -143,14 +143,7 @@ fn ids(found: &[(String, Vec<(String, String)>)]) -> Vec<String> {
 }
 
 async fn record(c: &Clients, bucket: &str, db: &str, id: &str) -> Value {
-    let object =
-        c.s3.get_object()
-            .bucket(bucket)
-            .key(record_key(db, id))
-            .send()
-            .await
-            .unwrap();
-    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+    rdsbackup_tests::json_object(&c.s3, bucket, &record_key(db, id)).await
 }
 
 fn scheduled(time: &str) -> Value {

@@ -5,14 +5,18 @@
 //! IAM does (action, resource ARN, the condition keys the request carries) by a maintained evaluator
 //! (tests/iam, iam-simulate), and destructive requests beyond the policy's own are shown denied. moto's own IAM
 //! enforcement ignores resources and conditions for RDS, so it could prove none of this. The generated
-//! documents also pass a maintained IAM linter (parliament).
+//! documents also pass a maintained IAM linter (parliament). The vault's function's role is proven the same way,
+//! in the vault account its runs act in, against shares of other accounts.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use rdsbackup_common::identifier::{self, SnapshotKind};
+use rdsbackup_common::{PENDING_PREFIX, VAULT_RECORDS_PREFIX, tags, vault_record_key};
+use rdsbackup_tests::accounts::{Account, account, role_arn};
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
 use rdsbackup_tests::{
-    Aws, MOTO_ACCOUNT, Terraform, acceptance, clock_minute, databases, percent_decode, repo_root, rfc3339,
+    Aws, MOTO_ACCOUNT, Moto, Terraform, acceptance, clock_minute, databases, percent_decode, repo_root, rfc3339,
 };
 use serde_json::{Value, json};
 
@@ -71,7 +75,11 @@ fn rds_arn(kind: &str, id: &str) -> String {
 }
 
 fn rds_arn_in(region: &str, kind: &str, id: &str) -> String {
-    format!("arn:aws:rds:{region}:{MOTO_ACCOUNT}:{kind}:{id}")
+    rds_arn_of(MOTO_ACCOUNT, region, kind, id)
+}
+
+fn rds_arn_of(account: &str, region: &str, kind: &str, id: &str) -> String {
+    format!("arn:aws:rds:{region}:{account}:{kind}:{id}")
 }
 
 /// `(identifier, tags)` of every snapshot element (`element` = `DBSnapshot` or `DBClusterSnapshot`) in the
@@ -93,6 +101,51 @@ fn snapshot_tags(requests: &[Request], element: &str, id_field: &str) -> BTreeMa
         }
     }
     found
+}
+
+/// The KMS key of every encrypted snapshot in the recorded responses, by the snapshot's ARN: what RDS uses
+/// when it copies a snapshot another account shares. A key given by id is named by ARN in the snapshot's account
+/// and region.
+fn snapshot_keys(requests: &[Request]) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for response in requests.iter().map(Request::response_text) {
+        for (element, arn_field) in [
+            ("DBSnapshot", "DBSnapshotArn"),
+            ("DBClusterSnapshot", "DBClusterSnapshotArn"),
+        ] {
+            for part in response.split(&format!("<{element}>")).skip(1) {
+                let part = part.split(&format!("</{element}>")).next().unwrap_or_default();
+                // moto names a key on unencrypted cluster snapshots too; RDS only on encrypted ones.
+                let encrypted = part.contains("<Encrypted>true</Encrypted>")
+                    || part.contains("<StorageEncrypted>true</StorageEncrypted>");
+                let (Some(arn), Some(key), true) = (
+                    between(part, &format!("<{arn_field}>"), &format!("</{arn_field}>")),
+                    between(part, "<KmsKeyId>", "</KmsKeyId>"),
+                    encrypted,
+                ) else {
+                    continue;
+                };
+                let key = if key.starts_with("arn:") {
+                    key.to_string()
+                } else {
+                    let parts: Vec<&str> = arn.split(':').collect();
+                    format!("arn:aws:kms:{}:{}:key/{key}", parts[3], parts[4])
+                };
+                found.insert(arn.to_string(), key);
+            }
+        }
+    }
+    found
+}
+
+/// A header of the response the client got.
+fn response_header(request: &Request, name: &str) -> Option<String> {
+    let response = request.response_text();
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+    })
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -121,17 +174,54 @@ fn request_tags(form: &[(String, String)]) -> BTreeMap<String, Value> {
     context
 }
 
-/// What IAM checks for one recorded request; panics on a request this proof does not know, so that a new call
-/// of the run cannot go unproven.
+/// What the recorded responses said of the snapshots that later requests act on.
+struct Described {
+    instance_snapshots: BTreeMap<String, BTreeMap<String, String>>,
+    cluster_snapshots: BTreeMap<String, BTreeMap<String, String>>,
+    /// Snapshot ARN to the ARN of its KMS key, for the encrypted ones.
+    keys: BTreeMap<String, String>,
+}
+
+/// The principal the requests are made as: the function's role in its account.
+struct Principal<'a> {
+    account: &'a str,
+    role: String,
+}
+
+impl Principal<'_> {
+    fn arn(&self) -> String {
+        format!("arn:aws:iam::{}:role/{}", self.account, self.role)
+    }
+}
+
+/// What KMS checks when RDS uses a key in the caller's name, through a grant for the resource it makes.
+fn via_rds(region: &str, grant: bool) -> BTreeMap<String, Value> {
+    let mut context = BTreeMap::from([(
+        "kms:ViaService".to_string(),
+        json!(format!("rds.{region}.amazonaws.com")),
+    )]);
+    if grant {
+        context.insert("kms:GrantIsForAWSResource".into(), json!("true"));
+    }
+    context
+}
+
+/// What IAM checks for one recorded request made in `account`; panics on a request this proof does not know,
+/// so that a new call of the run cannot go unproven.
 fn checks_of(
     request: &Request,
+    account: &str,
     database_tags: &BTreeMap<&str, BTreeMap<String, String>>,
-    instance_snapshots: &BTreeMap<String, BTreeMap<String, String>>,
-    cluster_snapshots: &BTreeMap<String, BTreeMap<String, String>>,
+    described: &Described,
 ) -> Vec<Check> {
     let none = BTreeMap::new();
+    let Described {
+        instance_snapshots,
+        cluster_snapshots,
+        keys,
+    } = described;
     let region = request.region().unwrap_or(REGION).to_string();
-    let rds_arn = |kind: &str, id: &str| rds_arn_in(&region, kind, id);
+    let rds_arn = |kind: &str, id: &str| rds_arn_of(account, &region, kind, id);
     match request.service() {
         Some("rds") => {
             let form = request.form();
@@ -182,23 +272,29 @@ fn checks_of(
                     } else {
                         ("cluster-snapshot", "DBClusterSnapshotIdentifier")
                     };
-                    // Authorized on the source (an ARN at home) and on the target in the destination region.
+                    // Authorized on the source (an ARN at home, or in the account that shares it) and on the target
+                    // in the destination region.
                     let source = value(&format!("Source{field}"));
                     let target = rds_arn(kind, &value(&format!("Target{field}")));
                     let mut checks = vec![
-                        check(&format!("rds:{action}"), source, BTreeMap::new()),
+                        check(&format!("rds:{action}"), source.clone(), BTreeMap::new()),
                         check(&format!("rds:{action}"), target.clone(), request_tags(&form)),
                         check("rds:AddTagsToResource", target, request_tags(&form)),
                     ];
                     // RDS uses the destination key through a grant it creates in the caller's name.
                     let key = value("KmsKeyId");
                     if !key.is_empty() {
-                        let via = BTreeMap::from([(
-                            "kms:ViaService".to_string(),
-                            json!(format!("rds.{region}.amazonaws.com")),
-                        )]);
-                        checks.push(check("kms:CreateGrant", key.clone(), via.clone()));
-                        checks.push(check("kms:DescribeKey", key, via));
+                        checks.push(check("kms:CreateGrant", key.clone(), via_rds(&region, true)));
+                        checks.push(check("kms:DescribeKey", key, via_rds(&region, false)));
+                    }
+                    // A snapshot another account shares encrypted: RDS reads it with that account's key, through a
+                    // grant made in the caller's name, which the caller's own policy must allow as well (a key of
+                    // another account is used only if both its key policy and the caller's policy allow it).
+                    let shared_by = source.split(':').nth(4).filter(|owner| *owner != account);
+                    if let (Some(_), Some(source_key)) = (shared_by, keys.get(&source)) {
+                        checks.push(check("kms:CreateGrant", source_key.clone(), via_rds(&region, true)));
+                        checks.push(check("kms:Decrypt", source_key.clone(), via_rds(&region, false)));
+                        checks.push(check("kms:DescribeKey", source_key.clone(), via_rds(&region, false)));
                     }
                     checks
                 }
@@ -260,8 +356,36 @@ fn checks_of(
                         BTreeMap::from([("s3:prefix".to_string(), json!(prefix))]),
                     )]
                 }
-                ("GET", false) => vec![check("s3:GetObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
-                ("PUT", false) => vec![check("s3:PutObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
+                ("GET", false) => {
+                    let mut checks = vec![check("s3:GetObject", format!("{bucket_arn}/{key}"), BTreeMap::new())];
+                    // An object under SSE-KMS on a named key: S3 has KMS decrypt its data key in the caller's name.
+                    if let Some(kms_key) = response_header(request, "x-amz-server-side-encryption-aws-kms-key-id") {
+                        checks.push(check(
+                            "kms:Decrypt",
+                            kms_key,
+                            BTreeMap::from([(
+                                "kms:ViaService".to_string(),
+                                json!(format!("s3.{region}.amazonaws.com")),
+                            )]),
+                        ));
+                    }
+                    checks
+                }
+                ("PUT", false) => {
+                    let mut checks = vec![check("s3:PutObject", format!("{bucket_arn}/{key}"), BTreeMap::new())];
+                    // SSE-KMS onto a named key: S3 asks KMS for a data key in the caller's name.
+                    if let Some(kms_key) = request.header("x-amz-server-side-encryption-aws-kms-key-id") {
+                        checks.push(check(
+                            "kms:GenerateDataKey",
+                            kms_key.to_string(),
+                            BTreeMap::from([(
+                                "kms:ViaService".to_string(),
+                                json!(format!("s3.{region}.amazonaws.com")),
+                            )]),
+                        ));
+                    }
+                    checks
+                }
                 ("DELETE", false) => vec![check("s3:DeleteObject", format!("{bucket_arn}/{key}"), BTreeMap::new())],
                 (method, _) => panic!("the proof does not know the S3 call {method} /{path}?{query}"),
             }
@@ -270,11 +394,24 @@ fn checks_of(
     }
 }
 
-/// Evaluates each check against `policy` with the maintained evaluator in tests/iam.
+/// The policy's function's role in moto's own account.
+fn policy_principal() -> Principal<'static> {
+    Principal {
+        account: MOTO_ACCOUNT,
+        role: format!("rdsbackup-{POLICY}"),
+    }
+}
+
+/// Evaluates each check against the policy's role with the maintained evaluator in tests/iam.
 fn evaluate(policy: &Value, checks: &[Check]) -> Vec<String> {
+    evaluate_as(&policy_principal(), policy, checks)
+}
+
+/// Evaluates each check made as `principal` against `policy` with the maintained evaluator in tests/iam.
+fn evaluate_as(principal: &Principal, policy: &Value, checks: &[Check]) -> Vec<String> {
     let input = json!({
-        "account": MOTO_ACCOUNT,
-        "principal": format!("arn:aws:iam::{MOTO_ACCOUNT}:role/rdsbackup-{POLICY}"),
+        "account": principal.account,
+        "principal": principal.arn(),
         "policy": policy,
         "requests": checks
             .iter()
@@ -368,13 +505,26 @@ fn denials(
     requests: &[Request],
     database_tags: &BTreeMap<&str, BTreeMap<String, String>>,
 ) -> (Vec<Check>, Vec<String>) {
-    let instance_snapshots = snapshot_tags(requests, "DBSnapshot", "DBSnapshotIdentifier");
-    let cluster_snapshots = snapshot_tags(requests, "DBClusterSnapshot", "DBClusterSnapshotIdentifier");
+    denials_as(&policy_principal(), policy, requests, database_tags)
+}
+
+/// The checks of the requests recorded as made by `principal` that `policy` does not allow, in words.
+fn denials_as(
+    principal: &Principal,
+    policy: &Value,
+    requests: &[Request],
+    database_tags: &BTreeMap<&str, BTreeMap<String, String>>,
+) -> (Vec<Check>, Vec<String>) {
+    let described = Described {
+        instance_snapshots: snapshot_tags(requests, "DBSnapshot", "DBSnapshotIdentifier"),
+        cluster_snapshots: snapshot_tags(requests, "DBClusterSnapshot", "DBClusterSnapshotIdentifier"),
+        keys: snapshot_keys(requests),
+    };
     let checks: Vec<Check> = requests
         .iter()
-        .flat_map(|r| checks_of(r, database_tags, &instance_snapshots, &cluster_snapshots))
+        .flat_map(|r| checks_of(r, principal.account, database_tags, &described))
         .collect();
-    let results = evaluate(policy, &checks);
+    let results = evaluate_as(principal, policy, &checks);
     let denied = checks
         .iter()
         .zip(&results)
@@ -682,4 +832,605 @@ resource "rdsbackup_policy" "p" {{
         assert_ne!(result, "Allowed", "the role allows {} on {}", c.action, c.resource);
     }
     tf.run(&["destroy", "-auto-approve"]).success();
+}
+
+const VAULT: &str = "central";
+const SOURCE_A: &str = "111111111111";
+const SOURCE_B: &str = "222222222222";
+const OUTSIDER: &str = "333333333333";
+
+/// A policy's snapshot of `db` (an instance or a cluster) in `source`, named and tagged as a policy names and tags
+/// it, shared with the vault account.
+async fn shared_snapshot(source: &Account, db: &str, kind: SnapshotKind, slot: &str) -> String {
+    let id = identifier::build(POLICY, db, kind, slot);
+    let tag = |k: &str, v: &str| aws_sdk_rds::types::Tag::builder().key(k).value(v).build();
+    let tag_list = vec![tag(tags::POLICY, POLICY), tag(tags::DB, db)];
+    match kind {
+        SnapshotKind::Instance => {
+            source
+                .rds
+                .create_db_snapshot()
+                .db_instance_identifier(db)
+                .db_snapshot_identifier(&id)
+                .set_tags(Some(tag_list))
+                .send()
+                .await
+                .unwrap();
+            source
+                .rds
+                .modify_db_snapshot_attribute()
+                .db_snapshot_identifier(&id)
+                .attribute_name("restore")
+                .values_to_add(VAULT_ACCOUNT)
+                .send()
+                .await
+                .unwrap();
+        }
+        SnapshotKind::Cluster => {
+            source
+                .rds
+                .create_db_cluster_snapshot()
+                .db_cluster_identifier(db)
+                .db_cluster_snapshot_identifier(&id)
+                .set_tags(Some(tag_list))
+                .send()
+                .await
+                .unwrap();
+            source
+                .rds
+                .modify_db_cluster_snapshot_attribute()
+                .db_cluster_snapshot_identifier(&id)
+                .attribute_name("restore")
+                .values_to_add(VAULT_ACCOUNT)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    id
+}
+
+/// The vault's function proven the same way against what its runs do, in the vault account it acts in: two
+/// sources share an unencrypted instance's snapshots, and an instance's and a cluster's encrypted on a key of their
+/// own (so that RDS reads them through a grant on the source's key); an outsider and a foreign name share one each.
+/// Two runs copy every share onto the vault key with its record, then retention deletes the older copy of each
+/// series, and every request is evaluated against the role's inline policy; what the vault must never do (delete
+/// or retag what is not its own, take what an outsider shares, touch its records) is shown not allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vault_role_allows_every_request_of_the_vault_run_and_nothing_beyond_its_own_copies() {
+    if acceptance() {
+        eprintln!(
+            "skipped in acceptance mode: the proof records requests through the local fault proxy, and needs three \
+             accounts of an organization with a role each (rdsbackup-tests)"
+        );
+        return;
+    }
+    let moto = Moto::start_sharing();
+    let endpoint = moto.endpoint.clone();
+    let aws = Aws::Moto(moto);
+    let (a, b, outsider, vault) = (
+        account(&endpoint, SOURCE_A).await,
+        account(&endpoint, SOURCE_B).await,
+        account(&endpoint, OUTSIDER).await,
+        account(&endpoint, VAULT_ACCOUNT).await,
+    );
+    let (old, new) = ("202611280300", "202612010300");
+    // A: an unencrypted instance, two slots of it. B: an instance and an Aurora cluster on B's own key (which lets
+    // the vault account use it), the cluster in two slots.
+    databases::instance(&a.rds, "orders", "postgres", None, &[]).await;
+    let key_b = rdsbackup_tests::vault_key(&b.kms, SOURCE_B, Some(VAULT_ACCOUNT)).await;
+    b.rds
+        .create_db_instance()
+        .db_instance_identifier("billing")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .kms_key_id(&key_b)
+        .send()
+        .await
+        .unwrap();
+    b.rds
+        .create_db_cluster()
+        .db_cluster_identifier("analytics")
+        .engine("aurora-postgresql")
+        .master_username("admin")
+        .master_user_password("password-123")
+        .storage_encrypted(true)
+        .kms_key_id(&key_b)
+        .send()
+        .await
+        .unwrap();
+    databases::instance(&outsider.rds, "orders", "postgres", None, &[]).await;
+    let shares = [
+        (
+            SOURCE_A,
+            shared_snapshot(&a, "orders", SnapshotKind::Instance, old).await,
+            SnapshotKind::Instance,
+        ),
+        (
+            SOURCE_A,
+            shared_snapshot(&a, "orders", SnapshotKind::Instance, new).await,
+            SnapshotKind::Instance,
+        ),
+        (
+            SOURCE_B,
+            shared_snapshot(&b, "billing", SnapshotKind::Instance, new).await,
+            SnapshotKind::Instance,
+        ),
+        (
+            SOURCE_B,
+            shared_snapshot(&b, "analytics", SnapshotKind::Cluster, old).await,
+            SnapshotKind::Cluster,
+        ),
+        (
+            SOURCE_B,
+            shared_snapshot(&b, "analytics", SnapshotKind::Cluster, new).await,
+            SnapshotKind::Cluster,
+        ),
+    ];
+    // Not the vault's to take: an outsider's policy snapshot, and a source's snapshot of a foreign name.
+    let outsiders = shared_snapshot(&outsider, "orders", SnapshotKind::Instance, new).await;
+    a.rds
+        .create_db_snapshot()
+        .db_instance_identifier("orders")
+        .db_snapshot_identifier("by-hand")
+        .send()
+        .await
+        .unwrap();
+    a.rds
+        .modify_db_snapshot_attribute()
+        .db_snapshot_identifier("by-hand")
+        .attribute_name("restore")
+        .values_to_add(VAULT_ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    let vault_key = vault.kms.create_key().send().await.unwrap();
+    let vault_key = vault_key.key_metadata().unwrap().arn().unwrap().to_string();
+    let outsider_key = outsider.kms.create_key().send().await.unwrap();
+    let outsider_key = outsider_key.key_metadata().unwrap().arn().unwrap().to_string();
+
+    let config = format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+provider "rdsbackup" {{
+  assume_role {{
+    role_arn = "{role_arn}"
+  }}
+}}
+
+resource "rdsbackup_vault" "v" {{
+  name                    = "{VAULT}"
+  source_account_ids      = ["{SOURCE_A}", "{SOURCE_B}"]
+  kms_key_arn             = "{vault_key}"
+  retention_days          = 1
+  min_snapshots           = 1
+  # moto enforces the TLS-only Deny without its condition, refusing every object call over its plain HTTP.
+  deny_insecure_transport = false
+}}
+"#,
+        role_arn = role_arn(VAULT_ACCOUNT),
+    );
+    let tf = Terraform::new(&config, &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let principal = Principal {
+        account: VAULT_ACCOUNT,
+        role: format!("rdsbackup-vault-{VAULT}"),
+    };
+    let inline = vault
+        .iam
+        .get_role_policy()
+        .role_name(&principal.role)
+        .policy_name("rdsbackup")
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(&percent_decode(inline.policy_document())).unwrap();
+    lint(&[("vault-inline", &policy)]);
+    let proxy = FaultProxy::start(&endpoint);
+    let mut env = vault.deployed_env(&format!("rdsbackup-vault-{VAULT}")).await;
+    for (k, v) in &mut env {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = proxy.endpoint.clone();
+        }
+    }
+    let bucket = format!("rdsbackup-vault-{VAULT}-{VAULT_ACCOUNT}");
+    let copy_of = |account: &str, id: &str, kind| identifier::build_vault_copy(account, id, kind, "").unwrap();
+
+    // The first run, on 28 November, copies every share of the sources (all within a day of then, or newer),
+    // and nothing else; an instance copy and a cluster copy are said to be still copying (moto makes them at
+    // once), so they get pending markers. The second run, on 1 December, finds them all held, settles the two
+    // records and drops their markers, and deletes the older copy of each two-slot series (retention_days = 1,
+    // min_snapshots = 1), marking its record deleted.
+    for action in ["Action=CopyDBSnapshot", "Action=CopyDBClusterSnapshot"] {
+        proxy.inject_times(
+            &[action],
+            Fault::rewrite("<Status>available</Status>", "<Status>copying</Status>"),
+            1,
+        );
+    }
+    let first = run_once(&env, "2026-11-28T04:00:00Z");
+    let mut copies: Vec<String> = shares
+        .iter()
+        .map(|(account, id, kind)| copy_of(account, id, *kind))
+        .collect();
+    copies.sort();
+    assert_eq!(first["created"], json!(copies), "{first}");
+    assert_eq!(first["failed"], json!([]), "{first}");
+    let second = run_once(&env, "2026-12-01T04:00:00Z");
+    let mut expired = vec![
+        copy_of(SOURCE_A, &shares[0].1, SnapshotKind::Instance),
+        copy_of(SOURCE_B, &shares[3].1, SnapshotKind::Cluster),
+    ];
+    expired.sort();
+    assert_eq!(second["created"], json!([]), "{second}");
+    assert_eq!(second["deleted"], json!(expired), "{second}");
+    assert_eq!(second["failed"], json!([]), "{second}");
+
+    let requests = proxy.requests();
+    let (checks, denied) = denials_as(&principal, &policy, &requests, &BTreeMap::new());
+    assert!(
+        denied.is_empty(),
+        "the vault role denies requests its run makes:\n{}",
+        denied.join("\n")
+    );
+    let covered: std::collections::BTreeSet<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.action.as_str(), c.resource.as_str()))
+        .collect();
+    for action in [
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+        "rds:CopyDBSnapshot",
+        "rds:CopyDBClusterSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKey",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ] {
+        assert!(covered.iter().any(|(a, _)| *a == action), "no {action} was made");
+    }
+    // Copies from the sources' ARNs, RDS reading B's shares through B's key, S3 the records through the vault key.
+    for (account, id, kind) in &shares {
+        let (action, arn_kind) = match kind {
+            SnapshotKind::Instance => ("rds:CopyDBSnapshot", "snapshot"),
+            SnapshotKind::Cluster => ("rds:CopyDBClusterSnapshot", "cluster-snapshot"),
+        };
+        let source = rds_arn_of(account, REGION, arn_kind, id);
+        assert!(covered.contains(&(action, source.as_str())), "no {action} of {source}");
+    }
+    for action in ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"] {
+        assert!(
+            covered.contains(&(action, key_b.as_str())),
+            "RDS did not read B's encrypted shares through its key ({action})"
+        );
+    }
+    for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+        assert!(
+            covered.contains(&(action, vault_key.as_str())),
+            "no {action} of the records' key"
+        );
+    }
+    // Records under copies/ (one per copy, the two settled ones again, the two expired ones marked deleted),
+    // markers under pending/.
+    let records = format!("arn:aws:s3:::{bucket}/{VAULT_RECORDS_PREFIX}");
+    let markers = format!("arn:aws:s3:::{bucket}/{PENDING_PREFIX}");
+    let written = |action: &str, under: &str| {
+        checks
+            .iter()
+            .filter(|c| c.action == action && c.resource.starts_with(under))
+            .count()
+    };
+    assert_eq!(
+        written("s3:PutObject", &records),
+        shares.len() + 2 + 2,
+        "a record per copy, two settled, two marked deleted"
+    );
+    assert_eq!(written("s3:PutObject", &markers), 2, "a marker per copy still copying");
+    assert_eq!(
+        written("s3:DeleteObject", &markers),
+        2,
+        "the settled copies' markers dropped"
+    );
+    assert_eq!(
+        written("s3:GetObject", &records),
+        4,
+        "the settled and the expired copies' records read"
+    );
+    assert_eq!(
+        checks
+            .iter()
+            .filter(|c| c.action.starts_with("s3:") && c.action != "s3:ListBucket")
+            .count(),
+        // Records written (copies, settled, deleted), markers put and dropped, records read.
+        (shares.len() + 2 + 2) + 2 + 2 + 4,
+        "no other object call"
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.resource.contains(OUTSIDER) || c.resource.contains("by-hand")),
+        "the run acted on what it must not take"
+    );
+    for s3 in requests.iter().filter(|r| r.service() == Some("s3")) {
+        assert_eq!(
+            s3.header("x-amz-expected-bucket-owner"),
+            Some(VAULT_ACCOUNT),
+            "{}",
+            s3.head
+        );
+    }
+
+    // Nothing beyond its own copies: each of these must not be allowed.
+    let vault_arn = |kind: &str, id: &str| rds_arn_of(VAULT_ACCOUNT, REGION, kind, id);
+    let own_copy = copy_of(SOURCE_A, &shares[1].1, SnapshotKind::Instance);
+    let own_cluster_copy = copy_of(SOURCE_B, &shares[4].1, SnapshotKind::Cluster);
+    let tagged = |key: &str, vault: &str| BTreeMap::from([(format!("{key}/{}", tags::VAULT), json!(vault))]);
+    let request_tag = |vault: &str| {
+        BTreeMap::from([
+            (format!("aws:RequestTag/{}", tags::VAULT), json!(vault)),
+            ("aws:TagKeys".to_string(), json!([tags::VAULT])),
+        ])
+    };
+    let no_tags = BTreeMap::new;
+    let foreign = vec![
+        // Deleting: only copies tagged as this vault's, in the vault account.
+        (
+            "another vault's instance copy",
+            check(
+                "rds:DeleteDBSnapshot",
+                vault_arn("snapshot", &own_copy),
+                tagged("rds:snapshot-tag", "offsite"),
+            ),
+        ),
+        (
+            "another vault's cluster copy",
+            check(
+                "rds:DeleteDBClusterSnapshot",
+                vault_arn("cluster-snapshot", &own_cluster_copy),
+                tagged("rds:cluster-snapshot-tag", "offsite"),
+            ),
+        ),
+        (
+            "an untagged snapshot of the vault's name",
+            check("rds:DeleteDBSnapshot", vault_arn("snapshot", &own_copy), no_tags()),
+        ),
+        (
+            "a source's snapshot",
+            check(
+                "rds:DeleteDBSnapshot",
+                rds_arn_of(SOURCE_A, REGION, "snapshot", &shares[1].1),
+                tagged("rds:snapshot-tag", VAULT),
+            ),
+        ),
+        (
+            "a source's cluster snapshot",
+            check(
+                "rds:DeleteDBClusterSnapshot",
+                rds_arn_of(SOURCE_B, REGION, "cluster-snapshot", &shares[4].1),
+                tagged("rds:cluster-snapshot-tag", VAULT),
+            ),
+        ),
+        // Copying: only what a listed source shares under a policy's name, only into the vault's names.
+        (
+            "an outsider's share",
+            check(
+                "rds:CopyDBSnapshot",
+                rds_arn_of(OUTSIDER, REGION, "snapshot", &outsiders),
+                no_tags(),
+            ),
+        ),
+        (
+            "an outsider's cluster share",
+            check(
+                "rds:CopyDBClusterSnapshot",
+                rds_arn_of(OUTSIDER, REGION, "cluster-snapshot", &shares[4].1),
+                no_tags(),
+            ),
+        ),
+        (
+            "a source's snapshot of a foreign name",
+            check(
+                "rds:CopyDBSnapshot",
+                rds_arn_of(SOURCE_A, REGION, "snapshot", "by-hand"),
+                no_tags(),
+            ),
+        ),
+        (
+            "a copy under a foreign name",
+            check(
+                "rds:CopyDBSnapshot",
+                vault_arn("snapshot", "by-hand"),
+                request_tag(VAULT),
+            ),
+        ),
+        // Tagging: only its own copies as its own. Without TagOwnCopies's condition the first one is allowed.
+        (
+            "its name's copy tagged as another vault's",
+            check(
+                "rds:AddTagsToResource",
+                vault_arn("snapshot", &own_copy),
+                request_tag("offsite"),
+            ),
+        ),
+        (
+            "its name's cluster copy tagged without the vault tag",
+            check(
+                "rds:AddTagsToResource",
+                vault_arn("cluster-snapshot", &own_cluster_copy),
+                BTreeMap::from([
+                    (format!("aws:RequestTag/{}", tags::DB), json!("analytics")),
+                    ("aws:TagKeys".to_string(), json!([tags::DB])),
+                ]),
+            ),
+        ),
+        (
+            "a source's snapshot tagged as the vault's",
+            check(
+                "rds:AddTagsToResource",
+                rds_arn_of(SOURCE_A, REGION, "snapshot", &shares[1].1),
+                request_tag(VAULT),
+            ),
+        ),
+        // Retagging what already carries another vault's tag as this vault's: it would then be deletable through
+        // DeleteOwn*Copies, so the tag condition on deletes would protect nothing (every vault of the account, and
+        // a policy named `vault`, names its snapshots `rdsbackup-vault-*`).
+        (
+            "another vault's existing copy retagged as this vault's",
+            check("rds:AddTagsToResource", vault_arn("snapshot", &own_copy), {
+                let mut context = request_tag(VAULT);
+                context.extend(tagged("rds:snapshot-tag", "offsite"));
+                context
+            }),
+        ),
+        (
+            "another vault's existing cluster copy retagged as this vault's",
+            check(
+                "rds:AddTagsToResource",
+                vault_arn("cluster-snapshot", &own_cluster_copy),
+                {
+                    let mut context = request_tag(VAULT);
+                    context.extend(tagged("rds:cluster-snapshot-tag", "offsite"));
+                    context
+                },
+            ),
+        ),
+        // Sharing its copies on, or restoring them, is not the vault's.
+        (
+            "sharing a copy",
+            check(
+                "rds:ModifyDBSnapshotAttribute",
+                vault_arn("snapshot", &own_copy),
+                tagged("rds:snapshot-tag", VAULT),
+            ),
+        ),
+        (
+            "restoring a copy",
+            check(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                vault_arn("snapshot", &own_copy),
+                tagged("rds:snapshot-tag", VAULT),
+            ),
+        ),
+        // Records: written once under copies/ of its bucket, never deleted nor written elsewhere.
+        (
+            "an object outside copies/",
+            check("s3:PutObject", format!("arn:aws:s3:::{bucket}/snapshots/x"), no_tags()),
+        ),
+        (
+            "a record in another bucket",
+            check(
+                "s3:PutObject",
+                format!("arn:aws:s3:::rdsbackup-vault-offsite-{VAULT_ACCOUNT}/{VAULT_RECORDS_PREFIX}x.json"),
+                no_tags(),
+            ),
+        ),
+        (
+            "deleting a record",
+            check(
+                "s3:DeleteObject",
+                format!(
+                    "arn:aws:s3:::{bucket}/{}",
+                    vault_record_key(SOURCE_A, "orders", &own_copy)
+                ),
+                no_tags(),
+            ),
+        ),
+        (
+            "deleting a record's version",
+            check(
+                "s3:DeleteObjectVersion",
+                format!(
+                    "arn:aws:s3:::{bucket}/{}",
+                    vault_record_key(SOURCE_A, "orders", &own_copy)
+                ),
+                no_tags(),
+            ),
+        ),
+        (
+            "shortening a record's lock",
+            check(
+                "s3:PutObjectRetention",
+                format!(
+                    "arn:aws:s3:::{bucket}/{}",
+                    vault_record_key(SOURCE_A, "orders", &own_copy)
+                ),
+                no_tags(),
+            ),
+        ),
+        (
+            "deleting a marker's version",
+            check(
+                "s3:DeleteObjectVersion",
+                format!("arn:aws:s3:::{bucket}/{PENDING_PREFIX}x"),
+                no_tags(),
+            ),
+        ),
+        (
+            "removing the bucket's lock",
+            check(
+                "s3:PutBucketObjectLockConfiguration",
+                format!("arn:aws:s3:::{bucket}"),
+                no_tags(),
+            ),
+        ),
+        // Keys: the vault key only through RDS (grants, describe) and S3 (records); sources' keys only through
+        // RDS's grants; no outsider's key.
+        (
+            "the vault key's Decrypt outside a service",
+            check("kms:Decrypt", vault_key.clone(), no_tags()),
+        ),
+        (
+            "the vault key's Decrypt through RDS",
+            check("kms:Decrypt", vault_key.clone(), via_rds(REGION, false)),
+        ),
+        (
+            "a grant on the vault key outside RDS",
+            check("kms:CreateGrant", vault_key.clone(), no_tags()),
+        ),
+        (
+            "a grant on an outsider's key",
+            check("kms:CreateGrant", outsider_key.clone(), via_rds(REGION, true)),
+        ),
+        (
+            "an outsider's key's Decrypt through RDS",
+            check("kms:Decrypt", outsider_key.clone(), via_rds(REGION, false)),
+        ),
+        (
+            "a grant on a source's key not for an AWS resource",
+            check("kms:CreateGrant", key_b.clone(), via_rds(REGION, false)),
+        ),
+        (
+            "a source's key's Decrypt outside a service",
+            check("kms:Decrypt", key_b.clone(), no_tags()),
+        ),
+    ];
+    let checks: Vec<Check> = foreign.iter().map(|(_, c)| c.clone()).collect();
+    let results = evaluate_as(&principal, &policy, &checks);
+    let allowed: Vec<String> = foreign
+        .iter()
+        .zip(&results)
+        .filter(|(_, result)| *result == "Allowed")
+        .map(|((what, c), _)| format!("{what}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+    // Destroyed before the verdict, so that a finding leaves no stack behind (the bucket stays: it holds records).
+    tf.run(&["destroy", "-auto-approve"]).success();
+    assert!(
+        allowed.is_empty(),
+        "the vault role allows what is not its own:\n{}",
+        allowed.join("\n")
+    );
 }

@@ -11,7 +11,7 @@ use rdsbackup_common::{env, tags, vault_record_key};
 use rdsbackup_tests::accounts::{Account, account};
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::run_once;
-use rdsbackup_tests::{Moto, acceptance, databases};
+use rdsbackup_tests::{Moto, acceptance, databases, json_object};
 use serde_json::{Value, json};
 
 const SOURCE_A: &str = "111111111111";
@@ -162,15 +162,7 @@ fn the_vault_copies_each_source_s_shares_once_under_its_key_and_ignores_the_rest
             assert_eq!(tags.get(tags::SOURCE), Some(&source_arn.as_str()));
             assert_eq!(tags.get(tags::POLICY), Some(&"nightly"));
             assert_eq!(tags.get(tags::DB), Some(&"orders"));
-            let record = vault
-                .s3
-                .get_object()
-                .bucket(&bucket)
-                .key(vault_record_key(account, "orders", copy_id))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("the record of {copy_id}: {e:?}"));
-            let record: Value = serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+            let record = json_object(&vault.s3, &bucket, &vault_record_key(account, "orders", copy_id)).await;
             assert_eq!(record["source_account"], *account);
             assert_eq!(record["source_snapshot_arn"], source_arn);
             assert_eq!(record["snapshot_identifier"], *copy_id);
@@ -255,18 +247,8 @@ fn a_copy_still_being_made_gets_its_record_brought_up_to_date_by_a_later_run() {
     let env = through(&vault_env(&vault, &key, &bucket), &proxy);
     let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-12-01T04:00:00Z"});
     let status_of = |runtime: &tokio::runtime::Runtime| {
-        runtime.block_on(async {
-            let record = vault
-                .s3
-                .get_object()
-                .bucket(&bucket)
-                .key(&record_key)
-                .send()
-                .await
-                .unwrap();
-            let record: Value = serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
-            record["status"].as_str().unwrap().to_string()
-        })
+        let record = runtime.block_on(json_object(&vault.s3, &bucket, &record_key));
+        record["status"].as_str().unwrap().to_string()
     };
     let markers = |runtime: &tokio::runtime::Runtime| {
         runtime.block_on(async {

@@ -13,7 +13,7 @@ use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{tags, vault_record_key};
 use rdsbackup_tests::accounts::{Account, account, role_arn};
 use rdsbackup_tests::runtime_api::run_once;
-use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Moto, Terraform, acceptance, databases};
+use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Moto, Terraform, acceptance, databases, json_object};
 use serde_json::{Value, json};
 
 const SOURCE_A: &str = "111111111111";
@@ -281,20 +281,14 @@ fn two_sources_and_a_vault_in_one_configuration_put_every_database_in_the_vault(
             assert_eq!(tags.get(tags::VAULT).map(String::as_str), Some(VAULT));
             assert_eq!(tags.get(tags::SOURCE_ACCOUNT), Some(&account.to_string()));
             assert_eq!(tags.get(tags::DB).map(String::as_str), Some(db));
-            let record = vault
-                .s3
-                .get_object()
-                .bucket(&bucket)
-                .key(vault_record_key(account, db, &copy_id))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("the record of {copy_id}: {e:?}"));
+            let key = vault_record_key(account, db, &copy_id);
+            let locked = vault.s3.head_object().bucket(&bucket).key(&key).send().await.unwrap();
             assert_eq!(
-                record.object_lock_mode().map(|m| m.as_str()),
+                locked.object_lock_mode().map(|m| m.as_str()),
                 Some("COMPLIANCE"),
                 "the record is locked"
             );
-            let record: Value = serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+            let record = json_object(&vault.s3, &bucket, &key).await;
             assert_eq!(record["snapshot_identifier"], copy_id.as_str());
             assert_eq!(record["db_identifier"], db);
         }

@@ -28,6 +28,24 @@ pub fn claim(found: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>
     }
 }
 
+/// The tags found on a stack's part as its resource's `tags` and `tags_all`: all but the owner tag; a tag equal
+/// to a default tag is the resource's own only if its configuration (`recorded`) sets it too.
+pub fn reflect(
+    found: &BTreeMap<String, String>,
+    owner_key: &str,
+    recorded: Option<&BTreeMap<String, String>>,
+    default_tags: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut all = found.clone();
+    all.remove(owner_key);
+    let own = all
+        .iter()
+        .filter(|(k, v)| recorded.is_some_and(|r| r.contains_key(*k)) || default_tags.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (own, all)
+}
+
 /// The tags in a service's own tag type, built by `make` (each SDK has its own, most with a fallible builder).
 pub fn list<T, E: std::fmt::Display>(
     tags: &BTreeMap<String, String>,

@@ -342,6 +342,20 @@ pub struct Schema {
     pub block: Block,
 }
 
+#[cfg(test)]
+impl Schema {
+    /// A resource's typed model (its default, as a value) has exactly the schema's attributes and blocks.
+    pub fn assert_model_matches(&self, model: &Value) {
+        let mut from_schema: Vec<&str> = self.block.members().collect();
+        from_schema.sort();
+        let Value::Map(entries) = model else {
+            panic!("a model is an object")
+        };
+        let from_model: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(from_schema, from_model);
+    }
+}
+
 impl Schema {
     /// An object with exactly the schema's attributes and block types: what a stored state lacks is null (an
     /// empty list for a list block, as Terraform holds absent blocks), what the schema no longer has is dropped.

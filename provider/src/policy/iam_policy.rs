@@ -48,6 +48,19 @@ pub(crate) fn key_statement(sid: String, actions: Value, key: &str, via: Option<
     statement
 }
 
+/// The function's own log streams, in its log group only (every stack's function has this one).
+pub(crate) fn logs_statement(log_group: &str, here: &Location) -> Value {
+    json!({
+        "Sid": "Logs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": format!(
+            "arn:{}:logs:{}:{}:log-group:{log_group}:*",
+            here.partition, here.region, here.account_id
+        )
+    })
+}
+
 pub fn document(grants: &Grants, here: &Location) -> Value {
     let rds_in = |region: &str, kind: &str, id: &str| {
         format!("arn:{}:rds:{region}:{}:{kind}:{id}", here.partition, here.account_id)
@@ -246,15 +259,7 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         "Action": "s3:ListBucket",
         "Resource": bucket_arn
     }));
-    statements.push(json!({
-        "Sid": "Logs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": format!(
-            "arn:{}:logs:{}:{}:log-group:{}:*",
-            here.partition, here.region, here.account_id, grants.log_group
-        )
-    }));
+    statements.push(logs_statement(grants.log_group, here));
     if let Some(key) = grants.kms_key_arn {
         statements.push(key_statement(
             "RecordsKey".into(),

@@ -70,15 +70,7 @@ pub fn reflect(
         set(&mut m.lambda_memory_mb, function.memory_mb.map(i64::from));
         set(&mut m.lambda_timeout_seconds, function.timeout_seconds.map(i64::from));
         m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
-        let mut all = function.tags.clone();
-        all.remove(tags::POLICY);
-        // A tag equal to a default tag is the policy's own only if its configuration sets it too.
-        let recorded = model.tags.known();
-        let own = all
-            .iter()
-            .filter(|(k, v)| recorded.is_some_and(|r| r.contains_key(*k)) || default_tags.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let (own, all) = crate::aws::tags::reflect(&function.tags, tags::POLICY, model.tags.known(), default_tags);
         m.tags = Tf::Known(own);
         m.tags_all = Tf::Known(all);
     }

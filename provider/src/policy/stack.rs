@@ -17,31 +17,19 @@ use crate::aws::bucket::BucketSpec;
 use crate::aws::dashboard::DashboardSpec;
 use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
-use crate::aws::function_code;
 use crate::aws::log_group::LogGroupSpec;
 use crate::aws::role::RoleSpec;
+use crate::stack::{FunctionSettings, StackCore};
 
-/// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes.
+/// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes. What every stack has
+/// (function, role, log group, topic, tags) is its `core`, which it derefs to.
 pub struct Desired {
+    pub core: StackCore,
     pub policy: String,
     pub bucket: String,
-    pub role: String,
-    pub role_arn: String,
-    pub function: String,
-    pub function_arn: String,
-    pub log_group: String,
-    pub log_group_arn: String,
     pub rule: String,
-    pub topic: String,
-    pub topic_arn: String,
-    /// The topic is the provider's own (`alarm_sns_topic_arn` left unset), created and deleted with the stack.
-    pub managed_topic: bool,
     pub overdue_alarm: String,
     pub errors_alarm: String,
-    pub dashboard: String,
-    pub region: String,
-    pub partition: String,
-    pub account_id: String,
     pub kms_key_arn: Option<String>,
     /// The `copy` blocks, every default resolved, in the configuration's order.
     pub copies: Vec<Destination>,
@@ -49,16 +37,17 @@ pub struct Desired {
     pub vault: Option<VaultTarget>,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
-    pub log_retention_days: i32,
-    pub memory_mb: i32,
-    pub timeout_seconds: i32,
     pub schedule: String,
     pub enabled: bool,
     pub threshold_hours: i32,
-    pub environment: BTreeMap<String, String>,
-    /// `tags_all` plus the `rdsbackup:policy` tag that marks what the policy owns.
-    pub tags: BTreeMap<String, String>,
-    pub iam_policy: serde_json::Value,
+}
+
+impl std::ops::Deref for Desired {
+    type Target = StackCore;
+
+    fn deref(&self) -> &StackCore {
+        &self.core
+    }
 }
 
 fn need<'a, T>(model: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> std::result::Result<&'a T, String> {
@@ -86,10 +75,6 @@ impl Desired {
         let selection_tags = model.selection_tags.known().unwrap_or(&empty_map);
         let kms_key_arn = model.kms_key_arn.known().cloned();
         let log_group = names::log_group_name(&policy);
-        let topic_arn = match model.alarm_sns_topic_arn.known() {
-            Some(arn) => arn.clone(),
-            None => here.alarm_topic_arn(&policy),
-        };
         let mut tags = model.tags_all.known().cloned().unwrap_or_default();
         tags.insert(tags::POLICY.to_string(), policy.clone());
         let retention_days = *need(&model.retention_days, "retention_days")?;
@@ -130,42 +115,35 @@ impl Desired {
             },
             here,
         );
+        let core = StackCore::new(
+            &policy,
+            here,
+            model.alarm_sns_topic_arn.known(),
+            tags,
+            FunctionSettings {
+                memory_mb: small(*need(&model.lambda_memory_mb, "lambda_memory_mb")?, "lambda_memory_mb")?,
+                timeout_seconds: small(
+                    *need(&model.lambda_timeout_seconds, "lambda_timeout_seconds")?,
+                    "lambda_timeout_seconds",
+                )?,
+                log_retention_days: small(
+                    *need(&model.log_retention_days, "log_retention_days")?,
+                    "log_retention_days",
+                )?,
+                log_kms_key_arn: kms_key_arn.clone(),
+                environment,
+                iam_policy,
+            },
+        );
         Ok(Desired {
-            role: names::role_name(&policy),
-            role_arn: here.role_arn(&policy),
-            function: names::function_name(&policy),
-            function_arn: here.function_arn(&policy),
-            log_group_arn: format!(
-                "arn:{}:logs:{}:{}:log-group:{log_group}",
-                here.partition, here.region, here.account_id
-            ),
-            log_group,
+            core,
             rule: names::schedule_rule_name(&policy),
-            managed_topic: model
-                .alarm_sns_topic_arn
-                .known()
-                .is_none_or(|arn| *arn == here.alarm_topic_arn(&policy)),
-            topic: names::alarm_topic_name(&policy),
-            topic_arn,
             overdue_alarm: names::overdue_alarm_name(&policy),
             errors_alarm: names::errors_alarm_name(&policy),
-            dashboard: names::dashboard_name(&policy),
-            region: here.region.clone(),
-            partition: here.partition.clone(),
-            account_id: here.account_id.clone(),
             deny_insecure_transport: *need(&model.deny_insecure_transport, "deny_insecure_transport")?,
             glacier_transition_days: small(
                 *need(&model.glacier_transition_days, "glacier_transition_days")?,
                 "glacier_transition_days",
-            )?,
-            log_retention_days: small(
-                *need(&model.log_retention_days, "log_retention_days")?,
-                "log_retention_days",
-            )?,
-            memory_mb: small(*need(&model.lambda_memory_mb, "lambda_memory_mb")?, "lambda_memory_mb")?,
-            timeout_seconds: small(
-                *need(&model.lambda_timeout_seconds, "lambda_timeout_seconds")?,
-                "lambda_timeout_seconds",
             )?,
             schedule: need(&model.schedule, "schedule")?.clone(),
             enabled: *need(&model.enabled, "enabled")?,
@@ -176,9 +154,6 @@ impl Desired {
             kms_key_arn,
             copies,
             vault,
-            environment,
-            tags,
-            iam_policy,
             bucket,
             policy,
         })
@@ -232,54 +207,9 @@ impl Desired {
         }
     }
 
-    pub fn role_spec(&self) -> RoleSpec<'_> {
-        RoleSpec {
-            name: &self.role,
-            arn: &self.role_arn,
-            policy: &self.iam_policy,
-            tags: &self.tags,
-        }
-    }
-
-    pub fn log_group_spec(&self) -> LogGroupSpec<'_> {
-        LogGroupSpec {
-            name: &self.log_group,
-            arn: &self.log_group_arn,
-            retention_days: self.log_retention_days,
-            kms_key_arn: self.kms_key_arn.as_deref(),
-            tags: &self.tags,
-        }
-    }
-
-    pub fn function_spec(&self) -> FunctionSpec<'_> {
-        FunctionSpec {
-            name: &self.function,
-            arn: &self.function_arn,
-            role_arn: &self.role_arn,
-            zip: function_code::ZIP,
-            code_sha256: function_code::CODE_SHA256,
-            memory_mb: self.memory_mb,
-            timeout_seconds: self.timeout_seconds,
-            environment: &self.environment,
-            tags: &self.tags,
-        }
-    }
-
-    pub fn topic_spec(&self) -> TopicSpec<'_> {
-        TopicSpec {
-            name: &self.topic,
-            arn: &self.topic_arn,
-            owned: self.managed_topic,
-            tags: &self.tags,
-        }
-    }
-
     fn rule_spec(&self, rule_name: String, trigger: Trigger, permission_id: &'static str) -> RuleSpec<'_> {
         RuleSpec {
-            rule_arn: format!(
-                "arn:{}:events:{}:{}:rule/{rule_name}",
-                self.partition, self.region, self.account_id
-            ),
+            rule_arn: self.rule_arn(&rule_name),
             rule_name,
             trigger,
             enabled: true,

@@ -12,7 +12,7 @@ use rdsbackup_common::identifier::VAULT_COPY_PREFIX;
 use rdsbackup_common::{PENDING_PREFIX, VAULT_RECORDS_PREFIX, tags};
 use serde_json::{Value, json};
 
-use crate::policy::iam_policy::key_statement;
+use crate::policy::iam_policy::{key_statement, logs_statement};
 use crate::policy::names::Location;
 
 pub struct Grants<'a> {
@@ -72,12 +72,20 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             "Action": "rds:CopyDBClusterSnapshot",
             "Resource": shared("cluster-snapshot").into_iter().chain([own("cluster-snapshot")]).collect::<Vec<_>>()
         }),
+        // Tagging only as this vault's, and only what is untagged (a new copy) or this vault's already: otherwise
+        // the role could claim another vault's copy by tagging it, and then delete it.
         json!({
             "Sid": "TagOwnCopies",
             "Effect": "Allow",
             "Action": "rds:AddTagsToResource",
             "Resource": [own("snapshot"), own("cluster-snapshot")],
-            "Condition": {"StringEquals": {format!("aws:RequestTag/{}", tags::VAULT): grants.vault}}
+            "Condition": {
+                "StringEquals": {format!("aws:RequestTag/{}", tags::VAULT): grants.vault},
+                "StringEqualsIfExists": {
+                    format!("rds:snapshot-tag/{}", tags::VAULT): grants.vault,
+                    format!("rds:cluster-snapshot-tag/{}", tags::VAULT): grants.vault
+                }
+            }
         }),
         own_tagged("DeleteOwnInstanceCopies", "rds:DeleteDBSnapshot", "snapshot"),
         own_tagged(
@@ -136,15 +144,7 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             "Action": "s3:ListBucket",
             "Resource": bucket_arn
         }),
-        json!({
-            "Sid": "Logs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": format!(
-                "arn:{}:logs:{}:{}:log-group:{}:*",
-                here.partition, here.region, here.account_id, grants.log_group
-            )
-        }),
+        logs_statement(grants.log_group, here),
     ];
     json!({"Version": "2012-10-17", "Statement": statements})
 }

@@ -6,16 +6,12 @@
 use crate::policy::names::{self as policy, Location};
 
 /// The stem every name of the vault's stack is made from.
-fn stem(vault: &str) -> String {
+pub fn stem(vault: &str) -> String {
     format!("vault-{vault}")
 }
 
 pub fn function_name(vault: &str) -> String {
     policy::function_name(&stem(vault))
-}
-
-pub fn role_name(vault: &str) -> String {
-    policy::role_name(&stem(vault))
 }
 
 pub fn log_group_name(vault: &str) -> String {
@@ -26,16 +22,8 @@ pub fn schedule_rule_name(vault: &str) -> String {
     policy::schedule_rule_name(&stem(vault))
 }
 
-pub fn dashboard_name(vault: &str) -> String {
-    policy::dashboard_name(&stem(vault))
-}
-
 pub fn bucket_name(vault: &str, account_id: &str) -> String {
     policy::default_bucket_name(&stem(vault), account_id)
-}
-
-pub fn alarm_topic_name(vault: &str) -> String {
-    policy::alarm_topic_name(&stem(vault))
 }
 
 pub fn errors_alarm_name(vault: &str) -> String {
@@ -72,10 +60,6 @@ impl Location {
         self.role_arn(&stem(vault))
     }
 
-    pub fn vault_function_arn(&self, vault: &str) -> String {
-        self.function_arn(&stem(vault))
-    }
-
     pub fn vault_alarm_topic_arn(&self, vault: &str) -> String {
         self.alarm_topic_arn(&stem(vault))
     }
@@ -88,7 +72,6 @@ mod tests {
     #[test]
     fn the_contracts_names() {
         assert_eq!(function_name("central"), "rdsbackup-vault-central");
-        assert_eq!(role_name("central"), "rdsbackup-vault-central");
         assert_eq!(schedule_rule_name("central"), "rdsbackup-vault-central");
         assert_eq!(log_group_name("central"), "/aws/lambda/rdsbackup-vault-central");
         assert_eq!(

@@ -38,14 +38,7 @@ pub fn reflect(
             m.min_snapshots = Tf::Known(count);
         }
         m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
-        let mut all = function.tags.clone();
-        all.remove(tags::VAULT);
-        let recorded = model.tags.known();
-        let own = all
-            .iter()
-            .filter(|(k, v)| recorded.is_some_and(|r| r.contains_key(*k)) || default_tags.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let (own, all) = crate::aws::tags::reflect(&function.tags, tags::VAULT, model.tags.known(), default_tags);
         m.tags = Tf::Known(own);
         m.tags_all = Tf::Known(all);
     }

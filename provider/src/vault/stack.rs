@@ -17,10 +17,10 @@ use crate::aws::bucket::BucketSpec;
 use crate::aws::dashboard::DashboardSpec;
 use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
-use crate::aws::function_code;
 use crate::aws::log_group::LogGroupSpec;
 use crate::aws::role::RoleSpec;
 use crate::policy::names::Location;
+use crate::stack::{FunctionSettings, StackCore};
 
 /// The vault function's settings, which have no argument: a run lists and copies at most 20 snapshots (RDS's
 /// limit of copies in flight), well within these.
@@ -29,25 +29,14 @@ pub const TIMEOUT_SECONDS: i32 = 300;
 /// The log group keeps what the vault did for a quarter (an audit looks back that far).
 pub const LOG_RETENTION_DAYS: i32 = 90;
 
-/// Every name, ARN and setting of a vault's stack. Built only from wholly known attributes.
+/// Every name, ARN and setting of a vault's stack. Built only from wholly known attributes; what every stack has
+/// is its `core` (tagged `rdsbackup:vault`), which it derefs to.
 pub struct Desired {
+    pub core: StackCore,
     pub vault: String,
     pub bucket: String,
-    pub role: String,
-    pub role_arn: String,
-    pub function: String,
-    pub function_arn: String,
-    pub log_group: String,
-    pub log_group_arn: String,
     pub rule: String,
-    pub topic: String,
-    pub topic_arn: String,
-    pub managed_topic: bool,
     pub errors_alarm: String,
-    pub dashboard: String,
-    pub region: String,
-    pub partition: String,
-    pub account_id: String,
     pub kms_key_arn: String,
     pub source_accounts: BTreeSet<String>,
     pub retention_days: i32,
@@ -55,10 +44,14 @@ pub struct Desired {
     pub threshold_hours: i32,
     pub deny_insecure_transport: bool,
     pub force_destroy: bool,
-    pub environment: BTreeMap<String, String>,
-    /// `tags_all` plus the `rdsbackup:vault` tag that marks what the vault owns.
-    pub tags: BTreeMap<String, String>,
-    pub iam_policy: serde_json::Value,
+}
+
+impl std::ops::Deref for Desired {
+    type Target = StackCore;
+
+    fn deref(&self) -> &StackCore {
+        &self.core
+    }
 }
 
 fn need<'a, T>(value: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> Result<&'a T, String> {
@@ -102,32 +95,26 @@ impl Desired {
             },
             here,
         );
+        // CloudWatch Logs' own encryption for the log group: a customer key there would need a statement for the
+        // Logs service in the vault key's policy, which the vault's copies do not.
+        let core = StackCore::new(
+            &names::stem(&vault),
+            here,
+            model.alarm_sns_topic_arn.known(),
+            tags,
+            FunctionSettings {
+                memory_mb: MEMORY_MB,
+                timeout_seconds: TIMEOUT_SECONDS,
+                log_retention_days: LOG_RETENTION_DAYS,
+                log_kms_key_arn: None,
+                environment,
+                iam_policy,
+            },
+        );
         Ok(Desired {
-            role: names::role_name(&vault),
-            role_arn: here.vault_role_arn(&vault),
-            function: names::function_name(&vault),
-            function_arn: here.vault_function_arn(&vault),
-            log_group_arn: format!(
-                "arn:{}:logs:{}:{}:log-group:{log_group}",
-                here.partition, here.region, here.account_id
-            ),
-            log_group,
+            core,
             rule: names::schedule_rule_name(&vault),
-            managed_topic: model
-                .alarm_sns_topic_arn
-                .known()
-                .is_none_or(|arn| *arn == here.vault_alarm_topic_arn(&vault)),
-            topic: names::alarm_topic_name(&vault),
-            topic_arn: model
-                .alarm_sns_topic_arn
-                .known()
-                .cloned()
-                .unwrap_or_else(|| here.vault_alarm_topic_arn(&vault)),
             errors_alarm: names::errors_alarm_name(&vault),
-            dashboard: names::dashboard_name(&vault),
-            region: here.region.clone(),
-            partition: here.partition.clone(),
-            account_id: here.account_id.clone(),
             retention_days: small(retention_days, "retention_days")?,
             schedule: need(&model.schedule, "schedule")?.clone(),
             threshold_hours: small(
@@ -138,9 +125,6 @@ impl Desired {
             force_destroy: *need(&model.force_destroy, "force_destroy")?,
             kms_key_arn,
             source_accounts,
-            environment,
-            tags,
-            iam_policy,
             bucket,
             vault,
         })
@@ -175,57 +159,10 @@ impl Desired {
         }
     }
 
-    pub fn role_spec(&self) -> RoleSpec<'_> {
-        RoleSpec {
-            name: &self.role,
-            arn: &self.role_arn,
-            policy: &self.iam_policy,
-            tags: &self.tags,
-        }
-    }
-
-    /// CloudWatch Logs' own encryption: a customer key there would need a statement for the Logs service in
-    /// the vault key's policy, which the vault's copies do not.
-    pub fn log_group_spec(&self) -> LogGroupSpec<'_> {
-        LogGroupSpec {
-            name: &self.log_group,
-            arn: &self.log_group_arn,
-            retention_days: LOG_RETENTION_DAYS,
-            kms_key_arn: None,
-            tags: &self.tags,
-        }
-    }
-
-    pub fn function_spec(&self) -> FunctionSpec<'_> {
-        FunctionSpec {
-            name: &self.function,
-            arn: &self.function_arn,
-            role_arn: &self.role_arn,
-            zip: function_code::ZIP,
-            code_sha256: function_code::CODE_SHA256,
-            memory_mb: MEMORY_MB,
-            timeout_seconds: TIMEOUT_SECONDS,
-            environment: &self.environment,
-            tags: &self.tags,
-        }
-    }
-
-    pub fn topic_spec(&self) -> TopicSpec<'_> {
-        TopicSpec {
-            name: &self.topic,
-            arn: &self.topic_arn,
-            owned: self.managed_topic,
-            tags: &self.tags,
-        }
-    }
-
     /// The scheduled event goes to the function unchanged, as a policy's.
     pub fn schedule_spec(&self) -> RuleSpec<'_> {
         RuleSpec {
-            rule_arn: format!(
-                "arn:{}:events:{}:{}:rule/{}",
-                self.partition, self.region, self.account_id, self.rule
-            ),
+            rule_arn: self.rule_arn(&self.rule),
             rule_name: self.rule.clone(),
             trigger: Trigger::Schedule(self.schedule.clone()),
             enabled: true,
