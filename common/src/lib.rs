@@ -3,6 +3,7 @@
 //! Two small dependencies (SHA-256 for the identifiers, serde for the records), so that both sides build it in
 //! no time.
 
+pub mod archive;
 pub mod copies;
 pub mod identifier;
 pub mod limits;

@@ -442,6 +442,31 @@ impl Run {
 pub mod databases {
     use aws_sdk_rds::types::Tag;
 
+    /// A create whose first attempt's answer was lost (a loaded machine: the SDK timed out and retried) fails
+    /// on its own work, moto's automatic snapshot of the new instance or the instance itself: the database is
+    /// there all the same.
+    async fn made<T, E: std::fmt::Debug>(
+        rds: &aws_sdk_rds::Client,
+        id: &str,
+        created: Result<T, aws_sdk_rds::error::SdkError<E>>,
+    ) {
+        let Err(e) = created else { return };
+        let exists = rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .is_ok()
+            || rds
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
+                .await
+                .is_ok();
+        let retried = format!("{e:?}");
+        assert!(exists && (retried.contains("AlreadyExists")), "creating DB {id}: {e:?}");
+    }
+
     fn tag_list(tags: &[(&str, &str)]) -> Vec<Tag> {
         tags.iter()
             .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
@@ -450,15 +475,16 @@ pub mod databases {
 
     /// An Aurora PostgreSQL cluster.
     pub async fn cluster(rds: &aws_sdk_rds::Client, id: &str, tags: &[(&str, &str)]) {
-        rds.create_db_cluster()
+        let created = rds
+            .create_db_cluster()
             .db_cluster_identifier(id)
             .engine("aurora-postgresql")
             .master_username("admin")
             .master_user_password("password-123")
             .set_tags(Some(tag_list(tags)))
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("creating DB cluster {id}: {e:?}"));
+            .await;
+        made(rds, id, created).await;
     }
 
     /// A DB instance of `engine`, a member of `cluster` when given.
@@ -469,7 +495,8 @@ pub mod databases {
         cluster: Option<&str>,
         tags: &[(&str, &str)],
     ) {
-        rds.create_db_instance()
+        let created = rds
+            .create_db_instance()
             .db_instance_identifier(id)
             .db_instance_class("db.t3.micro")
             .engine(engine)
@@ -477,22 +504,23 @@ pub mod databases {
             .set_db_cluster_identifier(cluster.map(String::from))
             .set_tags(Some(tag_list(tags)))
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
+            .await;
+        made(rds, id, created).await;
     }
 
     /// A PostgreSQL instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed
     /// key, which RDS cannot share).
     pub async fn encrypted_instance(rds: &aws_sdk_rds::Client, id: &str) {
-        rds.create_db_instance()
+        let created = rds
+            .create_db_instance()
             .db_instance_identifier(id)
             .db_instance_class("db.t3.micro")
             .engine("postgres")
             .allocated_storage(20)
             .storage_encrypted(true)
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("creating DB instance {id}: {e:?}"));
+            .await;
+        made(rds, id, created).await;
     }
 
     /// The accounts a DB snapshot is shared with (its `restore` attribute).

@@ -12,7 +12,7 @@ use rdsbackup_tests::accounts::{Account, account};
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::runtime_api::run_once;
 use rdsbackup_tests::{Moto, acceptance, databases, json_object};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SOURCE_A: &str = "111111111111";
 const SOURCE_B: &str = "222222222222";

@@ -6,6 +6,7 @@ pub mod account_quota;
 pub mod alarms;
 pub mod bucket;
 pub mod cluster_members;
+pub mod copy_key;
 pub mod dashboard;
 pub mod error;
 pub mod event_rule;

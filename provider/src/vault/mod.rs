@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::aws::AwsSettings;
 use crate::aws::function_code;
-use crate::plugin::diag::Diagnostics;
+use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::plugin::resource::{ApplyError, TypedResource};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
@@ -100,11 +100,24 @@ impl TypedResource for VaultResource {
         plan::derive(planned, config, &context);
     }
 
-    async fn check_plan(&self, _prior: Option<&VaultModel>, planned: &VaultModel) -> Diagnostics {
-        match self.provider.aws.get() {
-            Some(aws) => plan::check(planned, &location(aws)),
-            None => Diagnostics::new(),
+    /// The location's rules, then (when they pass, for a key new to the vault) the key itself.
+    async fn check_plan(&self, prior: Option<&VaultModel>, planned: &VaultModel) -> Diagnostics {
+        let Some(aws) = self.provider.aws.get() else {
+            return Diagnostics::new();
+        };
+        let mut d = plan::check(planned, &location(aws));
+        if let Some(key) = planned.kms_key_arn.known()
+            && !d.has_errors()
+            && prior.and_then(|p| p.kms_key_arn.known()) != Some(key)
+        {
+            let at = AttrPath::root("kms_key_arn");
+            match crate::aws::copy_key::refusal(&aws.clients.kms, key).await {
+                Ok(None) => {}
+                Ok(Some(refusal)) => d.attribute_error(at, "Vault key not usable", refusal),
+                Err(e) => d.attribute_error(at, "Vault key could not be checked", e.to_string()),
+            }
         }
+        d
     }
 
     fn plan_destroy(&self, prior: &VaultModel) -> Diagnostics {
