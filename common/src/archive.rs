@@ -13,6 +13,9 @@ use crate::identifier;
 
 /// Where exports go in the policy's bucket: `exports/<db>/<snapshot identifier>/`.
 pub const EXPORTS_PREFIX: &str = "exports/";
+/// The markers of exports still running (`pending-exports/<db>/<task identifier>`), which later runs resolve into
+/// their records.
+pub const MARKERS_PREFIX: &str = "pending-exports/";
 /// RDS's limit of snapshot exports in progress per account.
 pub const MAX_IN_FLIGHT: usize = 5;
 /// A period's export is started at most this many times (the first and two retries after a failure); then the

@@ -35,6 +35,8 @@ pub mod env {
     pub const COPIES: &str = "RDSBACKUP_COPIES";
     /// The `vault` block as a JSON object (`vault::to_env`); absent or empty means no vault.
     pub const VAULT: &str = "RDSBACKUP_VAULT";
+    /// The `archive` block as JSON (`archive::to_env`); unset without one.
+    pub const ARCHIVE: &str = "RDSBACKUP_ARCHIVE";
     /// Set on a vault's function (`rdsbackup_vault`): the vault's name. The same binary then collects what
     /// sources share instead of backing up; `BUCKET`, `BUCKET_OWNER`, `KMS_KEY_ARN` (the vault's key, required),
     /// `RETENTION_DAYS` and `MIN_SNAPSHOTS` keep their meaning.
@@ -110,6 +112,8 @@ pub mod metrics {
     /// Hours since the newest available copy in a destination region (dimensions `Policy`, `Region`), the
     /// largest over the databases; the destination's "copy overdue" alarm watches it.
     pub const NEWEST_COPY_AGE_HOURS: &str = "NewestCopyAgeHours";
+    /// Days since the slot of the newest completed export (the `archive` block), per policy.
+    pub const NEWEST_EXPORT_AGE_DAYS: &str = "NewestExportAgeDays";
     /// Copies started by a run (dimensions `Policy`, `Region`).
     pub const COPIES_STARTED: &str = "CopiesStarted";
     /// Copies a run failed to start, follow or expire in a region (dimensions `Policy`, `Region`).

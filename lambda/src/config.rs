@@ -24,6 +24,8 @@ pub struct Config {
     pub copies: Vec<Destination>,
     /// The `vault` block: the account every snapshot is shared with.
     pub vault: Option<VaultTarget>,
+    /// The `archive` block: snapshot exports to S3.
+    pub archive: Option<rdsbackup_common::archive::Archive>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -66,6 +68,8 @@ impl Config {
             bucket_owner: account_id(env::BUCKET_OWNER, &required(env::BUCKET_OWNER)?)?,
             copies: destinations(optional(env::COPIES))?,
             vault: vault_target(optional(env::VAULT))?,
+            archive: rdsbackup_common::archive::from_env(&optional(env::ARCHIVE).unwrap_or_default())
+                .map_err(|e| ConfigError(format!("{} {e}", env::ARCHIVE)))?,
         };
         if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
             return Err(ConfigError(format!(
@@ -273,6 +277,7 @@ mod tests {
                     account_id: "210987654321".into(),
                     kms_key_arn: "arn:aws:kms:us-east-1:123456789012:key/v".into(),
                 }),
+                archive: None,
             }
         );
     }

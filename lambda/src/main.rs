@@ -10,6 +10,7 @@ mod collect;
 mod config;
 mod copies;
 mod event;
+mod exports;
 mod init_error;
 mod metrics;
 mod records;

@@ -102,6 +102,15 @@ pub fn vault_documents(vault: &str, newest_age_hours: &[(String, f64)], timestam
         .collect()
 }
 
+/// The `archive` block's metric: the age in days of the newest completed export of the most overdue database.
+pub fn export_document(policy: &str, age_days: f64, timestamp_ms: i64) -> Value {
+    json!({
+        "_aws": metadata(&[DIMENSION_POLICY], &[NEWEST_EXPORT_AGE_DAYS], timestamp_ms),
+        DIMENSION_POLICY: policy,
+        NEWEST_EXPORT_AGE_DAYS: age_days,
+    })
+}
+
 fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
     let metrics: Vec<Value> = names
         .iter()
@@ -111,6 +120,7 @@ fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
                 NEWEST_SNAPSHOT_AGE_HOURS,
                 NEWEST_COPY_AGE_HOURS,
                 NEWEST_VAULT_COPY_AGE_HOURS,
+                NEWEST_EXPORT_AGE_DAYS,
             ]
             .contains(&name)
             {

@@ -7,6 +7,7 @@
 //! Every step is idempotent, so a repeated, concurrent or later invocation finishes what an earlier one started.
 //! One database (or destination) failing never stops the others; the run reports every failure at the end.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
@@ -48,6 +49,9 @@ pub struct Output {
     pub copied: Vec<String>,
     /// Snapshots shared with the vault account (the snapshot, or its copy onto the vault key).
     pub shared: Vec<String>,
+    /// Export tasks started (the `archive` block); left out of the output without one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exported: Vec<String>,
     pub failed: Vec<Failure>,
 }
 
@@ -73,7 +77,9 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         Trigger::Backup => tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config)),
         // Advancing alone, with nothing pending, is one listing.
         Trigger::Advance => match records::pending(&clients.s3, config).await {
-            Ok(pending) if pending.is_empty() => return finish(config, Output::default(), Vec::new(), &[], None),
+            Ok(pending) if pending.is_empty() => {
+                return finish(config, Output::default(), Vec::new(), &[], None, None);
+            }
             pending => (select::describe(&clients.rds).await, pending),
         },
     };
@@ -102,6 +108,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let own = archived(config, trigger, &surveys);
     let plans = plan_copies(config, now, &surveys);
     let vault_room = AtomicUsize::new(vault_room(config, &surveys));
     let reports: Vec<Report> = stream::iter(surveys.into_iter().zip(plans))
@@ -164,8 +171,56 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         output.shared.extend(report.shared);
         output.failed.extend(report.failed);
     }
+    // Exports after the backups: the slot's own snapshot may be the period's first.
+    let mut export_age_days = None;
+    if let Some(archive) = &config.archive
+        && !own.is_empty()
+    {
+        let outcome = crate::exports::advance(clients, config, archive, now, &own).await;
+        output.exported = outcome.started;
+        output.failed.extend(outcome.failed);
+        export_age_days = outcome.newest_age_days;
+    }
     measured.sort_by(|a, b| a.db.cmp(&b.db));
-    finish(config, output, measured, &regions, unsettled)
+    finish(config, output, measured, &regions, unsettled, export_age_days)
+}
+
+/// The policy's own snapshots of each database at home, as the archive step sees them: only a backup run (which
+/// surveys every database) archives, and only with an `archive` block. Copies onto the vault key are not the
+/// database's series.
+fn archived(config: &Config, trigger: Trigger, surveys: &[Survey]) -> BTreeMap<String, crate::exports::Own> {
+    if config.archive.is_none() || trigger != Trigger::Backup {
+        return BTreeMap::new();
+    }
+    surveys
+        .iter()
+        .filter_map(|survey| {
+            let db = survey.db;
+            let snapshots = survey
+                .home
+                .as_ref()?
+                .iter()
+                .filter(|d| !d.snapshot.id.ends_with(rdsbackup_common::identifier::SHAREABLE_SUFFIX))
+                .filter_map(|d| {
+                    let parsed =
+                        rdsbackup_common::identifier::parse(&d.snapshot.id, &config.policy, &db.identifier, db.kind)?;
+                    let snapshot = rdsbackup_common::archive::Snapshot {
+                        id: d.snapshot.id.clone(),
+                        slot: parsed.slot.to_string(),
+                        available: d.snapshot.is_available(),
+                    };
+                    Some((snapshot, d.arn.clone()))
+                })
+                .collect();
+            Some((
+                db.identifier.clone(),
+                crate::exports::Own {
+                    kind: db.kind,
+                    snapshots,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Emits the metrics and ends the invocation: in error when anything failed, so that Lambda's Errors metric
@@ -176,6 +231,7 @@ fn finish(
     measured: Vec<DbMetrics>,
     regions: &[RegionMetrics],
     unsettled: Option<String>,
+    export_age_days: Option<f64>,
 ) -> Result<Output, RunFailed> {
     for list in [
         &mut output.created,
@@ -192,6 +248,9 @@ fn finish(
     let deleted_home = output.deleted.iter().filter(|d| !d.contains('/')).count();
     for document in metrics::documents(&config.policy, &measured, regions, deleted_home, timestamp_ms) {
         println!("{document}");
+    }
+    if let Some(age) = export_age_days {
+        println!("{}", metrics::export_document(&config.policy, age, timestamp_ms));
     }
     let summary = serde_json::to_string(&output).expect("the output serializes");
     if let (true, Some(e)) = (output.failed.is_empty(), &unsettled) {

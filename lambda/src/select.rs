@@ -158,6 +158,7 @@ mod tests {
             bucket_owner: "123456789012".into(),
             copies: Vec::new(),
             vault: None,
+            archive: None,
         }
     }
 

@@ -96,6 +96,8 @@ impl StackCore {
         RoleSpec {
             name: &self.role,
             arn: &self.role_arn,
+            trust: crate::aws::role::trust_policy(),
+            description: "Runs the rdsbackup function: RDS snapshots, their records and retention.",
             policy: &self.iam_policy,
             tags: &self.tags,
         }

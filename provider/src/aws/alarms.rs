@@ -6,7 +6,7 @@
 //! ([`Shape::age_over`]), in hourly periods with missing data breaching: a run reports an age near 0, so the
 //! alarm stays OK while runs report fresh backups within the window, and fires when they report stale ones or
 //! stop reporting at all (a broken schedule, a failing function). CloudWatch looks back at most 7 days with
-//! hourly periods. Alarms a stack no longer names under its `stale_prefix` (a removed `copy` block, a source
+//! hourly periods. Alarms a stack no longer names under its `stale_prefixes` (a removed `copy` block, a source
 //! account dropped from a vault) are found by name and owner tag and deleted.
 
 use std::collections::BTreeMap;
@@ -24,8 +24,9 @@ pub struct AlarmsSpec<'a> {
     pub alarms: Vec<(String, Shape)>,
     /// What every alarm of the stack starts with (one listing finds them all).
     pub name_prefix: String,
-    /// Alarms under this prefix that `alarms` does not name, and that carry the `owner` tag, are left over.
-    pub stale_prefix: String,
+    /// Alarms under these prefixes (or of these names) that `alarms` does not name, and that carry the `owner`
+    /// tag, are left over.
+    pub stale_prefixes: Vec<String>,
     /// The tag that marks the stack's own parts (`rdsbackup:policy` or `rdsbackup:vault`, with the name).
     pub owner: (&'static str, &'a str),
     /// The alarm whose threshold and topic are reported through the resource's attributes, not as drift.
@@ -102,6 +103,27 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// The Lambda's age `metric` in days above `threshold_days` over the last day, missing data breaching: runs
+    /// report it at least daily, so a day without a report is a broken run as much as a late archive.
+    pub fn days_over(
+        metric: &str,
+        dimensions: Vec<(String, String)>,
+        threshold_days: i32,
+        enabled: bool,
+        topic_arn: &str,
+        description: String,
+    ) -> Shape {
+        Shape {
+            period: 86_400,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: f64::from(threshold_days),
+            ..Shape::age_over(metric, dimensions, 1, enabled, topic_arn, description)
+        }
+    }
+}
+
 impl AlarmsSpec<'_> {
     fn alarms(&self) -> impl Iterator<Item = (&str, &Shape)> {
         self.alarms.iter().map(|(name, shape)| (name.as_str(), shape))
@@ -109,13 +131,13 @@ impl AlarmsSpec<'_> {
 
     /// An alarm of this stack under the stale prefix that the spec no longer names (its tag says whose it is).
     fn is_stale(&self, name: &str, tags: &BTreeMap<String, String>) -> bool {
-        name.starts_with(&self.stale_prefix)
+        self.stale_prefixes.iter().any(|p| name.starts_with(p.as_str()))
             && !self.alarms.iter().any(|(n, _)| n == name)
             && tags.get(self.owner.0).map(String::as_str) == Some(self.owner.1)
     }
 
     fn is_ours(&self, name: &str) -> bool {
-        self.alarms.iter().any(|(n, _)| n == name) || name.starts_with(&self.stale_prefix)
+        self.alarms.iter().any(|(n, _)| n == name) || self.stale_prefixes.iter().any(|p| name.starts_with(p.as_str()))
     }
 }
 

@@ -24,6 +24,16 @@ use super::settings::Clients;
 use super::{policy_document, tags};
 
 const LIFECYCLE_RULE_ID: &str = "rdsbackup-glacier";
+const EXPORTS_RULE_ID: &str = "rdsbackup-exports";
+
+/// The exports' lifecycle: into `storage_class` after `transition_days`, expired after `retention_days` (the
+/// current version; a noncurrent one, the bucket being versioned, a day later).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExportsLifecycle<'a> {
+    pub storage_class: &'a str,
+    pub transition_days: i32,
+    pub retention_days: i32,
+}
 /// S3 does not transition objects under 128 KB by default, and Glacier's 40 KB per-object overhead would make
 /// small ones dearer: the rule moves noncurrent versions of 128 KB or more only (records are about 1 KB).
 const LIFECYCLE_MIN_SIZE: i64 = 128 * 1024 - 1;
@@ -39,6 +49,9 @@ pub struct BucketSpec<'a> {
     pub deny_insecure_transport: bool,
     /// The provider's lifecycle rule `rdsbackup-glacier` with its days; `None` for a bucket without it.
     pub glacier_transition_days: Option<i32>,
+    /// The provider's lifecycle rule `rdsbackup-exports` (an `archive` block): `exports/` moved to the archive
+    /// class and expired.
+    pub exports: Option<ExportsLifecycle<'a>>,
     /// Object Lock in compliance mode, every new object version locked this many days (a vault's records): no
     /// one, the account's root user included, can delete or overwrite a locked version before then.
     pub object_lock_days: Option<i32>,
@@ -79,6 +92,61 @@ impl BucketSpec<'_> {
                 .build(),
         )
     }
+}
+
+impl BucketSpec<'_> {
+    fn exports_rule(&self, exports: &ExportsLifecycle) -> Result<LifecycleRule> {
+        built(
+            LifecycleRule::builder()
+                .id(EXPORTS_RULE_ID)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .prefix(rdsbackup_common::archive::EXPORTS_PREFIX)
+                        .build(),
+                )
+                .status(ExpirationStatus::Enabled)
+                .transitions(
+                    aws_sdk_s3::types::Transition::builder()
+                        .days(exports.transition_days)
+                        .storage_class(TransitionStorageClass::from(exports.storage_class))
+                        .build(),
+                )
+                .expiration(
+                    aws_sdk_s3::types::LifecycleExpiration::builder()
+                        .days(exports.retention_days)
+                        .build(),
+                )
+                .noncurrent_version_expiration(
+                    aws_sdk_s3::types::NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .build(),
+                )
+                .build(),
+        )
+    }
+}
+
+/// The exports rule as found, in the terms of the spec; `None` when it is not there as the provider writes it.
+fn found_exports(rules: &[LifecycleRule]) -> Option<(String, i32, i32)> {
+    let rule = rules.iter().find(|r| r.id() == Some(EXPORTS_RULE_ID))?;
+    let transition = rule.transitions().first()?;
+    (rule.status() == &ExpirationStatus::Enabled && rule.noncurrent_version_expiration().is_some()).then_some(())?;
+    Some((
+        transition.storage_class()?.as_str().to_string(),
+        transition.days()?,
+        rule.expiration()?.days()?,
+    ))
+}
+
+fn glacier_rule_differs(found: &Bucket, spec: &BucketSpec) -> bool {
+    spec.glacier_transition_days.is_some() && found.glacier_days != spec.glacier_transition_days
+}
+
+fn exports_rule_differs(found: &Bucket, spec: &BucketSpec) -> bool {
+    found_exports(&found.lifecycle_rules)
+        != spec
+            .exports
+            .map(|e| (e.storage_class.to_string(), e.transition_days, e.retention_days))
 }
 
 /// A bucket's managed settings as found.
@@ -185,7 +253,7 @@ fn changes(found: &Bucket, spec: &BucketSpec) -> Vec<Change> {
         ),
         (
             Change::Lifecycle,
-            spec.glacier_transition_days.is_some() && found.glacier_days != spec.glacier_transition_days,
+            glacier_rule_differs(found, spec) || exports_rule_differs(found, spec),
         ),
         (Change::Policy, !found.policy_matches(spec)),
         (Change::Tags, tags::change(&found.tags, spec.tags).is_some()),
@@ -211,7 +279,18 @@ impl Change {
                 "bucket {name}: Object Lock is not in compliance mode for {} days",
                 spec.object_lock_days.unwrap_or_default()
             ),
-            Change::Lifecycle => format!("bucket {name}: lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"),
+            Change::Lifecycle => {
+                let mut rules = Vec::new();
+                if glacier_rule_differs(found, spec) {
+                    rules.push(format!("lifecycle rule {LIFECYCLE_RULE_ID} is missing or changed"));
+                }
+                if exports_rule_differs(found, spec) {
+                    rules.push(format!(
+                        "lifecycle rule {EXPORTS_RULE_ID} is missing, changed or left over"
+                    ));
+                }
+                format!("bucket {name}: {}", rules.join("; "))
+            }
             Change::Policy => {
                 format!("bucket {name}: bucket policy statement {TLS_STATEMENT_ID} is missing, differs or is left over")
             }
@@ -533,22 +612,37 @@ async fn ensure(s3: &Client, spec: &BucketSpec<'_>) -> Result<()> {
                     .map_err(failed("s3:PutObjectLockConfiguration", name))?;
             }
             Change::Lifecycle => {
-                let rules: Vec<LifecycleRule> = current
+                // Every rule others added is kept; the provider's are written as the spec says.
+                let mut rules: Vec<LifecycleRule> = current
                     .lifecycle_rules
                     .iter()
-                    .filter(|r| r.id() != Some(LIFECYCLE_RULE_ID))
+                    .filter(|r| r.id() != Some(LIFECYCLE_RULE_ID) && r.id() != Some(EXPORTS_RULE_ID))
                     .cloned()
-                    .chain([spec.lifecycle_rule()?])
                     .collect();
-                s3.put_bucket_lifecycle_configuration()
-                    .bucket(name)
-                    .expected_bucket_owner(owner)
-                    .lifecycle_configuration(built(
-                        BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build(),
-                    )?)
-                    .send()
-                    .await
-                    .map_err(failed("s3:PutBucketLifecycleConfiguration", name))?;
+                if spec.glacier_transition_days.is_some() {
+                    rules.push(spec.lifecycle_rule()?);
+                }
+                if let Some(exports) = &spec.exports {
+                    rules.push(spec.exports_rule(exports)?);
+                }
+                if rules.is_empty() {
+                    s3.delete_bucket_lifecycle()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .send()
+                        .await
+                        .map_err(failed("s3:DeleteBucketLifecycle", name))?;
+                } else {
+                    s3.put_bucket_lifecycle_configuration()
+                        .bucket(name)
+                        .expected_bucket_owner(owner)
+                        .lifecycle_configuration(built(
+                            BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build(),
+                        )?)
+                        .send()
+                        .await
+                        .map_err(failed("s3:PutBucketLifecycleConfiguration", name))?;
+                }
             }
             Change::Policy => {
                 if let Some(policy) = current.merged_policy(spec) {

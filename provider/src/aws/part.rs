@@ -15,8 +15,19 @@ pub trait Part: Sync {
         true
     }
 
+    /// Whether the configuration wants the part now. One that is owned but not wanted (the export role once the
+    /// `archive` block is removed) is read, reported if found, and deleted by converge.
+    fn wanted(&self) -> bool {
+        true
+    }
+
     /// The drift line for a part that is not there.
     fn missing(&self) -> String;
+
+    /// The drift line for a part found that is not wanted.
+    fn left_over(&self) -> String {
+        String::from("a part the configuration no longer has is left over")
+    }
 
     /// `None` when the part does not exist.
     fn read(&self, aws: &Clients) -> impl Future<Output = Result<Option<Self::Found>>> + Send;
@@ -73,9 +84,11 @@ macro_rules! stack_parts {
                 $(
                     let spec = desired.$method();
                     if spec.owned() {
-                        match &self.$part {
-                            Some(found) => drift.extend(spec.drift(found)),
-                            None => drift.push(spec.missing()),
+                        match (&self.$part, spec.wanted()) {
+                            (Some(found), true) => drift.extend(spec.drift(found)),
+                            (None, true) => drift.push(spec.missing()),
+                            (Some(_), false) => drift.push(spec.left_over()),
+                            (None, false) => {}
                         }
                     }
                 )*
@@ -101,7 +114,7 @@ macro_rules! stack_parts {
             $(
                 let spec = desired.$method();
                 if spec.owned() {
-                    spec.ensure(aws).await?;
+                    if spec.wanted() { spec.ensure(aws).await?; } else { spec.delete(aws).await?; }
                 }
             )*
             Ok(())

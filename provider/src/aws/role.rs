@@ -1,5 +1,6 @@
-//! The function's IAM role: trusted by Lambda only, with one inline least-privilege policy (built by the
-//! policy module from the stack's ARNs). Documents are compared by meaning, after percent-decoding.
+//! A stack's IAM role: the function's (trusted by Lambda only) or the export role (trusted by RDS's export service
+//! for this account's own exports only), each with one inline least-privilege policy built by the stack from its
+//! ARNs. Documents are compared by meaning, after percent-decoding.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +19,14 @@ pub const INLINE_POLICY_NAME: &str = "rdsbackup";
 pub struct RoleSpec<'a> {
     pub name: &'a str,
     pub arn: &'a str,
+    /// Who may assume it.
+    pub trust: Value,
+    pub description: &'static str,
     pub policy: &'a Value,
     pub tags: &'a BTreeMap<String, String>,
 }
 
+/// The function's role: Lambda assumes it.
 pub fn trust_policy() -> Value {
     json!({
         "Version": "2012-10-17",
@@ -64,7 +69,7 @@ fn changes(found: Option<&Role>, spec: &RoleSpec) -> Vec<Change> {
     if !role
         .trust
         .as_ref()
-        .is_some_and(|t| policy_document::equivalent(t, &trust_policy()))
+        .is_some_and(|t| policy_document::equivalent(t, &spec.trust))
     {
         changes.push(Change::Trust);
     }
@@ -209,8 +214,8 @@ async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
                 let created = iam
                     .create_role()
                     .role_name(name)
-                    .assume_role_policy_document(trust_policy().to_string())
-                    .description("Runs the rdsbackup backup function: RDS snapshots, their records and retention.")
+                    .assume_role_policy_document(spec.trust.to_string())
+                    .description(spec.description)
                     .set_tags(Some(tag_list(spec.tags)?))
                     .send()
                     .await
@@ -229,7 +234,7 @@ async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
             Change::Trust => {
                 iam.update_assume_role_policy()
                     .role_name(name)
-                    .policy_document(trust_policy().to_string())
+                    .policy_document(spec.trust.to_string())
                     .send()
                     .await
                     .map_err(failed("iam:UpdateAssumeRolePolicy", name))?;

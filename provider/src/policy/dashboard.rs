@@ -53,6 +53,13 @@ pub fn body(d: &Desired) -> Value {
             "stat": "Sum",
         }));
     }
+    if d.archive.is_some() {
+        widgets.push(json!({
+            "title": "Newest completed export (days)",
+            "metrics": [[NAMESPACE, NEWEST_EXPORT_AGE_DAYS, DIMENSION_POLICY, d.policy, {"stat": "Maximum"}]],
+            "stat": "Maximum",
+        }));
+    }
     crate::aws::dashboard::grid(widgets, &d.region)
 }
 

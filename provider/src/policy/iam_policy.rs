@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rdsbackup_common::archive::{Archive, EXPORTS_PREFIX, MARKERS_PREFIX};
 use rdsbackup_common::copies::Destination;
 use rdsbackup_common::vault::VaultTarget;
 use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, identifier, tags};
@@ -27,6 +28,7 @@ pub struct Grants<'a> {
     pub kms_key_arn: Option<&'a str>,
     pub copies: &'a [Destination],
     pub vault: Option<&'a VaultTarget>,
+    pub archive: Option<&'a Archive>,
 }
 
 /// A statement allowing `actions` on one key, by key ARN, or (IAM cannot name a key by alias ARN) on whichever
@@ -46,6 +48,39 @@ pub(crate) fn key_statement(sid: String, actions: Value, key: &str, via: Option<
         statement["Condition"]["StringEquals"] = json!({"kms:ViaService": via});
     }
     statement
+}
+
+/// The export role's inline policy: RDS's export service writes the export's files under `exports/` of the
+/// policy's bucket and nowhere else (the actions StartExportTask's documentation requires), with the block's key.
+pub fn export_document(bucket: &str, kms_key_arn: &str, here: &Location) -> Value {
+    let bucket_arn = here.bucket_arn(bucket);
+    json!({"Version": "2012-10-17", "Statement": [
+        {
+            "Sid": "WriteExports",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject*", "s3:GetObject*", "s3:PutObject*"],
+            "Resource": format!("{bucket_arn}/{EXPORTS_PREFIX}*")
+        },
+        {
+            "Sid": "ListExports",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn.clone(),
+            "Condition": {"StringLike": {"s3:prefix": format!("{EXPORTS_PREFIX}*")}}
+        },
+        {
+            "Sid": "BucketLocation",
+            "Effect": "Allow",
+            "Action": "s3:GetBucketLocation",
+            "Resource": bucket_arn
+        },
+        key_statement(
+            "ExportKey".into(),
+            json!(["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]),
+            kms_key_arn,
+            None,
+        )
+    ]})
 }
 
 /// The function's own log streams, in its log group only (every stack's function has this one).
@@ -238,6 +273,52 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             "Condition": {"StringEquals": {"kms:ViaService": via_rds}}
         }));
     }
+    if let Some(archive) = grants.archive {
+        // Exports of the policy's own snapshots only, through the export role only (passed to RDS's export
+        // service only); StartExportTask is authorized on the snapshot exported.
+        statements.push(json!({
+            "Sid": "ExportOwnSnapshots",
+            "Effect": "Allow",
+            "Action": "rds:StartExportTask",
+            "Resource": [rds("snapshot", &own_prefix), rds("cluster-snapshot", &own_prefix)]
+        }));
+        statements.push(json!({
+            "Sid": "DescribeExports",
+            "Effect": "Allow",
+            "Action": "rds:DescribeExportTasks",
+            "Resource": "*"
+        }));
+        statements.push(json!({
+            "Sid": "PassTheExportRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": archive.role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "export.rds.amazonaws.com"}}
+        }));
+        statements.push(json!({
+            "Sid": "ExportMarkers",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:PutObject"],
+            "Resource": format!("{}/{MARKERS_PREFIX}*", here.bucket_arn(grants.bucket))
+        }));
+        // RDS encrypts the export with the block's key through grants it makes in the caller's name.
+        statements.push(key_statement(
+            "ExportKey".into(),
+            json!([
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:RetireGrant"
+            ]),
+            &archive.kms_key_arn,
+            None,
+        ));
+    }
     let bucket_arn = here.bucket_arn(grants.bucket);
     statements.push(json!({
         "Sid": "Records",
@@ -299,6 +380,7 @@ mod tests {
                 kms_key_arn: None,
                 copies: &[],
                 vault: None,
+                archive: None,
             },
             &here(),
         );
@@ -359,6 +441,7 @@ mod tests {
                 kms_key_arn: None,
                 copies: &[],
                 vault: None,
+                archive: None,
             },
             &here(),
         );
@@ -389,6 +472,7 @@ mod tests {
                 kms_key_arn: Some("arn:aws:kms:eu-west-1:123456789012:key/k1"),
                 copies: &[],
                 vault: None,
+                archive: None,
             },
             &here(),
         );
@@ -431,6 +515,7 @@ mod tests {
                 kms_key_arn: None,
                 copies: &copies,
                 vault: None,
+                archive: None,
             },
             &here(),
         );

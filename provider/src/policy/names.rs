@@ -79,6 +79,15 @@ impl Location {
         )
     }
 
+    pub fn export_role_arn(&self, policy: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition,
+            self.account_id,
+            export_role_name(policy)
+        )
+    }
+
     pub fn bucket_arn(&self, bucket: &str) -> String {
         format!("arn:{}:s3:::{bucket}", self.partition)
     }
@@ -86,6 +95,16 @@ impl Location {
 
 pub fn overdue_alarm_name(policy: &str) -> String {
     format!("{}backup-overdue", alarm_name_prefix(policy))
+}
+
+/// The `archive` block's alarm: no export completed in a period.
+pub fn export_overdue_alarm_name(policy: &str) -> String {
+    format!("{}export-overdue", alarm_name_prefix(policy))
+}
+
+/// The role RDS's export service assumes to write a policy's exports (`archive` block).
+pub fn export_role_name(policy: &str) -> String {
+    format!("rdsbackup-{policy}-export")
 }
 
 pub fn errors_alarm_name(policy: &str) -> String {
@@ -121,8 +140,9 @@ pub fn alarm_name_prefix(policy: &str) -> String {
 }
 
 /// Every alarm of the policy, sorted, as the `alarm_names` attribute is: `regions` are the `copy` blocks'.
-pub fn alarm_names<'a>(policy: &str, regions: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn alarm_names<'a>(policy: &str, regions: impl IntoIterator<Item = &'a str>, archive: bool) -> Vec<String> {
     let mut names = vec![overdue_alarm_name(policy), errors_alarm_name(policy)];
+    names.extend(archive.then(|| export_overdue_alarm_name(policy)));
     names.extend(
         regions
             .into_iter()
@@ -165,7 +185,7 @@ mod tests {
         );
         assert_eq!(here.bucket_arn("b"), "arn:aws:s3:::b");
         assert_eq!(
-            alarm_names("nightly", ["us-west-2", "eu-west-1"]),
+            alarm_names("nightly", ["us-west-2", "eu-west-1"], false),
             [
                 "rdsbackup-nightly-backup-overdue",
                 "rdsbackup-nightly-copy-overdue-eu-west-1",

@@ -29,9 +29,9 @@ pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanCon
         planned.function_name = Tf::Known(names::function_name(name));
         planned.log_group_name = Tf::Known(names::log_group_name(name));
         planned.schedule_rule_name = Tf::Known(names::schedule_rule_name(name));
-        planned.alarm_names = match planned.copy_regions() {
-            Some(regions) => Tf::Known(names::alarm_names(name, regions)),
-            None => Tf::Unknown,
+        planned.alarm_names = match (planned.copy_regions(), &planned.archive) {
+            (_, Tf::Unknown) | (None, _) => Tf::Unknown,
+            (Some(regions), archive) => Tf::Known(names::alarm_names(name, regions, archive.known().is_some())),
         };
         if let Some(here) = context.location {
             planned.account_id = Tf::Known(here.account_id.clone());
@@ -141,6 +141,19 @@ fn check_region(d: &mut Diagnostics, planned: &PolicyModel, here: &Location) {
                 ),
             );
         }
+    }
+    // RDS exports with a key of the snapshot's region.
+    if let Some(key) = planned.archive.known().and_then(|a| a.kms_key_arn.known())
+        && let Some(region) = rules::arn_region(key, "kms").filter(|r| *r != here.region)
+    {
+        d.attribute_error(
+            AttrPath::root("archive").attribute("kms_key_arn"),
+            "Invalid archive kms_key_arn",
+            format!(
+                "the key is in {region}, but the snapshots are in {}: RDS exports with a key of their region.",
+                here.region
+            ),
+        );
     }
     for (attribute, value, service) in [
         ("kms_key_arn", &planned.kms_key_arn, "kms"),

@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use rdsbackup_common::{copies, env, tags, vault};
+use rdsbackup_common::{archive, copies, env, tags, vault};
 
 use super::names::{self, Location};
-use super::schema::{CopyModel, PolicyModel, VaultModel};
+use super::schema::{
+    ARCHIVE_EVERY, ARCHIVE_RETENTION_DAYS, ARCHIVE_STORAGE_CLASS, ARCHIVE_TRANSITION_DAYS, ArchiveModel, CopyModel,
+    PolicyModel, VaultModel,
+};
 use super::stack::Observed;
 use crate::aws::event_rule::Trigger;
 use crate::plugin::typed::Tf;
@@ -67,6 +70,9 @@ pub fn reflect(
                 })
             });
         }
+        if let Ok(found) = archive::from_env(env.get(env::ARCHIVE).map_or("", String::as_str)) {
+            m.archive = found.map_or(Tf::Null, |a| Tf::Known(archive_block(model, &a)));
+        }
         set(&mut m.lambda_memory_mb, function.memory_mb.map(i64::from));
         set(&mut m.lambda_timeout_seconds, function.timeout_seconds.map(i64::from));
         m.lambda_code_sha256 = Tf::Known(function.code_sha256.clone());
@@ -116,7 +122,11 @@ pub fn reflect(
     m.log_group_name = Tf::Known(names::log_group_name(&name));
     m.schedule_rule_name = Tf::Known(names::schedule_rule_name(&name));
     m.schedule_rule_arn = Tf::Known(here.schedule_rule_arn(&name));
-    m.alarm_names = Tf::Known(names::alarm_names(&name, m.copy_regions().unwrap_or_default()));
+    m.alarm_names = Tf::Known(names::alarm_names(
+        &name,
+        m.copy_regions().unwrap_or_default(),
+        m.archive.known().is_some(),
+    ));
     if m.role_arn.known().is_none() {
         m.role_arn = Tf::Known(here.role_arn(&name));
     }
@@ -167,4 +177,42 @@ fn copy_blocks(recorded: &PolicyModel, found: &PolicyModel, destinations: &[copi
             }
         })
         .collect()
+}
+
+/// The `archive` block as the function's environment holds it, defaults resolved; an argument the recorded block
+/// left out (or an import) stays out while the value found is its default, so that an unchanged configuration
+/// plans no change.
+fn archive_block(recorded: &PolicyModel, found: &archive::Archive) -> ArchiveModel {
+    let before = recorded.archive.known();
+    fn kept<T: Clone + PartialEq>(value: T, default: T, recorded: Option<&Tf<T>>) -> Tf<T> {
+        let left_out = recorded.is_none_or(|v| matches!(v, Tf::Null));
+        if left_out && value == default {
+            Tf::Null
+        } else {
+            Tf::Known(value)
+        }
+    }
+    let every = match found.every {
+        archive::Every::Week => "week",
+        archive::Every::Month => "month",
+    };
+    ArchiveModel {
+        every: kept(every.to_string(), ARCHIVE_EVERY.to_string(), before.map(|b| &b.every)),
+        kms_key_arn: Tf::Known(found.kms_key_arn.clone()),
+        storage_class: kept(
+            found.storage_class.as_str().to_string(),
+            ARCHIVE_STORAGE_CLASS.to_string(),
+            before.map(|b| &b.storage_class),
+        ),
+        transition_days: kept(
+            i64::from(found.transition_days),
+            ARCHIVE_TRANSITION_DAYS,
+            before.map(|b| &b.transition_days),
+        ),
+        retention_days: kept(
+            i64::from(found.retention_days),
+            ARCHIVE_RETENTION_DAYS,
+            before.map(|b| &b.retention_days),
+        ),
+    }
 }

@@ -49,6 +49,18 @@ tf_object! {
         pub drift: Vec<String>,
         pub copy: Vec<CopyModel>,
         pub vault: VaultModel,
+        pub archive: ArchiveModel,
+    }
+}
+
+tf_object! {
+    /// The `archive` block: snapshot exports to S3, moved to an archive storage class.
+    pub struct ArchiveModel {
+        pub every: String,
+        pub kms_key_arn: String,
+        pub storage_class: String,
+        pub transition_days: i64,
+        pub retention_days: i64,
     }
 }
 
@@ -331,7 +343,7 @@ pub fn schema() -> Schema {
                 )
                 .use_state_for_unknown(),
             ],
-            blocks: vec![copy_block(), vault_block()],
+            blocks: vec![copy_block(), vault_block(), archive_block()],
         },
     }
 }
@@ -414,6 +426,64 @@ fn vault_block() -> NestedBlock {
                      `kms:DescribeKey`, which RDS needs to copy a shared snapshot. The plan checks the key policy \
                      and says what statement to add when it does not.",
                 ),
+            ],
+            blocks: vec![],
+        },
+    )
+}
+
+/// Defaults of the `archive` block (../shared/CONTRACTS.md), applied by the stack: a nested block's attributes
+/// take no static default in the plan.
+pub const ARCHIVE_EVERY: &str = "month";
+pub const ARCHIVE_STORAGE_CLASS: &str = "DEEP_ARCHIVE";
+pub const ARCHIVE_TRANSITION_DAYS: i64 = 0;
+pub const ARCHIVE_RETENTION_DAYS: i64 = 2555;
+
+fn archive_block() -> NestedBlock {
+    use Attribute as A;
+    NestedBlock::single(
+        "archive",
+        Block {
+            description: "Export the data of the first available snapshot of each period (week or month) of each \
+                          database to the policy's bucket, under `exports/<db>/<snapshot identifier>/` (Apache \
+                          Parquet, through RDS's snapshot export), and move it to an archive storage class there: \
+                          about $0.01 per GB exported, then $0.00099 per GB-month in DEEP_ARCHIVE against about \
+                          $0.095 for snapshot storage. An export is an archive of the data, not a restorable \
+                          database. RDS runs at most 5 exports per account at once; the rest wait for a later \
+                          invocation. The export role `rdsbackup-<name>-export` may write only under `exports/`.",
+            attributes: vec![
+                A::optional(
+                    "every",
+                    AttrType::String,
+                    "`week` or `month` (the default): the period of which the first available snapshot is \
+                     exported, by the snapshot's slot in UTC; weeks start on Monday (ISO 8601).",
+                ),
+                A::required(
+                    "kms_key_arn",
+                    AttrType::String,
+                    "ARN of a customer managed key of the policy's region the export is encrypted with (RDS \
+                     requires one).",
+                ),
+                A::optional(
+                    "storage_class",
+                    AttrType::String,
+                    "`DEEP_ARCHIVE` (the default), `GLACIER` or `GLACIER_IR`: where exports move after \
+                     `transition_days`.",
+                ),
+                A::optional(
+                    "transition_days",
+                    AttrType::Number,
+                    "Days an export stays in S3 Standard before the transition. Defaults to 0.",
+                )
+                .validated(whole(0, 3650)),
+                A::optional(
+                    "retention_days",
+                    AttrType::Number,
+                    "Exports are deleted after this many days (current and noncurrent versions). At least \
+                     `transition_days` plus the class's minimum storage duration (90 days for GLACIER and \
+                     GLACIER_IR, 180 for DEEP_ARCHIVE), which S3 charges for anyway. Defaults to 2555 (7 years).",
+                )
+                .validated(whole(1, 36500)),
             ],
             blocks: vec![],
         },

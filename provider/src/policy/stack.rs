@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rdsbackup_common::archive::{self, Archive, Every, StorageClass};
 use rdsbackup_common::copies::{self, Destination};
 use rdsbackup_common::vault::{self, VaultTarget};
 use rdsbackup_common::{env, metrics, rules, tags};
@@ -13,7 +14,7 @@ use super::iam_policy::{self, Grants};
 use super::names::{self, Location};
 use super::schema::PolicyModel;
 use crate::aws::alarms::{AlarmsSpec, Shape, TopicSpec};
-use crate::aws::bucket::BucketSpec;
+use crate::aws::bucket::{BucketSpec, ExportsLifecycle};
 use crate::aws::dashboard::DashboardSpec;
 use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
@@ -35,6 +36,13 @@ pub struct Desired {
     pub copies: Vec<Destination>,
     /// The `vault` block.
     pub vault: Option<VaultTarget>,
+    /// The `archive` block, every default resolved, with its export role.
+    pub archive: Option<Archive>,
+    pub export_role: String,
+    pub export_role_arn: String,
+    pub export_overdue_alarm: String,
+    /// The export role's inline policy, with an `archive` block.
+    pub export_policy: Option<serde_json::Value>,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
     pub schedule: String,
@@ -81,6 +89,7 @@ impl Desired {
         let min_snapshots = *need(&model.min_snapshots, "min_snapshots")?;
         let copies = destinations(model, retention_days, min_snapshots)?;
         let vault = vault_target(model)?;
+        let archive = archive_target(model, here)?;
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
@@ -99,6 +108,7 @@ impl Desired {
         // Only with copies: a policy without them keeps the environment it always had.
         .chain((!copies.is_empty()).then(|| (env::COPIES.to_string(), copies::to_env(&copies))))
         .chain(vault.as_ref().map(|v| (env::VAULT.to_string(), vault::to_env(v))))
+        .chain(archive.as_ref().map(|a| (env::ARCHIVE.to_string(), archive::to_env(a))))
         .collect();
         let iam_policy = iam_policy::document(
             &Grants {
@@ -112,9 +122,13 @@ impl Desired {
                 kms_key_arn: kms_key_arn.as_deref(),
                 copies: &copies,
                 vault: vault.as_ref(),
+                archive: archive.as_ref(),
             },
             here,
         );
+        let export_policy = archive
+            .as_ref()
+            .map(|a| iam_policy::export_document(&bucket, &a.kms_key_arn, here));
         let core = StackCore::new(
             &policy,
             here,
@@ -151,9 +165,14 @@ impl Desired {
                 *need(&model.max_backup_age_hours, "max_backup_age_hours")?,
                 "max_backup_age_hours",
             )?,
+            export_role: names::export_role_name(&policy),
+            export_role_arn: here.export_role_arn(&policy),
+            export_overdue_alarm: names::export_overdue_alarm_name(&policy),
+            export_policy,
             kms_key_arn,
             copies,
             vault,
+            archive,
             bucket,
             policy,
         })
@@ -200,6 +219,11 @@ impl Desired {
             kms_key_arn: self.kms_key_arn.as_deref(),
             deny_insecure_transport: self.deny_insecure_transport,
             glacier_transition_days: Some(self.glacier_transition_days),
+            exports: self.archive.as_ref().map(|a| ExportsLifecycle {
+                storage_class: a.storage_class.as_str(),
+                transition_days: a.transition_days as i32,
+                retention_days: a.retention_days as i32,
+            }),
             object_lock_days: None,
             // Destroy refuses a bucket with records unless `force_destroy`, before anything is deleted.
             keep_records: false,
@@ -321,14 +345,71 @@ impl Desired {
                 ),
             )
         }));
+        if let Some(archive) = &self.archive {
+            // A period plus two days: the export of a period's first snapshot starts on its first day and takes
+            // hours; RDS queues it behind at most 4 others.
+            let days = match archive.every {
+                Every::Week => 7 + 2,
+                Every::Month => 31 + 2,
+            };
+            alarms.push((
+                self.export_overdue_alarm.clone(),
+                Shape::days_over(
+                    metrics::NEWEST_EXPORT_AGE_DAYS,
+                    vec![policy(&self.policy)],
+                    days,
+                    self.enabled,
+                    &self.topic_arn,
+                    format!(
+                        "rdsbackup policy {}: no export newer than {days} days has completed: a period went without \
+                         its archive.",
+                        self.policy
+                    ),
+                ),
+            ));
+        }
         AlarmsSpec {
             alarms,
             name_prefix: names::alarm_name_prefix(&self.policy),
-            stale_prefix: names::copy_overdue_alarm_prefix(&self.policy),
+            stale_prefixes: vec![
+                names::copy_overdue_alarm_prefix(&self.policy),
+                names::export_overdue_alarm_name(&self.policy),
+            ],
             owner: (tags::POLICY, &self.policy),
             reflected: Some(&self.overdue_alarm),
             tags: &self.tags,
         }
+    }
+}
+
+impl Desired {
+    /// The role RDS's export service assumes for this policy's exports: trusted for this account's own exports in
+    /// this region only (`aws:SourceAccount`, `aws:SourceArn`, against the confused deputy), writing only under
+    /// `exports/`. Owned while the `archive` block is there; removing the block deletes it.
+    pub fn export_role_spec(&self) -> ExportRoleSpec<'_> {
+        static NO_POLICY: serde_json::Value = serde_json::Value::Null;
+        ExportRoleSpec(
+            RoleSpec {
+                name: &self.export_role,
+                arn: &self.export_role_arn,
+                trust: serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Service": "export.rds.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": self.account_id},
+                            "ArnLike": {"aws:SourceArn": format!("arn:{}:rds:{}:{}:*", self.partition, self.region, self.account_id)}
+                        }
+                    }]
+                }),
+                description: "Lets RDS write the rdsbackup policy's snapshot exports under exports/ of its bucket.",
+                policy: self.export_policy.as_ref().unwrap_or(&NO_POLICY),
+                tags: &self.tags,
+            },
+            self.archive.is_some(),
+        )
     }
 }
 
@@ -371,6 +452,70 @@ fn vault_target(model: &PolicyModel) -> std::result::Result<Option<VaultTarget>,
     }))
 }
 
+/// The `archive` block with its defaults resolved, and the export role the stack makes for it.
+fn archive_target(model: &PolicyModel, here: &Location) -> std::result::Result<Option<Archive>, String> {
+    use super::schema::{ARCHIVE_EVERY, ARCHIVE_RETENTION_DAYS, ARCHIVE_STORAGE_CLASS, ARCHIVE_TRANSITION_DAYS};
+    let Some(block) = model.archive.known() else {
+        return Ok(None);
+    };
+    let days = |value: &crate::plugin::typed::Tf<i64>, default: i64, attribute: &str| {
+        u32::try_from(value.known().copied().unwrap_or(default))
+            .map_err(|_| format!("archive.{attribute} is out of range"))
+    };
+    let class = block
+        .storage_class
+        .known()
+        .map_or(ARCHIVE_STORAGE_CLASS, String::as_str);
+    Ok(Some(Archive {
+        every: match block.every.known().map_or(ARCHIVE_EVERY, String::as_str) {
+            "week" => Every::Week,
+            _ => Every::Month,
+        },
+        kms_key_arn: need(&block.kms_key_arn, "archive.kms_key_arn")?.clone(),
+        storage_class: StorageClass::parse(class)
+            .ok_or_else(|| format!("archive.storage_class {class:?} is not known"))?,
+        transition_days: days(&block.transition_days, ARCHIVE_TRANSITION_DAYS, "transition_days")?,
+        retention_days: days(&block.retention_days, ARCHIVE_RETENTION_DAYS, "retention_days")?,
+        role_arn: here.export_role_arn(need(&model.name, "name")?),
+    }))
+}
+
+/// The export role is a role like the function's, wanted only while the `archive` block is there: without it a
+/// role of that name of the policy's is left over, and converge deletes it.
+pub struct ExportRoleSpec<'a>(RoleSpec<'a>, bool);
+
+impl crate::aws::part::Part for ExportRoleSpec<'_> {
+    type Found = <RoleSpec<'static> as crate::aws::part::Part>::Found;
+
+    fn wanted(&self) -> bool {
+        self.1
+    }
+
+    fn left_over(&self) -> String {
+        format!("role {} is left over: the archive block is gone", self.0.name)
+    }
+
+    fn missing(&self) -> String {
+        self.0.missing()
+    }
+
+    async fn read(&self, aws: &crate::aws::settings::Clients) -> crate::aws::error::Result<Option<Self::Found>> {
+        self.0.read(aws).await
+    }
+
+    fn drift(&self, found: &Self::Found) -> Vec<String> {
+        self.0.drift(found)
+    }
+
+    async fn ensure(&self, aws: &crate::aws::settings::Clients) -> crate::aws::error::Result<()> {
+        self.0.ensure(aws).await
+    }
+
+    async fn delete(&self, aws: &crate::aws::settings::Clients) -> crate::aws::error::Result<()> {
+        self.0.delete(aws).await
+    }
+}
+
 impl Desired {
     pub fn dashboard_spec(&self) -> DashboardSpec<'_> {
         DashboardSpec {
@@ -383,6 +528,7 @@ impl Desired {
 crate::aws::part::stack_parts! {
     Desired;
     bucket: BucketSpec = bucket_spec,
+    export_role: ExportRoleSpec = export_role_spec,
     role: RoleSpec = role_spec,
     log_group: LogGroupSpec = log_group_spec,
     function: FunctionSpec = function_spec,

@@ -45,7 +45,71 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
     check_overdue_threshold(&mut d, model);
     check_copies(&mut d, model);
     check_vault(&mut d, model);
+    check_archive(&mut d, model);
     d
+}
+
+/// The `archive` block: a period and a storage class S3 and this provider know, a key ARN, and a retention that
+/// outlasts the transition by the class's minimum storage duration (S3 charges that long for an object deleted
+/// sooner, so a shorter retention pays for storage it does not get).
+fn check_archive(d: &mut Diagnostics, model: &PolicyModel) {
+    use rdsbackup_common::archive::StorageClass;
+    let Some(block) = model.archive.known() else { return };
+    let at = AttrPath::root("archive");
+    if let Some(every) = block.every.known()
+        && !["week", "month"].contains(&every.as_str())
+    {
+        d.attribute_error(
+            at.attribute("every"),
+            "Invalid archive every",
+            format!("{every:?} is not a period: use \"week\" or \"month\"."),
+        );
+    }
+    let class = match block.storage_class.known() {
+        None => StorageClass::parse(super::schema::ARCHIVE_STORAGE_CLASS),
+        Some(name) => {
+            let class = StorageClass::parse(name);
+            if class.is_none() {
+                let allowed: Vec<&str> = StorageClass::ALL.iter().map(|c| c.as_str()).collect();
+                d.attribute_error(
+                    at.attribute("storage_class"),
+                    "Invalid archive storage_class",
+                    format!(
+                        "{name:?} is not an archive storage class: use one of {}.",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+            class
+        }
+    };
+    if let Some(Err(message)) = block.kms_key_arn.known().map(|k| rules::kms_key_arn(k)) {
+        d.attribute_error(at.attribute("kms_key_arn"), "Invalid archive kms_key_arn", message);
+    }
+    let transition = match &block.transition_days {
+        Tf::Null => Some(super::schema::ARCHIVE_TRANSITION_DAYS),
+        other => other.known().copied(),
+    };
+    let retention = match &block.retention_days {
+        Tf::Null => Some(super::schema::ARCHIVE_RETENTION_DAYS),
+        other => other.known().copied(),
+    };
+    if let (Some(class), Some(transition), Some(retention)) = (class, transition, retention) {
+        let least = transition + i64::from(class.minimum_days());
+        if retention < least {
+            d.attribute_error(
+                at.attribute("retention_days"),
+                "Invalid archive retention_days",
+                format!(
+                    "retention_days ({retention}) must be at least transition_days ({transition}) plus {}'s minimum \
+                     storage duration of {} days, {least} in all: S3 charges for that minimum however soon an \
+                     export is deleted.",
+                    class.as_str(),
+                    class.minimum_days()
+                ),
+            );
+        }
+    }
 }
 
 /// The `vault` block: a 12-digit account, and a key ARN (not an alias: the Lambda compares a snapshot's key with

@@ -153,6 +153,7 @@ impl Desired {
             kms_key_arn: Some(&self.kms_key_arn),
             deny_insecure_transport: self.deny_insecure_transport,
             glacier_transition_days: None,
+            exports: None,
             object_lock_days: Some(self.retention_days),
             keep_records: !self.force_destroy,
             tags: &self.tags,
@@ -212,7 +213,7 @@ impl Desired {
         AlarmsSpec {
             alarms,
             name_prefix: names::alarm_name_prefix(&self.vault),
-            stale_prefix: names::overdue_alarm_prefix(&self.vault),
+            stale_prefixes: vec![names::overdue_alarm_prefix(&self.vault)],
             owner: (tags::VAULT, &self.vault),
             reflected: None,
             tags: &self.tags,

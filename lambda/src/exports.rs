@@ -1,0 +1,238 @@
+//! The `archive` block's step of a backup run: start the exports `common::archive::plan` chooses (the first
+//! available snapshot of each period of each database, at most 5 in flight per account), and bring each export's
+//! record up to date as RDS finishes it. State lives where it survives a crash: the export tasks themselves
+//! (RDS lists them; their identifiers are deterministic, so a repeated invocation finds what it started) and a
+//! marker `pending-exports/<db>/<task>` per export still running, which a later run resolves into the record's
+//! `export` (`task_identifier`, `s3_prefix`, `status`). moto completes an export at once and writes no Parquet.
+
+use std::collections::BTreeMap;
+
+use rdsbackup_common::archive::{self, Archive, Snapshot, Task};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tracing::{error, info};
+
+use crate::aws_error;
+use crate::config::Config;
+use crate::records::{self, Bucket};
+use crate::run::Clients;
+use crate::select::{Failure, Kind};
+use crate::slot::Slot;
+
+const MARKERS: &str = archive::MARKERS_PREFIX;
+
+/// One database's own snapshots, as the run listed them: the plan's view, and each one's ARN.
+pub struct Own {
+    pub kind: Kind,
+    pub snapshots: Vec<(Snapshot, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Export tasks started.
+    pub started: Vec<String>,
+    pub failed: Vec<Failure>,
+    /// Over the databases with a completed export, the oldest newest one's age in days (the alarm's metric).
+    pub newest_age_days: Option<f64>,
+}
+
+/// RDS's export task statuses are upper case (`COMPLETE`); records and the plan use lower case.
+fn lowercase(status: Option<&str>) -> String {
+    status.unwrap_or_default().to_ascii_lowercase()
+}
+
+async fn tasks(rds: &aws_sdk_rds::Client) -> Result<Vec<Task>, String> {
+    let mut found = Vec::new();
+    let mut pages = rds.describe_export_tasks().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error::describe("DescribeExportTasks", &e))?;
+        found.extend(page.export_tasks().iter().map(|t| Task {
+            id: t.export_task_identifier().unwrap_or_default().to_string(),
+            status: lowercase(t.status()),
+        }));
+    }
+    Ok(found)
+}
+
+/// Sets the record's `export`, keeping whatever else it holds (a missing record is left to the backup's repair).
+async fn record_export(
+    s3: &aws_sdk_s3::Client,
+    config: &Config,
+    db: &str,
+    snapshot: &str,
+    export: Value,
+) -> Result<(), String> {
+    let bucket = Bucket::of(config);
+    let key = rdsbackup_common::record_key(db, snapshot);
+    let Some(mut record) = records::read(s3, &bucket, &key).await? else {
+        return Ok(());
+    };
+    if record.get("export") == Some(&export) {
+        return Ok(());
+    }
+    record.insert("export".into(), export);
+    records::put_record(s3, &bucket, &key, record).await
+}
+
+fn export_value(task: &str, db: &str, snapshot: &str, status: &str) -> Value {
+    json!({"task_identifier": task, "s3_prefix": archive::s3_prefix(db, snapshot), "status": status})
+}
+
+pub async fn advance(
+    clients: &Clients,
+    config: &Config,
+    archive: &Archive,
+    now: OffsetDateTime,
+    own: &BTreeMap<String, Own>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let bucket = Bucket::of(config);
+    let (tasks, markers) = tokio::join!(tasks(&clients.rds), records::keys(&clients.s3, &bucket, MARKERS));
+    let fail = |outcome: &mut Outcome, db: &str, kind: Kind, error: String| {
+        error!(db, %error, "archive step failed");
+        outcome.failed.push(Failure {
+            db: db.to_string(),
+            kind,
+            error,
+        });
+    };
+    let (tasks, markers) = match (tasks, markers) {
+        (Ok(t), Ok(m)) => (t, m),
+        (Err(e), _) | (_, Err(e)) => {
+            fail(&mut outcome, "", Kind::Instance, format!("archive: {e}"));
+            return outcome;
+        }
+    };
+    let snapshots: BTreeMap<String, Vec<Snapshot>> = own
+        .iter()
+        .map(|(db, o)| (db.clone(), o.snapshots.iter().map(|(s, _)| s.clone()).collect()))
+        .collect();
+    let plan = archive::plan(
+        &config.policy,
+        archive.every,
+        &snapshots,
+        &tasks,
+        &Slot::of(now).compact(),
+    );
+    for (db, snapshot, task) in &plan.queued {
+        info!(db, snapshot, task, "export queued behind RDS's limit of 5 in flight");
+    }
+    for (db, snapshot, task) in &plan.start {
+        let o = &own[db];
+        let arn = &o
+            .snapshots
+            .iter()
+            .find(|(s, _)| &s.id == snapshot)
+            .expect("the plan starts own snapshots")
+            .1;
+        let started = clients
+            .rds
+            .start_export_task()
+            .export_task_identifier(task)
+            .source_arn(arn)
+            .s3_bucket_name(&config.bucket)
+            .s3_prefix(archive::s3_prefix(db, snapshot).trim_end_matches('/'))
+            .iam_role_arn(&archive.role_arn)
+            .kms_key_id(&archive.kms_key_arn)
+            .send()
+            .await;
+        let status = match started {
+            Ok(out) => lowercase(out.status()),
+            // A repeated invocation: the task is there already, and the next run follows it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_export_task_already_exists_fault()) =>
+            {
+                "starting".into()
+            }
+            Err(e) => {
+                fail(
+                    &mut outcome,
+                    db,
+                    o.kind,
+                    aws_error::describe(&format!("StartExportTask {task}"), &e),
+                );
+                continue;
+            }
+        };
+        info!(db, snapshot, task, %status, "export started");
+        // The marker first: a run that stops before the record leaves it for a later run.
+        let marked = records::mark(&clients.s3, &bucket, &format!("{MARKERS}{db}/{task}")).await;
+        let recorded = match marked {
+            Ok(()) => {
+                record_export(
+                    &clients.s3,
+                    config,
+                    db,
+                    snapshot,
+                    export_value(task, db, snapshot, &status),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match recorded {
+            Ok(()) => outcome.started.push(task.clone()),
+            Err(e) => fail(
+                &mut outcome,
+                db,
+                o.kind,
+                format!("export {task} started, its record not written: {e}"),
+            ),
+        }
+    }
+    // Exports still running at the last run: settled into their records once RDS finishes them.
+    for key in &markers {
+        let Some((db, task)) = key.strip_prefix(MARKERS).and_then(|rest| rest.split_once('/')) else {
+            continue;
+        };
+        let Some(o) = own.get(db) else { continue };
+        let status = tasks
+            .iter()
+            .find(|t| t.id == task)
+            .map_or("canceled", |t| t.status.as_str());
+        if !matches!(status, "complete" | "failed" | "canceled") {
+            continue;
+        }
+        let Some((slot, attempt)) = archive::parse_task(&config.policy, db, task) else {
+            continue;
+        };
+        let snapshot = o
+            .snapshots
+            .iter()
+            .find(|(s, _)| s.slot == slot)
+            .map(|(s, _)| s.id.clone());
+        let settled = match &snapshot {
+            Some(id) => record_export(&clients.s3, config, db, id, export_value(task, db, id, status)).await,
+            None => Ok(()),
+        };
+        let dropped = match settled {
+            Ok(()) => records::delete(&clients.s3, &bucket, key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = dropped {
+            fail(&mut outcome, db, o.kind, format!("export {task}: {e}"));
+        } else if status != "complete" && attempt >= archive::MAX_ATTEMPTS {
+            // Reported once, when the last attempt ends: the period is given up.
+            fail(
+                &mut outcome,
+                db,
+                o.kind,
+                format!("export {task} {status}, the last of {attempt} attempts"),
+            );
+        }
+    }
+    outcome.newest_age_days = own
+        .keys()
+        .filter_map(|db| {
+            tasks
+                .iter()
+                .filter(|t| t.status == "complete")
+                .filter_map(|t| archive::parse_task(&config.policy, db, &t.id).map(|(slot, _)| slot))
+                .max()
+                .and_then(Slot::from_compact)
+                .map(|slot| ((now - slot.time()).as_seconds_f64() / 86_400.0).max(0.0))
+        })
+        .reduce(f64::max);
+    outcome
+}
