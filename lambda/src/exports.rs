@@ -117,6 +117,48 @@ pub async fn advance(
     for (db, snapshot, task) in &plan.queued {
         info!(db, snapshot, task, "export queued behind RDS's limit of 5 in flight");
     }
+    // Exports still running at the last run: settled into their records once RDS finishes them, before a retry
+    // names its own task in the record.
+    for key in &markers {
+        let Some((db, task)) = key.strip_prefix(MARKERS).and_then(|rest| rest.split_once('/')) else {
+            continue;
+        };
+        let Some(o) = own.get(db) else { continue };
+        let status = tasks
+            .iter()
+            .find(|t| t.id == task)
+            .map_or("canceled", |t| t.status.as_str());
+        if !matches!(status, "complete" | "failed" | "canceled") {
+            continue;
+        }
+        let Some((slot, attempt)) = archive::parse_task(&config.policy, db, task) else {
+            continue;
+        };
+        let snapshot = o
+            .snapshots
+            .iter()
+            .find(|(s, _)| s.slot == slot)
+            .map(|(s, _)| s.id.clone());
+        let settled = match &snapshot {
+            Some(id) => record_export(&clients.s3, config, db, id, export_value(task, db, id, status)).await,
+            None => Ok(()),
+        };
+        let dropped = match settled {
+            Ok(()) => records::delete(&clients.s3, &bucket, key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = dropped {
+            fail(&mut outcome, db, o.kind, format!("export {task}: {e}"));
+        } else if status != "complete" && attempt >= archive::MAX_ATTEMPTS {
+            // Reported once, when the last attempt ends: the period is given up.
+            fail(
+                &mut outcome,
+                db,
+                o.kind,
+                format!("export {task} {status}, the last of {attempt} attempts"),
+            );
+        }
+    }
     for (db, snapshot, task) in &plan.start {
         let o = &own[db];
         let arn = &o
@@ -179,47 +221,6 @@ pub async fn advance(
                 o.kind,
                 format!("export {task} started, its record not written: {e}"),
             ),
-        }
-    }
-    // Exports still running at the last run: settled into their records once RDS finishes them.
-    for key in &markers {
-        let Some((db, task)) = key.strip_prefix(MARKERS).and_then(|rest| rest.split_once('/')) else {
-            continue;
-        };
-        let Some(o) = own.get(db) else { continue };
-        let status = tasks
-            .iter()
-            .find(|t| t.id == task)
-            .map_or("canceled", |t| t.status.as_str());
-        if !matches!(status, "complete" | "failed" | "canceled") {
-            continue;
-        }
-        let Some((slot, attempt)) = archive::parse_task(&config.policy, db, task) else {
-            continue;
-        };
-        let snapshot = o
-            .snapshots
-            .iter()
-            .find(|(s, _)| s.slot == slot)
-            .map(|(s, _)| s.id.clone());
-        let settled = match &snapshot {
-            Some(id) => record_export(&clients.s3, config, db, id, export_value(task, db, id, status)).await,
-            None => Ok(()),
-        };
-        let dropped = match settled {
-            Ok(()) => records::delete(&clients.s3, &bucket, key).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = dropped {
-            fail(&mut outcome, db, o.kind, format!("export {task}: {e}"));
-        } else if status != "complete" && attempt >= archive::MAX_ATTEMPTS {
-            // Reported once, when the last attempt ends: the period is given up.
-            fail(
-                &mut outcome,
-                db,
-                o.kind,
-                format!("export {task} {status}, the last of {attempt} attempts"),
-            );
         }
     }
     outcome.newest_age_days = own

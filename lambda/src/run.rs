@@ -239,6 +239,7 @@ fn finish(
         &mut output.deleted,
         &mut output.copied,
         &mut output.shared,
+        &mut output.exported,
     ] {
         list.sort();
     }

@@ -307,3 +307,96 @@ async fn monthly_runs_export_one_snapshot_per_database_and_period() {
     assert_eq!(record["export"]["status"], "complete", "{record}");
     destroy_and_check(&tf, &c, &policy).await;
 }
+
+/// A failed export (RDS says `failed`; moto never fails one, so the fault proxy rewrites its status) is recorded,
+/// retried on the same snapshot under `-2`, `-3`, and after the third failure reported once — the run fails, so
+/// Lambda's errors alarm sees it — and then left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_export_is_retried_twice_then_reported_once() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the failure is played by the local fault proxy");
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    rdsbackup_tests::databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let policy = unique_name("failing");
+    let tf = Terraform::new(
+        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}")),
+        &aws,
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
+    let env: Vec<(String, String)> = deployed_env(&aws, &c, &format!("rdsbackup-{policy}"))
+        .await
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT_URL" {
+                (k, proxy.endpoint.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let run = |day: u32| {
+        let time = format!("2026-12-{day:02}T03:00:00Z");
+        let event =
+            serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": time});
+        rdsbackup_tests::runtime_api::run_once(&env, &event)
+    };
+    let task = |attempt: u32| rdsbackup_common::archive::task_identifier(&policy, "orders", "202612010300", attempt);
+    let failures = |output: &Value| output["failed"].as_array().cloned().unwrap_or_default();
+
+    assert_eq!(run(1)["exported"], serde_json::json!([task(1)]));
+    proxy.inject(
+        &["Action=DescribeExportTasks"],
+        rdsbackup_tests::fault_proxy::Fault::rewrite("<Status>complete</Status>", "<Status>failed</Status>"),
+    );
+    let second = run(2);
+    assert_eq!(
+        second["exported"],
+        serde_json::json!([task(2)]),
+        "retried on the same snapshot: {second}"
+    );
+    assert!(
+        failures(&second).is_empty(),
+        "a failure with attempts left is not an error: {second}"
+    );
+    let bucket = format!("rdsbackup-{policy}-{}", rdsbackup_tests::MOTO_ACCOUNT);
+    let id = rdsbackup_common::identifier::build(
+        &policy,
+        "orders",
+        rdsbackup_common::identifier::SnapshotKind::Instance,
+        "202612010300",
+    );
+    let record = rdsbackup_tests::json_object(&c.s3, &bucket, &rdsbackup_common::record_key("orders", &id)).await;
+    assert_eq!(
+        record["export"]["task_identifier"],
+        task(2),
+        "the record follows the retry: {record}"
+    );
+    assert_eq!(run(3)["exported"], serde_json::json!([task(3)]));
+    // Given up after three attempts: the run fails, naming the last task, and starts none.
+    let event = serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+                                   "time": "2026-12-04T03:00:00Z"});
+    let (succeeded, stdout, stderr) = rdsbackup_tests::runtime_api::run_once_as_is(&env, &event);
+    assert!(!succeeded, "{stdout}{stderr}");
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains(&format!("export {} failed, the last of 3 attempts", task(3))),
+        "{said}"
+    );
+    assert!(!said.contains(&format!("{}-4", task(1))), "no fourth attempt: {said}");
+    let fifth = run(5);
+    assert!(
+        failures(&fifth).is_empty() && fifth.get("exported").is_none(),
+        "reported once: {fifth}"
+    );
+    let record = rdsbackup_tests::json_object(&c.s3, &bucket, &rdsbackup_common::record_key("orders", &id)).await;
+    assert_eq!(record["export"]["status"], "failed", "{record}");
+    proxy.clear();
+    destroy_and_check(&tf, &c, &policy).await;
+}
