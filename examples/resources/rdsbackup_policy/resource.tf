@@ -26,6 +26,12 @@ resource "rdsbackup_policy" "production" {
     min_snapshots  = 3
   }
 
+  # The first snapshot of each month exported to S3 as Parquet and kept 7 years in Glacier Deep Archive.
+  archive {
+    every       = "month"
+    kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ad"
+  }
+
   tags = {
     cost-center = "databases"
   }
