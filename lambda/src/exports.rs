@@ -20,6 +20,14 @@ use crate::select::{Failure, Kind};
 use crate::slot::Slot;
 
 const MARKERS: &str = archive::MARKERS_PREFIX;
+const REFUSED: &str = ":refused";
+/// What RDS answers for a snapshot it will never export (its engine, version or class): retrying cannot help.
+const REFUSALS: [&str; 4] = [
+    "InvalidExportSourceState",
+    "InvalidExportSourceStateFault",
+    "InvalidParameterCombination",
+    "InvalidParameterValue",
+];
 
 /// One database's own snapshots, as the run listed them: the plan's view, and each one's ARN.
 pub struct Own {
@@ -103,6 +111,16 @@ pub async fn advance(
             return outcome;
         }
     };
+    // An export RDS refused for good (an engine or class it cannot export) left a marker `<task>:refused`: the
+    // plan sees it as that period's task, so it is reported once, not every run.
+    let mut tasks = tasks;
+    tasks.extend(markers.iter().filter_map(|key| {
+        let task = key.strip_prefix(MARKERS)?.split_once('/')?.1.strip_suffix(REFUSED)?;
+        Some(Task {
+            id: task.to_string(),
+            status: "refused".into(),
+        })
+    }));
     let snapshots: BTreeMap<String, Vec<Snapshot>> = own
         .iter()
         .map(|(db, o)| (db.clone(), o.snapshots.iter().map(|(s, _)| s.clone()).collect()))
@@ -188,12 +206,30 @@ pub async fn advance(
                 "starting".into()
             }
             Err(e) => {
-                fail(
-                    &mut outcome,
-                    db,
-                    o.kind,
-                    aws_error::describe(&format!("StartExportTask {task}"), &e),
-                );
+                let refused = e
+                    .as_service_error()
+                    .and_then(|e| e.meta().code())
+                    .is_some_and(|code| REFUSALS.contains(&code));
+                let why = aws_error::describe(&format!("StartExportTask {task}"), &e);
+                if refused {
+                    let marker = format!("{MARKERS}{db}/{task}{REFUSED}");
+                    match records::mark(&clients.s3, &bucket, &marker).await {
+                        Ok(()) => fail(
+                            &mut outcome,
+                            db,
+                            o.kind,
+                            format!("{why} (reported once: this period is not exported)"),
+                        ),
+                        Err(e) => fail(
+                            &mut outcome,
+                            db,
+                            o.kind,
+                            format!("{why}; its refusal not recorded: {e}"),
+                        ),
+                    }
+                } else {
+                    fail(&mut outcome, db, o.kind, why);
+                }
                 continue;
             }
         };

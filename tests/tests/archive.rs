@@ -400,3 +400,65 @@ async fn a_failed_export_is_retried_twice_then_reported_once() {
     proxy.clear();
     destroy_and_check(&tf, &c, &policy).await;
 }
+
+/// An export RDS refuses for good (an engine it cannot export: moto exports anything, so the fault proxy answers
+/// as RDS does) is reported by the run that tried, and not tried nor reported again that period.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_rds_refuses_is_reported_once() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the refusal is played by the local fault proxy");
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    rdsbackup_tests::databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let policy = unique_name("refused");
+    let tf = Terraform::new(
+        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}")),
+        &aws,
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
+    proxy.inject(
+        &["Action=StartExportTask"],
+        rdsbackup_tests::fault_proxy::Fault::query_error(
+            400,
+            "InvalidParameterCombination",
+            "The specified DB engine version is not supported for export to Amazon S3.",
+        ),
+    );
+    let env: Vec<(String, String)> = deployed_env(&aws, &c, &format!("rdsbackup-{policy}"))
+        .await
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT_URL" {
+                (k, proxy.endpoint.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let event = |day: u32| {
+        serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+                           "time": format!("2026-12-{day:02}T03:00:00Z")})
+    };
+    let (succeeded, stdout, stderr) = rdsbackup_tests::runtime_api::run_once_as_is(&env, &event(1));
+    assert!(!succeeded, "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("reported once"),
+        "{stdout}{stderr}"
+    );
+    let second = rdsbackup_tests::runtime_api::run_once(&env, &event(2));
+    assert!(second.get("exported").is_none(), "{second}");
+    let tried = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.form().iter().any(|(k, v)| k == "Action" && v == "StartExportTask"))
+        .count();
+    assert_eq!(tried, 1, "not tried again");
+    proxy.clear();
+    destroy_and_check(&tf, &c, &policy).await;
+}

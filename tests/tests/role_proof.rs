@@ -6,11 +6,13 @@
 //! (tests/iam, iam-simulate), and destructive requests beyond the policy's own are shown denied. moto's own IAM
 //! enforcement ignores resources and conditions for RDS, so it could prove none of this. The generated
 //! documents also pass a maintained IAM linter (parliament). The vault's function's role is proven the same way,
-//! in the vault account its runs act in, against shares of other accounts.
+//! in the vault account its runs act in, against shares of other accounts; the `archive` block's export step as
+//! well, and its export role's inline policy by synthetic checks (moto records nothing RDS does as that role).
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use rdsbackup_common::archive::{EXPORTS_PREFIX, MARKERS_PREFIX};
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{PENDING_PREFIX, VAULT_RECORDS_PREFIX, tags, vault_record_key};
 use rdsbackup_tests::accounts::{Account, account, role_arn};
@@ -233,8 +235,38 @@ fn checks_of(
             };
             let action = value("Action");
             match action.as_str() {
-                "DescribeDBInstances" | "DescribeDBClusters" | "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" => {
-                    vec![check(&format!("rds:{action}"), "*".into(), BTreeMap::new())]
+                "DescribeDBInstances"
+                | "DescribeDBClusters"
+                | "DescribeDBSnapshots"
+                | "DescribeDBClusterSnapshots"
+                | "DescribeExportTasks" => vec![check(&format!("rds:{action}"), "*".into(), BTreeMap::new())],
+                // An export: authorized on the snapshot exported (with its tags); the role RDS's export service
+                // assumes is passed to that service; and RDS uses the key in the caller's name through a grant it
+                // creates, for which StartExportTask's API reference names kms:CreateGrant and kms:DescribeKey.
+                "StartExportTask" => {
+                    let source = value("SourceArn");
+                    let parts: Vec<&str> = source.split(':').collect();
+                    let (kind, id) = (parts.get(5).copied(), parts.get(6).copied().unwrap_or_default());
+                    let tags = match kind {
+                        Some("snapshot") => {
+                            tag_context("rds:snapshot-tag", instance_snapshots.get(id).unwrap_or(&none))
+                        }
+                        Some("cluster-snapshot") => {
+                            tag_context("rds:cluster-snapshot-tag", cluster_snapshots.get(id).unwrap_or(&none))
+                        }
+                        _ => BTreeMap::new(),
+                    };
+                    let key = value("KmsKeyId");
+                    vec![
+                        check("rds:StartExportTask", source, tags),
+                        check(
+                            "iam:PassRole",
+                            value("IamRoleArn"),
+                            BTreeMap::from([("iam:PassedToService".to_string(), json!("export.rds.amazonaws.com"))]),
+                        ),
+                        check("kms:CreateGrant", key.clone(), via_rds(&region, true)),
+                        check("kms:DescribeKey", key, via_rds(&region, false)),
+                    ]
                 }
                 "CreateDBSnapshot" | "CreateDBClusterSnapshot" => {
                     let (source, target, db_field, id_field, tag_prefix) = if action == "CreateDBSnapshot" {
@@ -460,10 +492,34 @@ fn lint(documents: &[(&str, &Value)]) {
         .output()
         .expect("the venv of scripts/setup");
     let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let found: BTreeMap<String, Vec<Value>> = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "the linter did not run: {stdout}{}",
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+    // parliament 1.6.4 wants s3:GetObjectAttributes (which `s3:GetObject*` covers) on an access point as well as
+    // on the object, where AWS names either (duo-labs/parliament#255): a false positive for every policy, dropped
+    // only where it is the finding's sole detail, until tests/iam/lint.py drops it with the other two.
+    let parliament_255 = |finding: &Value| {
+        finding["issue"] == "RESOURCE_MISMATCH"
+            && finding["detail"].as_array().is_some_and(|detail| {
+                !detail.is_empty()
+                    && detail.iter().all(|d| {
+                        d["action"] == "s3:GetObjectAttributes" && d["required_format"] == "arn:*:s3:*:*:accesspoint/*"
+                    })
+            })
+    };
+    let left: BTreeMap<&String, Vec<&Value>> = found
+        .iter()
+        .map(|(file, findings)| (file, findings.iter().filter(|f| !parliament_255(f)).collect::<Vec<_>>()))
+        .filter(|(_, findings)| !findings.is_empty())
+        .collect();
     assert!(
-        run.status.success(),
+        left.is_empty() && (run.status.success() || found.values().any(|f| !f.is_empty())),
         "parliament found problems in the generated documents: {}{}",
-        String::from_utf8_lossy(&run.stdout),
+        serde_json::to_string(&left).unwrap(),
         String::from_utf8_lossy(&run.stderr)
     );
 }
@@ -1431,6 +1487,397 @@ resource "rdsbackup_vault" "v" {{
     assert!(
         allowed.is_empty(),
         "the vault role allows what is not its own:\n{}",
+        allowed.join("\n")
+    );
+}
+
+/// The `archive` block's step proven the same way: two runs (the 1st of a month starts one export per database,
+/// an instance's, an encrypted instance's and a cluster's; the 2nd settles their markers into the records) are
+/// evaluated request by request against the function's role, and what the function must never do with exports
+/// (export another policy's snapshot or a live cluster, pass a role it does not own or to another service, write
+/// the exports itself, use another key) is shown not allowed. moto records no request RDS's export service makes
+/// as the export role, so that role's inline policy is proven by synthetic checks of what an export writes and
+/// what it must not, and its trust policy by what it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_role_allows_the_archive_step_and_nothing_beyond_its_own_exports() {
+    if acceptance() {
+        eprintln!(
+            "skipped in acceptance mode: the proof records requests through the local fault proxy, and it creates a \
+             KMS key, which cannot be deleted at once on AWS"
+        );
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    databases::encrypted_instance(&c.rds, "billing").await;
+    databases::cluster(&c.rds, "analytics", &[]).await;
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let another_key = format!("arn:aws:kms:{REGION}:{MOTO_ACCOUNT}:key/another");
+    let config = format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  name                    = "{POLICY}"
+  db_instance_identifiers = ["orders", "billing"]
+  db_cluster_identifiers  = ["analytics"]
+  # moto enforces the TLS-only Deny without its condition, refusing every object call over its plain HTTP.
+  deny_insecure_transport = false
+  force_destroy           = true
+  archive {{
+    every       = "month"
+    kms_key_arn = "{key}"
+  }}
+}}
+"#
+    );
+    let tf = Terraform::new(&config, &aws);
+    let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
+    let bucket = env.iter().find(|(k, _)| k == "RDSBACKUP_BUCKET").unwrap().1.clone();
+
+    // The export role, as IAM holds it.
+    let export = Principal {
+        account: MOTO_ACCOUNT,
+        role: format!("rdsbackup-{POLICY}-export"),
+    };
+    let found = c.iam.get_role().role_name(&export.role).send().await.unwrap();
+    let export_role_arn = found.role().unwrap().arn().to_string();
+    let trust: Value = serde_json::from_str(&percent_decode(
+        found.role().unwrap().assume_role_policy_document().unwrap(),
+    ))
+    .unwrap();
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name(&export.role)
+        .policy_name("rdsbackup")
+        .send()
+        .await
+        .unwrap();
+    let export_policy: Value = serde_json::from_str(&percent_decode(inline.policy_document())).unwrap();
+    lint(&[("export-inline", &export_policy)]);
+
+    let first = run_once(&env, "2026-12-01T03:00:00Z");
+    let second = run_once(&env, "2026-12-02T03:00:00Z");
+    let requests = proxy.requests();
+    let (checks, denied) = denials(&policy, &requests, &BTreeMap::new());
+    let made: Vec<String> = requests.iter().map(Request::signature).collect();
+
+    let snapshot = |db: &str, kind| identifier::build(POLICY, db, kind, "202612010300");
+    let exported = [
+        (
+            "orders",
+            rds_arn("snapshot", &snapshot("orders", SnapshotKind::Instance)),
+        ),
+        (
+            "billing",
+            rds_arn("snapshot", &snapshot("billing", SnapshotKind::Instance)),
+        ),
+        (
+            "analytics",
+            rds_arn("cluster-snapshot", &snapshot("analytics", SnapshotKind::Cluster)),
+        ),
+    ];
+    let mut tasks: Vec<String> = exported
+        .iter()
+        .map(|(db, _)| rdsbackup_common::archive::task_identifier(POLICY, db, "202612010300", 1))
+        .collect();
+    tasks.sort();
+
+    // Nothing beyond its own exports: each of these must not be allowed to the function.
+    let passed_to = |service: &str| BTreeMap::from([("iam:PassedToService".to_string(), json!(service))]);
+    let weekly = |kind: &str| BTreeMap::from([(format!("rds:{kind}-tag/rdsbackup:policy"), json!("weekly"))]);
+    let exports_object = format!("arn:aws:s3:::{bucket}/{EXPORTS_PREFIX}orders/x/y.parquet");
+    let no_context = BTreeMap::new;
+    let foreign = vec![
+        (
+            "exporting another policy's snapshot",
+            check(
+                "rds:StartExportTask",
+                rds_arn("snapshot", "rdsbackup-weekly-orders-202612010300-00000000"),
+                weekly("snapshot"),
+            ),
+        ),
+        (
+            "exporting another policy's cluster snapshot",
+            check(
+                "rds:StartExportTask",
+                rds_arn("cluster-snapshot", "rdsbackup-weekly-analytics-202612010300-00000000"),
+                weekly("cluster-snapshot"),
+            ),
+        ),
+        (
+            "exporting a snapshot not of the policy's name",
+            check("rds:StartExportTask", rds_arn("snapshot", "by-hand"), no_context()),
+        ),
+        (
+            "exporting a live cluster's data",
+            check("rds:StartExportTask", rds_arn("cluster", "analytics"), no_context()),
+        ),
+        (
+            "passing another policy's export role",
+            check(
+                "iam:PassRole",
+                format!("arn:aws:iam::{MOTO_ACCOUNT}:role/rdsbackup-weekly-export"),
+                passed_to("export.rds.amazonaws.com"),
+            ),
+        ),
+        (
+            "passing its own role to RDS's export service",
+            check(
+                "iam:PassRole",
+                policy_principal().arn(),
+                passed_to("export.rds.amazonaws.com"),
+            ),
+        ),
+        (
+            "passing the export role to another service",
+            check("iam:PassRole", export_role_arn.clone(), passed_to("ec2.amazonaws.com")),
+        ),
+        (
+            "writing an export itself",
+            check("s3:PutObject", exports_object.clone(), no_context()),
+        ),
+        (
+            "deleting an export",
+            check("s3:DeleteObject", exports_object.clone(), no_context()),
+        ),
+        (
+            "reading an export",
+            check("s3:GetObject", exports_object.clone(), no_context()),
+        ),
+        (
+            "a grant on another key through RDS",
+            check("kms:CreateGrant", another_key.clone(), via_rds(REGION, true)),
+        ),
+        (
+            "describing another key through RDS",
+            check("kms:DescribeKey", another_key.clone(), via_rds(REGION, false)),
+        ),
+        (
+            "another key's Decrypt",
+            check("kms:Decrypt", another_key.clone(), no_context()),
+        ),
+        // The archive key only through RDS, as the vault key and the copy keys: the function itself never uses it,
+        // and a grant it made outside RDS could give anyone the key that protects the exports.
+        (
+            "a grant on the archive key outside RDS",
+            check("kms:CreateGrant", key.clone(), no_context()),
+        ),
+        (
+            "the archive key's Decrypt outside a service",
+            check("kms:Decrypt", key.clone(), no_context()),
+        ),
+    ];
+    let foreign_checks: Vec<Check> = foreign.iter().map(|(_, c)| c.clone()).collect();
+    let allowed: Vec<String> = foreign
+        .iter()
+        .zip(evaluate(&policy, &foreign_checks))
+        .filter(|(_, result)| result == "Allowed")
+        .map(|((what, c), _)| format!("{what}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+
+    // The export role: what an export of `orders` writes, and nothing else.
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    let prefix = |p: &str| BTreeMap::from([("s3:prefix".to_string(), json!(p))]);
+    let via_s3 = || {
+        BTreeMap::from([(
+            "kms:ViaService".to_string(),
+            json!(format!("s3.{REGION}.amazonaws.com")),
+        )])
+    };
+    let export_needs = vec![
+        check("s3:PutObject", exports_object.clone(), no_context()),
+        check("s3:GetObject", exports_object.clone(), no_context()),
+        check("s3:ListBucket", bucket_arn.clone(), prefix("exports/orders/")),
+        check("s3:GetBucketLocation", bucket_arn.clone(), no_context()),
+        check("kms:GenerateDataKey", key.clone(), via_s3()),
+        check("kms:Decrypt", key.clone(), via_s3()),
+        check("kms:Encrypt", key.clone(), no_context()),
+        check("kms:DescribeKey", key.clone(), no_context()),
+    ];
+    let export_denied: Vec<String> = export_needs
+        .iter()
+        .zip(evaluate_as(&export, &export_policy, &export_needs))
+        .filter(|(_, result)| result != "Allowed")
+        .map(|(c, result)| format!("{result}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+    let export_foreign = vec![
+        (
+            "a record",
+            check("s3:PutObject", format!("{bucket_arn}/snapshots/x.json"), no_context()),
+        ),
+        (
+            "deleting a record",
+            check(
+                "s3:DeleteObject",
+                format!("{bucket_arn}/snapshots/x.json"),
+                no_context(),
+            ),
+        ),
+        (
+            "a pending marker",
+            check("s3:PutObject", format!("{bucket_arn}/{PENDING_PREFIX}x"), no_context()),
+        ),
+        (
+            "an export's marker",
+            check(
+                "s3:PutObject",
+                format!("{bucket_arn}/{MARKERS_PREFIX}orders/x"),
+                no_context(),
+            ),
+        ),
+        (
+            "another bucket's exports",
+            check(
+                "s3:PutObject",
+                format!("arn:aws:s3:::rdsbackup-weekly-{MOTO_ACCOUNT}/{EXPORTS_PREFIX}x"),
+                no_context(),
+            ),
+        ),
+        (
+            "listing the records",
+            check("s3:ListBucket", bucket_arn.clone(), prefix("snapshots/")),
+        ),
+        (
+            "deleting the bucket",
+            check("s3:DeleteBucket", bucket_arn.clone(), no_context()),
+        ),
+        (
+            "changing the bucket's policy",
+            check("s3:PutBucketPolicy", bucket_arn.clone(), no_context()),
+        ),
+        (
+            "another key's data key",
+            check("kms:GenerateDataKey", another_key.clone(), via_s3()),
+        ),
+        (
+            "another key's Decrypt",
+            check("kms:Decrypt", another_key.clone(), via_s3()),
+        ),
+    ];
+    let export_foreign_checks: Vec<Check> = export_foreign.iter().map(|(_, c)| c.clone()).collect();
+    let export_allowed: Vec<String> = export_foreign
+        .iter()
+        .zip(evaluate_as(&export, &export_policy, &export_foreign_checks))
+        .filter(|(_, result)| result == "Allowed")
+        .map(|((what, c), _)| format!("{what}: {} on {} with {:?}", c.action, c.resource, c.context))
+        .collect();
+
+    // Destroyed before the verdict, so that a finding leaves no stack behind.
+    tf.run(&["destroy", "-auto-approve"]).success();
+
+    assert_eq!(first["exported"], json!(tasks), "one export per database: {first}");
+    assert_eq!(first["failed"], json!([]), "{first}");
+    assert_eq!(second.get("exported"), None, "none on the 2nd: {second}");
+    assert_eq!(second["failed"], json!([]), "{second}");
+    assert!(
+        denied.is_empty(),
+        "the role denies requests the archive step makes:\n{}\nthe requests: {made:#?}",
+        denied.join("\n")
+    );
+    let covered: std::collections::BTreeSet<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c.action.as_str(), c.resource.as_str()))
+        .collect();
+    for (db, source) in &exported {
+        assert!(
+            covered.contains(&("rds:StartExportTask", source.as_str())),
+            "no export of {db}'s snapshot {source}: {made:#?}"
+        );
+    }
+    assert!(
+        covered.contains(&("rds:DescribeExportTasks", "*")),
+        "no DescribeExportTasks: {made:#?}"
+    );
+    let passed: Vec<&Check> = checks.iter().filter(|c| c.action == "iam:PassRole").collect();
+    assert_eq!(passed.len(), exported.len(), "a role passed per export");
+    for c in &passed {
+        assert_eq!(c.resource, export_role_arn, "only the export role is passed");
+    }
+    for action in ["kms:CreateGrant", "kms:DescribeKey"] {
+        assert_eq!(
+            checks
+                .iter()
+                .filter(|c| c.action == action && c.resource == key)
+                .count(),
+            exported.len(),
+            "RDS uses the archive key in the caller's name for each export ({action})"
+        );
+    }
+    // A marker per export put by the first run and dropped by the second, the records' export set by both.
+    let count = |action: &str, under: &str| {
+        checks
+            .iter()
+            .filter(|c| c.action == action && c.resource.starts_with(&format!("{bucket_arn}/{under}")))
+            .count()
+    };
+    assert_eq!(
+        count("s3:PutObject", MARKERS_PREFIX),
+        exported.len(),
+        "a marker per export"
+    );
+    assert_eq!(
+        count("s3:DeleteObject", MARKERS_PREFIX),
+        exported.len(),
+        "the markers settled on the 2nd"
+    );
+    assert!(
+        checks.iter().any(|c| c.action == "s3:ListBucket"
+            && c.resource == bucket_arn
+            && c.context.get("s3:prefix") == Some(&json!(MARKERS_PREFIX))),
+        "the markers were listed"
+    );
+    assert_eq!(
+        count("s3:PutObject", EXPORTS_PREFIX) + count("s3:DeleteObject", EXPORTS_PREFIX),
+        0,
+        "the function wrote nothing under exports/"
+    );
+
+    // The trust policy: RDS's export service only, for this account's own RDS resources only.
+    let statements = trust["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{trust}");
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow", "{trust}");
+    assert_eq!(statement["Action"], "sts:AssumeRole", "{trust}");
+    assert_eq!(
+        statement["Principal"],
+        json!({"Service": "export.rds.amazonaws.com"}),
+        "{trust}"
+    );
+    let condition = statement["Condition"].as_object().unwrap();
+    assert_eq!(
+        condition["StringEquals"],
+        json!({"aws:SourceAccount": MOTO_ACCOUNT}),
+        "{trust}"
+    );
+    let source_arn = condition["ArnLike"]["aws:SourceArn"].as_str().unwrap();
+    assert!(
+        source_arn.starts_with(&format!("arn:aws:rds:{REGION}:{MOTO_ACCOUNT}:")),
+        "{source_arn}"
+    );
+    assert_eq!(condition.len(), 2, "no other condition that could widen it: {trust}");
+
+    assert!(
+        export_denied.is_empty(),
+        "the export role denies what an export writes:\n{}",
+        export_denied.join("\n")
+    );
+    assert!(
+        export_allowed.is_empty(),
+        "the export role allows what is not an export's:\n{}",
+        export_allowed.join("\n")
+    );
+    assert!(
+        allowed.is_empty(),
+        "the role allows what is not its own exports':\n{}",
         allowed.join("\n")
     );
 }

@@ -301,22 +301,22 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             "Action": ["s3:DeleteObject", "s3:PutObject"],
             "Resource": format!("{}/{MARKERS_PREFIX}*", here.bucket_arn(grants.bucket))
         }));
-        // RDS encrypts the export with the block's key through grants it makes in the caller's name.
-        statements.push(key_statement(
-            "ExportKey".into(),
-            json!([
-                "kms:CreateGrant",
-                "kms:DescribeKey",
-                "kms:Encrypt",
-                "kms:Decrypt",
-                "kms:GenerateDataKey",
-                "kms:GenerateDataKeyWithoutPlaintext",
-                "kms:ReEncryptFrom",
-                "kms:ReEncryptTo",
-                "kms:RetireGrant"
-            ]),
+        // RDS encrypts the export with the block's key through a grant it makes in the caller's name: the
+        // function itself uses the key through RDS only (a direct grant could give anyone the exports' key).
+        let via_rds = format!("rds.{}.amazonaws.com", here.region);
+        let mut grant = key_statement(
+            "ExportKeyGrants".into(),
+            json!("kms:CreateGrant"),
             &archive.kms_key_arn,
-            None,
+            Some(via_rds.clone()),
+        );
+        grant["Condition"]["Bool"] = json!({"kms:GrantIsForAWSResource": "true"});
+        statements.push(grant);
+        statements.push(key_statement(
+            "ExportKeyDescribe".into(),
+            json!("kms:DescribeKey"),
+            &archive.kms_key_arn,
+            Some(via_rds),
         ));
     }
     let bucket_arn = here.bucket_arn(grants.bucket);
