@@ -243,6 +243,16 @@ struct State {
 
 impl FaultProxy {
     /// Proxies to `upstream` (`host:port`).
+    /// `env` with its AWS endpoint replaced by this proxy's: a process run with it talks to AWS through the proxy.
+    pub fn env_through(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        env.iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_ENDPOINT_URL" => (k.clone(), self.endpoint.clone()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect()
+    }
+
     pub fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());

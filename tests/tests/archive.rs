@@ -142,7 +142,7 @@ async fn an_archive_block_adds_its_role_lifecycle_rule_and_alarm_and_removing_it
         .iter()
         .find(|r| r.id() == Some("rdsbackup-exports"))
         .expect("the exports rule");
-    let prefix = exports.filter().and_then(|f| f.prefix()).or(exports.prefix());
+    let prefix = exports.filter().and_then(|f| f.prefix());
     assert_eq!(prefix, Some("exports/"));
     let transition = &exports.transitions()[0];
     assert_eq!(transition.storage_class().map(|c| c.as_str()), Some("DEEP_ARCHIVE"));
@@ -317,30 +317,15 @@ async fn a_failed_export_is_retried_twice_then_reported_once() {
         eprintln!("skipped in acceptance mode: the failure is played by the local fault proxy");
         return;
     }
-    let aws = Aws::start();
-    let Aws::Moto(moto) = &aws else { unreachable!() };
-    let c = aws.clients().await;
-    rdsbackup_tests::databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
-    let key = c.kms.create_key().send().await.unwrap();
-    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
-    let policy = unique_name("failing");
-    let tf = Terraform::new(
-        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}")),
-        &aws,
-    );
-    tf.run(&["apply", "-auto-approve"]).success();
-    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
-    let env: Vec<(String, String)> = deployed_env(&aws, &c, &format!("rdsbackup-{policy}"))
-        .await
-        .into_iter()
-        .map(|(k, v)| {
-            if k == "AWS_ENDPOINT_URL" {
-                (k, proxy.endpoint.clone())
-            } else {
-                (k, v)
-            }
-        })
-        .collect();
+    // The moto server lives as long as `_aws`.
+    let Through {
+        aws: _aws,
+        c,
+        policy,
+        tf,
+        proxy,
+        env,
+    } = archived_through_proxy("failing").await;
     let run = |day: u32| {
         let time = format!("2026-12-{day:02}T03:00:00Z");
         let event =
@@ -409,19 +394,15 @@ async fn an_export_rds_refuses_is_reported_once() {
         eprintln!("skipped in acceptance mode: the refusal is played by the local fault proxy");
         return;
     }
-    let aws = Aws::start();
-    let Aws::Moto(moto) = &aws else { unreachable!() };
-    let c = aws.clients().await;
-    rdsbackup_tests::databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
-    let key = c.kms.create_key().send().await.unwrap();
-    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
-    let policy = unique_name("refused");
-    let tf = Terraform::new(
-        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}")),
-        &aws,
-    );
-    tf.run(&["apply", "-auto-approve"]).success();
-    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
+    // The moto server lives as long as `_aws`.
+    let Through {
+        aws: _aws,
+        c,
+        policy,
+        tf,
+        proxy,
+        env,
+    } = archived_through_proxy("refused").await;
     proxy.inject(
         &["Action=StartExportTask"],
         rdsbackup_tests::fault_proxy::Fault::query_error(
@@ -430,17 +411,6 @@ async fn an_export_rds_refuses_is_reported_once() {
             "The specified DB engine version is not supported for export to Amazon S3.",
         ),
     );
-    let env: Vec<(String, String)> = deployed_env(&aws, &c, &format!("rdsbackup-{policy}"))
-        .await
-        .into_iter()
-        .map(|(k, v)| {
-            if k == "AWS_ENDPOINT_URL" {
-                (k, proxy.endpoint.clone())
-            } else {
-                (k, v)
-            }
-        })
-        .collect();
     let event = |day: u32| {
         serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
                            "time": format!("2026-12-{day:02}T03:00:00Z")})
@@ -461,4 +431,40 @@ async fn an_export_rds_refuses_is_reported_once() {
     assert_eq!(tried, 1, "not tried again");
     proxy.clear();
     destroy_and_check(&tf, &c, &policy).await;
+}
+
+/// A policy with an `archive` block over `orders`, applied, and its function's environment talking to moto
+/// through a fault proxy that plays what moto cannot (a failed or refused export).
+struct Through {
+    aws: Aws,
+    c: rdsbackup_tests::Clients,
+    policy: String,
+    tf: Terraform,
+    proxy: rdsbackup_tests::fault_proxy::FaultProxy,
+    env: Vec<(String, String)>,
+}
+
+async fn archived_through_proxy(prefix: &str) -> Through {
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    rdsbackup_tests::databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let policy = unique_name(prefix);
+    let tf = Terraform::new(
+        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}")),
+        &aws,
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    let proxy = rdsbackup_tests::fault_proxy::FaultProxy::start(&moto.endpoint);
+    let env = proxy.env_through(&deployed_env(&aws, &c, &format!("rdsbackup-{policy}")).await);
+    Through {
+        aws,
+        c,
+        policy,
+        tf,
+        proxy,
+        env,
+    }
 }

@@ -205,16 +205,6 @@ fn the_vault_copies_each_source_s_shares_once_under_its_key_and_ignores_the_rest
     });
 }
 
-/// The environment with its AWS endpoint replaced by `proxy`'s.
-fn through(env: &[(String, String)], proxy: &FaultProxy) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_ENDPOINT_URL" => (k.clone(), proxy.endpoint.clone()),
-            _ => (k.clone(), v.clone()),
-        })
-        .collect()
-}
-
 #[test]
 fn a_copy_still_being_made_gets_its_record_brought_up_to_date_by_a_later_run() {
     if acceptance() {
@@ -244,7 +234,7 @@ fn a_copy_still_being_made_gets_its_record_brought_up_to_date_by_a_later_run() {
     let record_key = vault_record_key(SOURCE_A, "orders", &copy_id);
     let marker = rdsbackup_common::vault_pending_key(SOURCE_A, "orders", &copy_id);
     let proxy = FaultProxy::start(&moto.endpoint);
-    let env = through(&vault_env(&vault, &key, &bucket), &proxy);
+    let env = proxy.env_through(&vault_env(&vault, &key, &bucket));
     let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-12-01T04:00:00Z"});
     let status_of = |runtime: &tokio::runtime::Runtime| {
         let record = runtime.block_on(json_object(&vault.s3, &bucket, &record_key));
