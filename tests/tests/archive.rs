@@ -468,3 +468,54 @@ async fn archived_through_proxy(prefix: &str) -> Through {
         env,
     }
 }
+
+/// RDS runs at most 5 exports per account at once: a run with six databases to export starts five, and the
+/// sixth waits for a later invocation, which starts it once room is made (moto completes exports at once).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_holds_at_five_exports_in_flight() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: it creates six RDS databases");
+        return;
+    }
+    let aws = Aws::start();
+    let c = aws.clients().await;
+    let dbs = ["db-a", "db-b", "db-c", "db-d", "db-e", "db-f"];
+    for db in dbs {
+        rdsbackup_tests::databases::instance(&c.rds, db, "postgres", None, &[]).await;
+    }
+    let key = c.kms.create_key().send().await.unwrap();
+    let key = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let policy = unique_name("queue");
+    let listed = dbs.map(|db| format!("\"{db}\"")).join(", ");
+    let tf = Terraform::new(
+        &config(&policy, &format!("  archive {{\n    kms_key_arn = \"{key}\"\n  }}"))
+            .replace("[\"orders\"]", &format!("[{listed}]")),
+        &aws,
+    );
+    tf.run(&["apply", "-auto-approve"]).success();
+    let env = deployed_env(&aws, &c, &format!("rdsbackup-{policy}")).await;
+    let run = |time: &str| {
+        let event =
+            serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": time});
+        rdsbackup_tests::runtime_api::run_once(&env, &event)
+    };
+    let first = run("2026-12-01T03:00:00Z");
+    assert_eq!(first["exported"].as_array().unwrap().len(), 5, "five at once: {first}");
+    let second = run("2026-12-01T04:00:00Z");
+    let started: Vec<&Value> = first["exported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["exported"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        second["exported"].as_array().unwrap().len(),
+        1,
+        "the sixth, once there is room: {second}"
+    );
+    let mut unique = started.clone();
+    unique.sort_by_key(|v| v.as_str().unwrap().to_string());
+    unique.dedup();
+    assert_eq!(unique.len(), 6, "each database once: {started:?}");
+    destroy_and_check(&tf, &c, &policy).await;
+}
