@@ -104,8 +104,9 @@ impl Shape {
 }
 
 impl Shape {
-    /// The Lambda's age `metric` in days above `threshold_days` over the last day, missing data breaching: runs
-    /// report it at least daily, so a day without a report is a broken run as much as a late archive.
+    /// The Lambda's age `metric` in days above `threshold_days` over the last day. Missing data is not breaching:
+    /// the metric exists only once a first export completed, and a run that stops reporting altogether is the
+    /// backup-overdue alarm's to catch.
     pub fn days_over(
         metric: &str,
         dimensions: Vec<(String, String)>,
@@ -119,6 +120,7 @@ impl Shape {
             evaluation_periods: 1,
             datapoints_to_alarm: 1,
             threshold: f64::from(threshold_days),
+            treat_missing_data: "notBreaching".into(),
             ..Shape::age_over(metric, dimensions, 1, enabled, topic_arn, description)
         }
     }
