@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod copies;
+pub mod drill;
 pub mod identifier;
 pub mod limits;
 pub mod record;

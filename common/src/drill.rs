@@ -1,0 +1,257 @@
+//! A restore drill (`restore_drill` block, ../shared/CONTRACTS.md "Restore drills") as a small state machine
+//! carried across invocations: a restore takes minutes to hours, longer than one Lambda run. Its state lives
+//! where it survives a crash — the evidence record in S3 and the restored database itself (found by its name
+//! and tags) — never in the function's memory; each invocation reads both and takes the one step this module
+//! decides, so that every drill ends with its database deleted and its evidence finished.
+
+/// What the evidence record `drills/<db>/<yyyymmddhhmm>.json` says so far. Times are Unix seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    pub started_at: i64,
+    pub available_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    /// Set when the drill failed: the restore was refused, or never became available.
+    pub error: Option<String>,
+}
+
+/// The restored database as RDS describes it now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restored {
+    Absent,
+    /// `creating`, `backing-up`, `modifying` and the like: not usable yet.
+    Creating,
+    Available,
+    Deleting,
+    /// `failed`, `incompatible-restore`, `inaccessible-encryption-credentials`...: it will not become available.
+    Failed,
+}
+
+impl Restored {
+    /// RDS's status of an instance or cluster, as the drill sees it.
+    pub fn of(status: &str) -> Restored {
+        match status {
+            "available" => Restored::Available,
+            "deleting" => Restored::Deleting,
+            s if s == "failed" || s.starts_with("incompatible") || s.starts_with("inaccessible") => Restored::Failed,
+            _ => Restored::Creating,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    OverTarget,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::OverTarget => "over_target",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// The one thing an invocation does for a drill.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// No evidence and no database: restore the snapshot, then write the evidence with `started_at`.
+    Start,
+    /// Nothing to do now: the restore or the deletion is under way, or the drill is finished.
+    Wait,
+    /// The database became available: write `available_at` (the RTO is measured up to it), then delete it.
+    Available { at: i64 },
+    /// Delete the database (no final snapshot, deletion protection off).
+    Delete,
+    /// Record why the drill failed, then delete the database if there is one.
+    Fail { error: String },
+    /// The database is gone: finish the evidence with `deleted_at` and its status.
+    Finish { status: Status },
+}
+
+/// How long a restore may take before the drill is failed (it then deletes what was made): a day, well past any
+/// sensible RTO target, and far less than a week's drill schedule.
+pub const BUDGET_SECONDS: i64 = 24 * 3600;
+/// How long a database just restored may be missing from RDS's listing (its eventual consistency) before the
+/// drill says it was never made.
+pub const GRACE_SECONDS: i64 = 15 * 60;
+
+pub fn step(evidence: Option<&Evidence>, restored: Restored, now: i64, rto_target_seconds: i64) -> Action {
+    let Some(e) = evidence else {
+        // A database without evidence was left by a crash between the restore and the evidence's write: it is
+        // deleted, and the drill starts afresh.
+        return match restored {
+            Restored::Absent => Action::Start,
+            Restored::Deleting => Action::Wait,
+            _ => Action::Delete,
+        };
+    };
+    if e.deleted_at.is_some() {
+        return Action::Wait;
+    }
+    if e.error.is_some() || e.available_at.is_some() {
+        return match restored {
+            Restored::Absent => Action::Finish {
+                status: match (e.error.is_some(), e.available_at) {
+                    (false, Some(at)) if at - e.started_at <= rto_target_seconds => Status::Passed,
+                    (false, Some(_)) => Status::OverTarget,
+                    _ => Status::Failed,
+                },
+            },
+            Restored::Deleting => Action::Wait,
+            _ => Action::Delete,
+        };
+    }
+    let waited = now - e.started_at;
+    match restored {
+        Restored::Available => Action::Available { at: now },
+        Restored::Failed => Action::Fail {
+            error: "the restored database failed and will not become available".into(),
+        },
+        Restored::Creating if waited > BUDGET_SECONDS => Action::Fail {
+            error: format!("the restore was not available within {} hours", BUDGET_SECONDS / 3600),
+        },
+        Restored::Creating => Action::Wait,
+        Restored::Deleting => Action::Fail {
+            error: "the restored database was deleted before it became available".into(),
+        },
+        Restored::Absent if waited > GRACE_SECONDS => Action::Fail {
+            error: "the restored database does not exist: the restore was refused or it was deleted".into(),
+        },
+        Restored::Absent => Action::Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TARGET: i64 = 3600;
+
+    fn started(at: i64) -> Evidence {
+        Evidence {
+            started_at: at,
+            available_at: None,
+            deleted_at: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_drill_from_start_to_passed() {
+        assert_eq!(step(None, Restored::Absent, 0, TARGET), Action::Start);
+        let e = started(0);
+        assert_eq!(step(Some(&e), Restored::Creating, 600, TARGET), Action::Wait);
+        assert_eq!(
+            step(Some(&e), Restored::Available, 1200, TARGET),
+            Action::Available { at: 1200 }
+        );
+        let e = Evidence {
+            available_at: Some(1200),
+            ..e
+        };
+        assert_eq!(step(Some(&e), Restored::Available, 1300, TARGET), Action::Delete);
+        assert_eq!(step(Some(&e), Restored::Deleting, 1400, TARGET), Action::Wait);
+        assert_eq!(
+            step(Some(&e), Restored::Absent, 1500, TARGET),
+            Action::Finish { status: Status::Passed }
+        );
+        let late = Evidence {
+            available_at: Some(TARGET + 1),
+            ..started(0)
+        };
+        assert_eq!(
+            step(Some(&late), Restored::Absent, 9000, TARGET),
+            Action::Finish {
+                status: Status::OverTarget
+            }
+        );
+    }
+
+    #[test]
+    fn a_leftover_without_evidence_is_deleted_and_a_stuck_restore_failed() {
+        assert_eq!(step(None, Restored::Available, 0, TARGET), Action::Delete);
+        assert!(matches!(
+            step(Some(&started(0)), Restored::Creating, BUDGET_SECONDS + 1, TARGET),
+            Action::Fail { .. }
+        ));
+        assert_eq!(
+            step(Some(&started(0)), Restored::Absent, 60, TARGET),
+            Action::Wait,
+            "not listed yet"
+        );
+        assert!(matches!(
+            step(Some(&started(0)), Restored::Absent, GRACE_SECONDS + 1, TARGET),
+            Action::Fail { .. }
+        ));
+    }
+
+    /// How RDS answers the drill's requests, one invocation later: a restore in progress may become available,
+    /// fail or stay; a deletion may finish or not.
+    fn world() -> impl Strategy<Value = Vec<(u8, i64)>> {
+        prop::collection::vec((0u8..4, 60i64..7200), 1..200)
+    }
+
+    proptest! {
+        /// Whatever RDS does, and however often the function crashes between a request and its record (the
+        /// evidence write lost), the drill ends with its database deleted and its evidence finished, with the
+        /// status that its times say.
+        #[test]
+        fn every_drill_ends_deleted_with_evidence(moves in world(), refused in any::<bool>(), crashes in prop::collection::vec(any::<bool>(), 200)) {
+            let mut evidence: Option<Evidence> = None;
+            let mut restored = Restored::Absent;
+            let mut now = 0;
+            let mut finished = None;
+            // After the world's moves, time runs on with RDS settling, so that every drill can end.
+            let settle = std::iter::repeat((3u8, 3600)).take(60);
+            for (i, (roll, pause)) in moves.into_iter().chain(settle).enumerate() {
+                now += pause;
+                let crash = crashes.get(i).copied().unwrap_or(false);
+                match step(evidence.as_ref(), restored, now, TARGET) {
+                    Action::Start => {
+                        if !refused {
+                            restored = Restored::Creating;
+                        }
+                        if !crash {
+                            evidence = Some(started(now));
+                        }
+                    }
+                    Action::Wait => {}
+                    Action::Available { at } => {
+                        if let Some(e) = evidence.as_mut() { e.available_at = Some(at) }
+                        if !crash { restored = Restored::Deleting; }
+                    }
+                    Action::Delete => restored = Restored::Deleting,
+                    Action::Fail { error } => {
+                        if let Some(e) = evidence.as_mut() { e.error = Some(error) }
+                        if restored != Restored::Absent && !crash { restored = Restored::Deleting; }
+                    }
+                    Action::Finish { status } => {
+                        prop_assert_eq!(restored, Restored::Absent, "finished with the database still there");
+                        let e = evidence.as_mut().unwrap();
+                        e.deleted_at = Some(now);
+                        finished = Some((status, e.clone()));
+                    }
+                }
+                // RDS moves on.
+                restored = match (restored, roll) {
+                    (Restored::Creating, 0) => Restored::Available,
+                    (Restored::Creating, 1) => Restored::Failed,
+                    (Restored::Deleting, r) if r >= 2 => Restored::Absent,
+                    (other, _) => other,
+                };
+            }
+            let (status, e) = finished.expect("the drill finished");
+            prop_assert_eq!(restored, Restored::Absent);
+            match status {
+                Status::Passed => prop_assert!(e.error.is_none() && e.available_at.unwrap() - e.started_at <= TARGET),
+                Status::OverTarget => prop_assert!(e.error.is_none() && e.available_at.unwrap() - e.started_at > TARGET),
+                Status::Failed => prop_assert!(e.error.is_some()),
+            }
+        }
+    }
+}
