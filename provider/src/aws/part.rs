@@ -16,7 +16,7 @@ pub trait Part: Sync {
     }
 
     /// Whether the configuration wants the part now. One that is owned but not wanted (the export role once the
-    /// `archive` block is removed) is read, reported if found, and deleted by converge.
+    /// `archive` block is removed) is read, reported if found, and deleted by converge when it is there.
     fn wanted(&self) -> bool {
         true
     }
@@ -114,7 +114,11 @@ macro_rules! stack_parts {
             $(
                 let spec = desired.$method();
                 if spec.owned() {
-                    if spec.wanted() { spec.ensure(aws).await?; } else { spec.delete(aws).await?; }
+                    if spec.wanted() {
+                        spec.ensure(aws).await?;
+                    } else if spec.read(aws).await?.is_some() {
+                        spec.delete(aws).await?;
+                    }
                 }
             )*
             Ok(())
