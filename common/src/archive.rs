@@ -198,9 +198,9 @@ pub struct Plan {
 /// What to export now. `snapshots` are the policy's own per database; `tasks` every export task of the account
 /// (other policies' count toward RDS's limit too). A period is exported once: the first available snapshot of
 /// it, unless a task of the period is in flight or complete; a failed one is retried on the same snapshot up to
-/// `MAX_ATTEMPTS`. Only the period of `now_slot` and the one before are considered, so that enabling the block
-/// does not export every period retention still holds, while a period whose end found the queue full is still
-/// exported.
+/// `MAX_ATTEMPTS`. Only the two most recent periods with an available snapshot, up to `now_slot`'s, are
+/// considered (the current one and, normally, the one before), so that enabling the block does not export every
+/// period retention still holds, while a period whose end found the queue full is still exported.
 pub fn plan(
     policy: &str,
     every: Every,

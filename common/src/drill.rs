@@ -58,7 +58,8 @@ impl Status {
 /// The one thing an invocation does for a drill.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// No evidence and no database: restore the snapshot, then write the evidence with `started_at`.
+    /// No evidence and no database: write the evidence with `started_at`, then restore the snapshot (in that
+    /// order: a database without evidence is a leftover, and is deleted).
     Start,
     /// Nothing to do now: the restore or the deletion is under way, or the drill is finished.
     Wait,
@@ -81,8 +82,8 @@ pub const GRACE_SECONDS: i64 = 15 * 60;
 
 pub fn step(evidence: Option<&Evidence>, restored: Restored, now: i64, rto_target_seconds: i64) -> Action {
     let Some(e) = evidence else {
-        // A database without evidence was left by a crash between the restore and the evidence's write: it is
-        // deleted, and the drill starts afresh.
+        // A database without evidence is a leftover (the evidence is written before the restore): it is deleted,
+        // and the drill starts afresh. The caller deletes only a database named and tagged as this drill's.
         return match restored {
             Restored::Absent => Action::Start,
             Restored::Deleting => Action::Wait,
@@ -197,8 +198,7 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever RDS does, and however often the function crashes between a request and its record (the
-        /// evidence write lost), the drill ends with its database deleted and its evidence finished, with the
+        /// Whatever RDS does, and however often the function crashes between two of its requests, the drill ends with its database deleted and its evidence finished, with the
         /// status that its times say.
         #[test]
         fn every_drill_ends_deleted_with_evidence(moves in world(), refused in any::<bool>(), crashes in prop::collection::vec(any::<bool>(), 200)) {
@@ -212,12 +212,11 @@ mod tests {
                 now += pause;
                 let crash = crashes.get(i).copied().unwrap_or(false);
                 match step(evidence.as_ref(), restored, now, TARGET) {
+                    // The evidence first; a crash before the restore leaves evidence without a database.
                     Action::Start => {
-                        if !refused {
+                        evidence = Some(started(now));
+                        if !refused && !crash {
                             restored = Restored::Creating;
-                        }
-                        if !crash {
-                            evidence = Some(started(now));
                         }
                     }
                     Action::Wait => {}

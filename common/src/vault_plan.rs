@@ -118,9 +118,11 @@ pub fn plan(shared: &[Shared], held: &[Held], rules: &Rules) -> Plan {
                     *newest = slot.to_string();
                 }
             }
-            // A copy still being made, or being deleted, is left for a later run to judge.
-            let settled = available || h.status == "failed";
-            if slot < rules.cutoff_slot && settled && kept_available >= rules.min_snapshots {
+            // A failed copy is deleted at once, so that a later run copies its share again (its identifier is
+            // the share's); a copy still being made, or being deleted, is left for a later run to judge.
+            if h.status == "failed" {
+                plan.expired.push(h.id.clone());
+            } else if slot < rules.cutoff_slot && available && kept_available >= rules.min_snapshots {
                 plan.expired.push(h.id.clone());
             } else if available {
                 kept_available += 1;
@@ -232,6 +234,22 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_copy_is_deleted_and_its_share_copied_again_by_the_next_run() {
+        let sources = sources();
+        let shared = [shared("111111111111", "orders", "202612010300", "available")];
+        let failed = copy_of("111111111111", "orders", "202612010300", "failed");
+        let first = plan(
+            &shared,
+            std::slice::from_ref(&failed),
+            &rules(&sources, 7, "000000000000"),
+        );
+        assert_eq!(first.expired, [failed.id.clone()]);
+        assert!(first.copy.is_empty(), "not onto the identifier still held: {first:?}");
+        let next = plan(&shared, &[], &rules(&sources, 7, "000000000000"));
+        assert_eq!(next.copy, [(shared[0].arn.clone(), failed.id.clone())]);
+    }
+
+    #[test]
     fn a_share_past_retention_is_copied_only_to_reach_the_minimum() {
         let sources = sources();
         let shared: Vec<Shared> = ["202601010300", "202602010300", "202603010300", "202612010300"]
@@ -329,9 +347,13 @@ mod tests {
             let doomed = |h: &Held| plan.expired.contains(&h.id);
             for h in held.iter().filter(|h| doomed(h)) {
                 let (account, slot) = identifier::parse_vault_copy(&h.id).unwrap();
-                // Only this vault's settled copies past retention...
+                // Only this vault's copies: failed ones (copied again once deleted), or available ones past
+                // retention...
                 prop_assert_eq!(h.vault.as_deref(), Some(VAULT));
-                prop_assert!(slot < cutoff.as_str() && (h.status == "available" || h.status == "failed"));
+                if h.status == "failed" {
+                    continue;
+                }
+                prop_assert!(slot < cutoff.as_str() && h.status == "available");
                 // ...and never below the minimum of newer available ones of its series.
                 let kept = held.iter().filter(|k| {
                     k.vault.as_deref() == Some(VAULT) && k.db == h.db && !doomed(k) && k.status == "available"

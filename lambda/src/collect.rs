@@ -105,7 +105,16 @@ pub async fn handle(clients: &Clients, config: &VaultConfig, event: Value) -> Re
             // Gone before it settled (deleted by hand, or a failed copy RDS removed).
             None => "deleted",
         };
-        match settle(clients, config, (account, db, id), status, found, true).await {
+        let settled = settle(clients, config, (account, db, id), status, found, true).await;
+        if settled.is_ok() && status == "failed" {
+            // Reported once (the marker goes); retention deletes the failed copy and a later run copies again.
+            failed.push(fail(
+                db,
+                found.map_or(SnapshotKind::Instance, |h| h.kind),
+                format!("vault copy {id} failed; it is deleted and the share copied again"),
+            ));
+        }
+        match settled {
             Ok(()) => unmarked.push(key),
             Err(e) => failed.push(fail(db, found.map_or(SnapshotKind::Instance, |h| h.kind), e)),
         }
@@ -276,6 +285,15 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
         tag(tags::POLICY, &policy),
         tag(tags::DB, &db),
     ];
+    // The marker before the copy (its identifier is known before): a run that stops after the copy leaves a
+    // marker that a later run resolves into the record, never a copy without one. A copy that then fails to
+    // start leaves a marker without a copy, which the next run drops.
+    records::mark(
+        &clients.s3,
+        &records_bucket(config),
+        &rdsbackup_common::vault_pending_key(account, db, copy_id),
+    )
+    .await?;
     let (copy_arn, status) = match listed.shared.kind {
         SnapshotKind::Instance => {
             let made = clients
@@ -347,15 +365,6 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
     };
     let bucket = records_bucket(config);
     let key = rdsbackup_common::vault_record_key(account, &db, copy_id);
-    // The marker first: a run that stops between the two leaves a marker a later run resolves.
-    if !records::settled(&status) {
-        records::mark(
-            &clients.s3,
-            &bucket,
-            &rdsbackup_common::vault_pending_key(account, &db, copy_id),
-        )
-        .await?;
-    }
     records::put_record(&clients.s3, &bucket, &key, record.to_json(&config.name))
         .await
         .map(|()| true)

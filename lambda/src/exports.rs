@@ -142,10 +142,16 @@ pub async fn advance(
             continue;
         };
         let Some(o) = own.get(db) else { continue };
-        let status = tasks
-            .iter()
-            .find(|t| t.id == task)
-            .map_or("canceled", |t| t.status.as_str());
+        if task.ends_with(REFUSED) {
+            continue;
+        }
+        // No such task: its start failed after the marker was written; nothing to record.
+        let Some(status) = tasks.iter().find(|t| t.id == task).map(|t| t.status.as_str()) else {
+            if let Err(e) = records::delete(&clients.s3, &bucket, key).await {
+                fail(&mut outcome, db, o.kind, format!("export {task}: {e}"));
+            }
+            continue;
+        };
         if !matches!(status, "complete" | "failed" | "canceled") {
             continue;
         }
@@ -185,6 +191,13 @@ pub async fn advance(
             .find(|(s, _)| &s.id == snapshot)
             .expect("the plan starts own snapshots")
             .1;
+        // The marker before the task (its identifier is known before): a run that stops after starting it leaves
+        // the marker for a later run, never an export its record does not name. One whose start failed is
+        // dropped by the next run, which finds no such task.
+        if let Err(e) = records::mark(&clients.s3, &bucket, &format!("{MARKERS}{db}/{task}")).await {
+            fail(&mut outcome, db, o.kind, format!("export {task} not started: {e}"));
+            continue;
+        }
         let started = clients
             .rds
             .start_export_task()
@@ -234,21 +247,14 @@ pub async fn advance(
             }
         };
         info!(db, snapshot, task, %status, "export started");
-        // The marker first: a run that stops before the record leaves it for a later run.
-        let marked = records::mark(&clients.s3, &bucket, &format!("{MARKERS}{db}/{task}")).await;
-        let recorded = match marked {
-            Ok(()) => {
-                record_export(
-                    &clients.s3,
-                    config,
-                    db,
-                    snapshot,
-                    export_value(task, db, snapshot, &status),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
+        let recorded = record_export(
+            &clients.s3,
+            config,
+            db,
+            snapshot,
+            export_value(task, db, snapshot, &status),
+        )
+        .await;
         match recorded {
             Ok(()) => outcome.started.push(task.clone()),
             Err(e) => fail(

@@ -137,3 +137,31 @@ impl StackCore {
         }
     }
 }
+
+/// Refuses to destroy a stack whose function is another stack's: parts are deleted by name, and a policy named
+/// `vault-<x>` has vault `<x>`'s names (a failed create of one may sit in state beside the other). The function
+/// carries its stack's owner tag (`rdsbackup:policy` or `rdsbackup:vault`); one that carries another's means
+/// none of the names are this stack's to delete.
+pub async fn check_owner(
+    aws: &crate::aws::settings::Clients,
+    function: &str,
+    (key, owner): (&str, &str),
+) -> Result<(), String> {
+    let found = crate::aws::function::read(&aws.lambda, function)
+        .await
+        .map_err(|e| e.to_string())?;
+    match found {
+        Some(f) if f.tags.get(key).map(String::as_str) != Some(owner) => Err(format!(
+            "the function {function} is not this stack's (it carries {}), so none of its parts were deleted: \
+             they belong to another policy or vault of the same AWS names. Remove this resource from the state \
+             (terraform state rm) instead.",
+            f.tags
+                .iter()
+                .filter(|(k, _)| k.starts_with("rdsbackup:"))
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(()),
+    }
+}

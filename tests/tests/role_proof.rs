@@ -1180,8 +1180,8 @@ resource "rdsbackup_vault" "v" {{
             "no {action} of the records' key"
         );
     }
-    // Records under copies/ (one per copy, the two settled ones again, the two expired ones marked deleted),
-    // markers under pending/.
+    // Records under copies/ (one per copy, each settled by the second run, the two expired ones marked deleted),
+    // markers under pending/ (one per copy, written before it, dropped once it settled).
     let records = format!("arn:aws:s3:::{bucket}/{VAULT_RECORDS_PREFIX}");
     let markers = format!("arn:aws:s3:::{bucket}/{PENDING_PREFIX}");
     let written = |action: &str, under: &str| {
@@ -1190,20 +1190,25 @@ resource "rdsbackup_vault" "v" {{
             .filter(|c| c.action == action && c.resource.starts_with(under))
             .count()
     };
+    let copies = shares.len();
     assert_eq!(
         written("s3:PutObject", &records),
-        shares.len() + 2 + 2,
-        "a record per copy, two settled, two marked deleted"
+        copies + copies + 2,
+        "a record per copy, each settled, two marked deleted"
     );
-    assert_eq!(written("s3:PutObject", &markers), 2, "a marker per copy still copying");
+    assert_eq!(
+        written("s3:PutObject", &markers),
+        copies,
+        "a marker per copy, before it"
+    );
     assert_eq!(
         written("s3:DeleteObject", &markers),
-        2,
-        "the settled copies' markers dropped"
+        copies,
+        "every marker dropped once settled"
     );
     assert_eq!(
         written("s3:GetObject", &records),
-        4,
+        copies + 2,
         "the settled and the expired copies' records read"
     );
     assert_eq!(
@@ -1212,7 +1217,7 @@ resource "rdsbackup_vault" "v" {{
             .filter(|c| c.action.starts_with("s3:") && c.action != "s3:ListBucket")
             .count(),
         // Records written (copies, settled, deleted), markers put and dropped, records read.
-        (shares.len() + 2 + 2) + 2 + 2 + 4,
+        (copies + copies + 2) + copies + copies + (copies + 2),
         "no other object call"
     );
     assert!(

@@ -49,6 +49,13 @@ pub struct Role {
     tags: BTreeMap<String, String>,
 }
 
+impl Role {
+    /// Whether the role carries the owner tag `key = value` (a role of the same name may be another stack's).
+    pub fn tagged(&self, key: &str, value: &str) -> bool {
+        self.tags.get(key).map(String::as_str) == Some(value)
+    }
+}
+
 /// What differs between the role found and the spec: the one comparison that drift describes and ensure
 /// applies.
 #[derive(Debug, PartialEq)]

@@ -202,6 +202,13 @@ impl TypedResource for PolicyResource {
         let bucket = refresh::bucket_name(&prior, None, &here);
         // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
         let desired = Desired::new(&prior, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
+        crate::stack::check_owner(
+            &aws.clients,
+            &desired.function,
+            (rdsbackup_common::tags::POLICY, &desired.policy),
+        )
+        .await
+        .map_err(|e| failure(FAILED, e))?;
         if prior.force_destroy.known() != Some(&true)
             && !bucket::is_empty(&aws.clients.s3, &desired.bucket, &desired.account_id)
                 .await

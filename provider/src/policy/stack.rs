@@ -499,8 +499,12 @@ impl crate::aws::part::Part for ExportRoleSpec<'_> {
         self.0.missing()
     }
 
+    /// Only a role of the policy's: `rdsbackup-<name>-export` is also the function role's name of a policy called
+    /// `<name>-export`, which is neither reported nor deleted as this one's.
     async fn read(&self, aws: &crate::aws::settings::Clients) -> crate::aws::error::Result<Option<Self::Found>> {
-        self.0.read(aws).await
+        let found = self.0.read(aws).await?;
+        let owner = self.0.tags.get(tags::POLICY).map_or("", String::as_str);
+        Ok(found.filter(|role| self.1 || role.tagged(tags::POLICY, owner)))
     }
 
     fn drift(&self, found: &Self::Found) -> Vec<String> {
@@ -512,7 +516,11 @@ impl crate::aws::part::Part for ExportRoleSpec<'_> {
     }
 
     async fn delete(&self, aws: &crate::aws::settings::Clients) -> crate::aws::error::Result<()> {
-        self.0.delete(aws).await
+        let owner = self.0.tags.get(tags::POLICY).map_or("", String::as_str);
+        match self.0.read(aws).await? {
+            Some(role) if role.tagged(tags::POLICY, owner) => self.0.delete(aws).await,
+            _ => Ok(()),
+        }
     }
 }
 

@@ -139,6 +139,13 @@ impl TypedResource for VaultResource {
         let aws = self.aws()?;
         let here = location(aws);
         let desired = Desired::new(&prior, &here).map_err(|e| failure(FAILED, e))?;
+        crate::stack::check_owner(
+            &aws.clients,
+            &desired.function,
+            (rdsbackup_common::tags::VAULT, &desired.vault),
+        )
+        .await
+        .map_err(|e| failure(FAILED, e))?;
         stack::destroy(&aws.clients, &desired)
             .await
             .map_err(|e| failure(FAILED, e))?;
