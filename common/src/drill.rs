@@ -207,7 +207,7 @@ mod tests {
             let mut now = 0;
             let mut finished = None;
             // After the world's moves, time runs on with RDS settling, so that every drill can end.
-            let settle = std::iter::repeat((3u8, 3600)).take(60);
+            let settle = std::iter::repeat_n((3u8, 3600), 60);
             for (i, (roll, pause)) in moves.into_iter().chain(settle).enumerate() {
                 now += pause;
                 let crash = crashes.get(i).copied().unwrap_or(false);

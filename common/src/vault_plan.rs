@@ -120,9 +120,8 @@ pub fn plan(shared: &[Shared], held: &[Held], rules: &Rules) -> Plan {
             }
             // A failed copy is deleted at once, so that a later run copies its share again (its identifier is
             // the share's); a copy still being made, or being deleted, is left for a later run to judge.
-            if h.status == "failed" {
-                plan.expired.push(h.id.clone());
-            } else if slot < rules.cutoff_slot && available && kept_available >= rules.min_snapshots {
+            let past = slot < rules.cutoff_slot && available && kept_available >= rules.min_snapshots;
+            if h.status == "failed" || past {
                 plan.expired.push(h.id.clone());
             } else if available {
                 kept_available += 1;
@@ -243,7 +242,7 @@ mod tests {
             std::slice::from_ref(&failed),
             &rules(&sources, 7, "000000000000"),
         );
-        assert_eq!(first.expired, [failed.id.clone()]);
+        assert_eq!(first.expired, std::slice::from_ref(&failed.id));
         assert!(first.copy.is_empty(), "not onto the identifier still held: {first:?}");
         let next = plan(&shared, &[], &rules(&sources, 7, "000000000000"));
         assert_eq!(next.copy, [(shared[0].arn.clone(), failed.id.clone())]);

@@ -282,8 +282,8 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
         tag(tags::VAULT, &config.name),
         tag(tags::SOURCE_ACCOUNT, account),
         tag(tags::SOURCE, arn),
-        tag(tags::POLICY, &policy),
-        tag(tags::DB, &db),
+        tag(tags::POLICY, policy),
+        tag(tags::DB, db),
     ];
     // The marker before the copy (its identifier is known before): a run that stops after the copy leaves a
     // marker that a later run resolves into the record, never a copy without one. A copy that then fails to
@@ -358,13 +358,13 @@ async fn copy(clients: &Clients, config: &VaultConfig, listed: &Listed, copy_id:
         source_arn: arn,
         copy_id,
         copy_arn: &copy_arn,
-        policy: &policy,
-        db: &db,
+        policy,
+        db,
         kind: listed.shared.kind,
         status: &status,
     };
     let bucket = records_bucket(config);
-    let key = rdsbackup_common::vault_record_key(account, &db, copy_id);
+    let key = rdsbackup_common::vault_record_key(account, db, copy_id);
     records::put_record(&clients.s3, &bucket, &key, record.to_json(&config.name))
         .await
         .map(|()| true)

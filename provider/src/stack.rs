@@ -11,6 +11,16 @@ use crate::aws::log_group::LogGroupSpec;
 use crate::aws::role::RoleSpec;
 use crate::policy::names::{self, Location};
 
+/// A wholly known attribute's value, or the error naming it (a stack is built only from known values).
+pub fn need<'a, T>(value: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> Result<&'a T, String> {
+    value.known().ok_or_else(|| format!("{attribute} is not known"))
+}
+
+/// A whole number as AWS's APIs take it.
+pub fn small(value: i64, attribute: &str) -> Result<i32, String> {
+    i32::try_from(value).map_err(|_| format!("{attribute} is out of range"))
+}
+
 pub struct StackCore {
     pub role: String,
     pub role_arn: String,

@@ -70,6 +70,13 @@ pub struct Diagnostic {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
+/// Diagnostics of one error: what a resource answers when an operation fails as a whole.
+pub fn failure(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    d.error(summary, detail.to_string());
+    d
+}
+
 impl Diagnostics {
     pub fn new() -> Diagnostics {
         Diagnostics::default()

@@ -20,7 +20,7 @@ use crate::aws::cluster_members;
 use crate::aws::function_code;
 use crate::aws::logs_key;
 use crate::aws::vault_key;
-use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::diag::{AttrPath, Diagnostics, failure};
 use crate::plugin::resource::{ApplyError, TypedResource};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
@@ -32,20 +32,6 @@ use stack::Desired;
 pub struct PolicyResource {
     schema: Schema,
     provider: Arc<ProviderState>,
-}
-
-fn location(aws: &AwsSettings) -> Location {
-    Location {
-        partition: aws.partition.clone(),
-        region: aws.region().to_string(),
-        account_id: aws.account_id.clone(),
-    }
-}
-
-fn failure(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(summary, detail.to_string());
-    d
 }
 
 impl PolicyResource {
@@ -78,7 +64,7 @@ impl PolicyResource {
     /// failed half-way and repairs what drifted.
     async fn converge(&self, prior: Option<&PolicyModel>, planned: PolicyModel) -> Result<PolicyModel, ApplyError> {
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         let bucket = planned.bucket_name.known().cloned().unwrap_or_default();
         let members = cluster_members::clusters_of(&aws.clients.rds, listed_instances(&planned))
             .await
@@ -164,7 +150,7 @@ impl TypedResource for PolicyResource {
 
     fn derive(&self, planned: &mut PolicyModel, config: &PolicyModel) {
         let aws = self.provider.aws.get().map(Arc::as_ref);
-        let here = aws.map(location);
+        let here = aws.map(Location::of);
         plan::derive(planned, config, &self.plan_context(here.as_ref(), aws));
     }
 
@@ -173,7 +159,7 @@ impl TypedResource for PolicyResource {
         let Some(aws) = self.provider.aws.get() else {
             return Diagnostics::new();
         };
-        let here = location(aws);
+        let here = Location::of(aws);
         let mut d = plan::check(planned, &here);
         if !d.has_errors() {
             let (quota, vault) = tokio::join!(
@@ -198,7 +184,7 @@ impl TypedResource for PolicyResource {
     async fn delete(&self, prior: PolicyModel) -> Result<Diagnostics, Diagnostics> {
         const FAILED: &str = "Cannot destroy rdsbackup_policy";
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         let bucket = refresh::bucket_name(&prior, None, &here);
         // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
         let desired = Desired::new(&prior, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
@@ -235,7 +221,7 @@ impl TypedResource for PolicyResource {
     async fn read(&self, recorded: PolicyModel) -> Result<Option<PolicyModel>, Diagnostics> {
         const FAILED: &str = "Cannot read rdsbackup_policy";
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         // The function's environment names the bucket of an imported stack; read it first when the state cannot.
         let function_env = match recorded.bucket_name.known() {
             Some(_) => None,

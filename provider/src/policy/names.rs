@@ -38,6 +38,15 @@ pub struct Location {
 }
 
 impl Location {
+    /// Where the configured provider manages stacks.
+    pub fn of(aws: &crate::aws::AwsSettings) -> Location {
+        Location {
+            partition: aws.partition.clone(),
+            region: aws.region().to_string(),
+            account_id: aws.account_id.clone(),
+        }
+    }
+
     pub fn role_arn(&self, policy: &str) -> String {
         format!(
             "arn:{}:iam::{}:role/{}",

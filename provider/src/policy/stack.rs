@@ -20,7 +20,7 @@ use crate::aws::event_rule::{RuleSpec, Trigger};
 use crate::aws::function::FunctionSpec;
 use crate::aws::log_group::LogGroupSpec;
 use crate::aws::role::RoleSpec;
-use crate::stack::{FunctionSettings, StackCore};
+use crate::stack::{FunctionSettings, StackCore, need, small};
 
 /// Every name, ARN and setting of a policy's stack. Built only from wholly known attributes. What every stack has
 /// (function, role, log group, topic, tags) is its `core`, which it derefs to.
@@ -56,14 +56,6 @@ impl std::ops::Deref for Desired {
     fn deref(&self) -> &StackCore {
         &self.core
     }
-}
-
-fn need<'a, T>(model: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> std::result::Result<&'a T, String> {
-    model.known().ok_or_else(|| format!("{attribute} is not known"))
-}
-
-fn small(value: i64, attribute: &str) -> std::result::Result<i32, String> {
-    i32::try_from(value).map_err(|_| format!("{attribute} is out of range"))
 }
 
 impl Desired {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::aws::AwsSettings;
 use crate::aws::function_code;
-use crate::plugin::diag::{AttrPath, Diagnostics};
+use crate::plugin::diag::{AttrPath, Diagnostics, failure};
 use crate::plugin::resource::{ApplyError, TypedResource};
 use crate::plugin::schema::Schema;
 use crate::plugin::typed::Tf;
@@ -26,20 +26,6 @@ use stack::Desired;
 pub struct VaultResource {
     schema: Schema,
     provider: Arc<ProviderState>,
-}
-
-fn failure(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(summary, detail.to_string());
-    d
-}
-
-fn location(aws: &AwsSettings) -> Location {
-    Location {
-        partition: aws.partition.clone(),
-        region: aws.region().to_string(),
-        account_id: aws.account_id.clone(),
-    }
 }
 
 const APPLY_FAILED: &str = "Cannot apply rdsbackup_vault";
@@ -64,7 +50,7 @@ impl VaultResource {
     /// Create and update are one convergence, every step idempotent, as a policy's.
     async fn converge(&self, planned: VaultModel) -> Result<VaultModel, ApplyError> {
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         let desired = Desired::new(&planned, &here).map_err(|e| failure(APPLY_FAILED, e))?;
         if let Some(message) = desired.limit_exceeded() {
             return Err(failure(APPLY_FAILED, message).into());
@@ -91,7 +77,7 @@ impl TypedResource for VaultResource {
     fn derive(&self, planned: &mut VaultModel, config: &VaultModel) {
         static NO_TAGS: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let aws = self.provider.aws.get().map(Arc::as_ref);
-        let here = aws.map(location);
+        let here = aws.map(Location::of);
         let context = PlanContext {
             location: here.as_ref(),
             default_tags: aws.map_or(&NO_TAGS, |aws| &aws.default_tags),
@@ -105,7 +91,7 @@ impl TypedResource for VaultResource {
         let Some(aws) = self.provider.aws.get() else {
             return Diagnostics::new();
         };
-        let mut d = plan::check(planned, &location(aws));
+        let mut d = plan::check(planned, &Location::of(aws));
         if let Some(key) = planned.kms_key_arn.known()
             && !d.has_errors()
             && prior.and_then(|p| p.kms_key_arn.known()) != Some(key)
@@ -137,7 +123,7 @@ impl TypedResource for VaultResource {
     async fn delete(&self, prior: VaultModel) -> Result<Diagnostics, Diagnostics> {
         const FAILED: &str = "Cannot destroy rdsbackup_vault";
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         let desired = Desired::new(&prior, &here).map_err(|e| failure(FAILED, e))?;
         crate::stack::check_owner(
             &aws.clients,
@@ -176,7 +162,7 @@ impl TypedResource for VaultResource {
     async fn read(&self, recorded: VaultModel) -> Result<Option<VaultModel>, Diagnostics> {
         const FAILED: &str = "Cannot read rdsbackup_vault";
         let aws = self.aws()?;
-        let here = location(aws);
+        let here = Location::of(aws);
         // An imported skeleton knows only the name: the parts are found by the names it gives (the function's
         // environment then tells the rest), so the other attributes need only be well formed here.
         let names = Desired::new(&skeleton_filled(&recorded), &here).map_err(|e| failure(FAILED, e))?;

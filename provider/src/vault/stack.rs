@@ -20,7 +20,7 @@ use crate::aws::function::FunctionSpec;
 use crate::aws::log_group::LogGroupSpec;
 use crate::aws::role::RoleSpec;
 use crate::policy::names::Location;
-use crate::stack::{FunctionSettings, StackCore};
+use crate::stack::{FunctionSettings, StackCore, need, small};
 
 /// The vault function's settings, which have no argument: a run lists and copies at most 20 snapshots (RDS's
 /// limit of copies in flight), well within these.
@@ -52,14 +52,6 @@ impl std::ops::Deref for Desired {
     fn deref(&self) -> &StackCore {
         &self.core
     }
-}
-
-fn need<'a, T>(value: &'a crate::plugin::typed::Tf<T>, attribute: &str) -> Result<&'a T, String> {
-    value.known().ok_or_else(|| format!("{attribute} is not known"))
-}
-
-fn small(value: i64, attribute: &str) -> Result<i32, String> {
-    i32::try_from(value).map_err(|_| format!("{attribute} is out of range"))
 }
 
 impl Desired {
