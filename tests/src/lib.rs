@@ -523,6 +523,61 @@ pub mod databases {
         made(rds, id, created).await;
     }
 
+    /// Shares DB snapshot `id` with `account` (its `restore` attribute).
+    pub async fn share(rds: &aws_sdk_rds::Client, id: &str, account: &str) {
+        rds.modify_db_snapshot_attribute()
+            .db_snapshot_identifier(id)
+            .attribute_name("restore")
+            .values_to_add(account)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sharing {id}: {e:?}"));
+    }
+
+    /// A snapshot of `db` (an instance or a cluster) named and tagged as `policy` names and tags its own, for
+    /// `slot`, shared with `account`; its identifier.
+    pub async fn shared_policy_snapshot(
+        rds: &aws_sdk_rds::Client,
+        policy: &str,
+        db: &str,
+        kind: rdsbackup_common::identifier::SnapshotKind,
+        slot: &str,
+        account: &str,
+    ) -> String {
+        use rdsbackup_common::{identifier, tags};
+        let id = identifier::build(policy, db, kind, slot);
+        let tags = tag_list(&[(tags::POLICY, policy), (tags::DB, db)]);
+        match kind {
+            identifier::SnapshotKind::Instance => {
+                rds.create_db_snapshot()
+                    .db_instance_identifier(db)
+                    .db_snapshot_identifier(&id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("snapshot {id}: {e:?}"));
+                share(rds, &id, account).await;
+            }
+            identifier::SnapshotKind::Cluster => {
+                rds.create_db_cluster_snapshot()
+                    .db_cluster_identifier(db)
+                    .db_cluster_snapshot_identifier(&id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("snapshot {id}: {e:?}"));
+                rds.modify_db_cluster_snapshot_attribute()
+                    .db_cluster_snapshot_identifier(&id)
+                    .attribute_name("restore")
+                    .values_to_add(account)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("sharing {id}: {e:?}"));
+            }
+        }
+        id
+    }
+
     /// The accounts a DB snapshot is shared with (its `restore` attribute).
     pub async fn shared_with(rds: &aws_sdk_rds::Client, id: &str) -> Vec<String> {
         let output = rds

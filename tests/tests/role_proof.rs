@@ -898,52 +898,7 @@ const OUTSIDER: &str = "333333333333";
 /// A policy's snapshot of `db` (an instance or a cluster) in `source`, named and tagged as a policy names and tags
 /// it, shared with the vault account.
 async fn shared_snapshot(source: &Account, db: &str, kind: SnapshotKind, slot: &str) -> String {
-    let id = identifier::build(POLICY, db, kind, slot);
-    let tag = |k: &str, v: &str| aws_sdk_rds::types::Tag::builder().key(k).value(v).build();
-    let tag_list = vec![tag(tags::POLICY, POLICY), tag(tags::DB, db)];
-    match kind {
-        SnapshotKind::Instance => {
-            source
-                .rds
-                .create_db_snapshot()
-                .db_instance_identifier(db)
-                .db_snapshot_identifier(&id)
-                .set_tags(Some(tag_list))
-                .send()
-                .await
-                .unwrap();
-            source
-                .rds
-                .modify_db_snapshot_attribute()
-                .db_snapshot_identifier(&id)
-                .attribute_name("restore")
-                .values_to_add(VAULT_ACCOUNT)
-                .send()
-                .await
-                .unwrap();
-        }
-        SnapshotKind::Cluster => {
-            source
-                .rds
-                .create_db_cluster_snapshot()
-                .db_cluster_identifier(db)
-                .db_cluster_snapshot_identifier(&id)
-                .set_tags(Some(tag_list))
-                .send()
-                .await
-                .unwrap();
-            source
-                .rds
-                .modify_db_cluster_snapshot_attribute()
-                .db_cluster_snapshot_identifier(&id)
-                .attribute_name("restore")
-                .values_to_add(VAULT_ACCOUNT)
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    id
+    databases::shared_policy_snapshot(&source.rds, POLICY, db, kind, slot, VAULT_ACCOUNT).await
 }
 
 /// The vault's function proven the same way against what its runs do, in the vault account it acts in: two
@@ -1034,14 +989,7 @@ async fn the_vault_role_allows_every_request_of_the_vault_run_and_nothing_beyond
         .send()
         .await
         .unwrap();
-    a.rds
-        .modify_db_snapshot_attribute()
-        .db_snapshot_identifier("by-hand")
-        .attribute_name("restore")
-        .values_to_add(VAULT_ACCOUNT)
-        .send()
-        .await
-        .unwrap();
+    databases::share(&a.rds, "by-hand", VAULT_ACCOUNT).await;
     let vault_key = vault.kms.create_key().send().await.unwrap();
     let vault_key = vault_key.key_metadata().unwrap().arn().unwrap().to_string();
     let outsider_key = outsider.kms.create_key().send().await.unwrap();

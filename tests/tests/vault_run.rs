@@ -5,7 +5,6 @@
 //! moto 5.1.22 cannot copy a snapshot shared by another account (it looks the ARN up in the caller's account);
 //! `Moto::start_sharing` fills that one gap, as AWS behaves, and nothing else.
 
-use aws_sdk_rds::types::Tag;
 use rdsbackup_common::identifier::{self, SnapshotKind};
 use rdsbackup_common::{env, tags, vault_record_key};
 use rdsbackup_tests::accounts::{Account, account};
@@ -22,28 +21,7 @@ const VAULT: &str = "central";
 
 /// A policy's snapshot of `db` in the source, shared with the vault account.
 async fn shared_snapshot(source: &Account, db: &str, slot: &str, with: &str) -> String {
-    let id = identifier::build("nightly", db, SnapshotKind::Instance, slot);
-    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-    source
-        .rds
-        .create_db_snapshot()
-        .db_instance_identifier(db)
-        .db_snapshot_identifier(&id)
-        .tags(tag(tags::POLICY, "nightly"))
-        .tags(tag(tags::DB, db))
-        .send()
-        .await
-        .unwrap();
-    source
-        .rds
-        .modify_db_snapshot_attribute()
-        .db_snapshot_identifier(&id)
-        .attribute_name("restore")
-        .values_to_add(with)
-        .send()
-        .await
-        .unwrap();
-    id
+    databases::shared_policy_snapshot(&source.rds, "nightly", db, SnapshotKind::Instance, slot, with).await
 }
 
 fn vault_env(vault: &Account, key: &str, bucket: &str) -> Vec<(String, String)> {
@@ -108,14 +86,7 @@ fn the_vault_copies_each_source_s_shares_once_under_its_key_and_ignores_the_rest
             .send()
             .await
             .unwrap();
-        a.rds
-            .modify_db_snapshot_attribute()
-            .db_snapshot_identifier("by-hand")
-            .attribute_name("restore")
-            .values_to_add(VAULT_ACCOUNT)
-            .send()
-            .await
-            .unwrap();
+        databases::share(&a.rds, "by-hand", VAULT_ACCOUNT).await;
         (key, shared)
     });
     let env = vault_env(&vault, &key, &bucket);
