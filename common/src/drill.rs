@@ -4,6 +4,137 @@
 //! and tags) — never in the function's memory; each invocation reads both and takes the one step this module
 //! decides, so that every drill ends with its database deleted and its evidence finished.
 
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identifier;
+
+/// The S3 prefix of the evidence records, `drills/<db>/<yyyymmddhhmm>.json`: kept for good, the history auditors
+/// ask for.
+pub const EVIDENCE_PREFIX: &str = "drills/";
+/// The markers of drills in progress (`pending-drills/<db>/<yyyymmddhhmm>`): a run lists them once, instead of
+/// reading every evidence record ever written to find the unfinished ones.
+pub const MARKERS_PREFIX: &str = "pending-drills/";
+/// What every drill database's identifier starts with.
+pub const RESTORED_PREFIX: &str = "rdsbackup-drill-";
+/// `schedule` of the block: Sundays at 05:00 UTC, after the night's backups.
+pub const DEFAULT_SCHEDULE: &str = "cron(0 5 ? * SUN *)";
+/// `instance_class` of the block: a small burstable class, enough to prove the data restores.
+pub const DEFAULT_INSTANCE_CLASS: &str = "db.t3.medium";
+
+/// The `restore_drill` block with its defaults resolved, as the provider writes it into the function's
+/// environment (`env::DRILL`, a JSON object).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The databases to drill; empty means every database the policy selects.
+    #[serde(default)]
+    pub db_identifiers: BTreeSet<String>,
+    pub instance_class: String,
+    /// `None`: the source's subnet group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_group_name: Option<String>,
+    /// Empty: the VPC's default security group, as RDS does.
+    #[serde(default)]
+    pub vpc_security_group_ids: BTreeSet<String>,
+    pub rto_target_minutes: u32,
+    /// A Lambda function (name or ARN) invoked with the restored database's endpoint once it is available; its
+    /// answer goes into the evidence, and its failure fails the drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_function: Option<String>,
+}
+
+impl Settings {
+    pub fn rto_target_seconds(&self) -> i64 {
+        i64::from(self.rto_target_minutes) * 60
+    }
+
+    /// Whether `db` is drilled (among the databases the policy selects).
+    pub fn drills(&self, db: &str) -> bool {
+        self.db_identifiers.is_empty() || self.db_identifiers.contains(db)
+    }
+}
+
+/// The value of `env::DRILL`.
+pub fn to_env(settings: &Settings) -> String {
+    serde_json::to_string(settings).expect("drill settings serialize")
+}
+
+/// Reads `to_env`'s form; an empty value means no drills.
+pub fn from_env(value: &str) -> Result<Option<Settings>, String> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let settings: Settings =
+        serde_json::from_str(value).map_err(|e| format!("must be the restore_drill block as JSON: {e}"))?;
+    let range = crate::limits::RTO_TARGET_MINUTES;
+    if !range.contains(settings.rto_target_minutes) {
+        return Err(format!(
+            "rto_target_minutes must be from {} to {}, not {}",
+            range.min, range.max, settings.rto_target_minutes
+        ));
+    }
+    Ok(Some(settings))
+}
+
+/// The drill database of `db`'s drill of `slot`: `rdsbackup-drill-<h8>-<yyyymmddhhmm>` (37 characters, within
+/// RDS's 63), deterministic so that a repeated invocation finds the database it restored.
+pub fn restored_identifier(policy: &str, db: &str, slot: &str) -> String {
+    format!("{RESTORED_PREFIX}{}-{slot}", identifier::h8(policy, db))
+}
+
+/// The one instance a drilled cluster gets (a cluster without an instance cannot be connected to).
+pub fn cluster_instance_identifier(restored: &str) -> String {
+    format!("{restored}-1")
+}
+
+/// `drills/<db>/<yyyymmddhhmm>.json`.
+pub fn evidence_key(db: &str, slot: &str) -> String {
+    format!("{EVIDENCE_PREFIX}{db}/{slot}.json")
+}
+
+/// `pending-drills/<db>/<yyyymmddhhmm>`.
+pub fn marker_key(db: &str, slot: &str) -> String {
+    format!("{MARKERS_PREFIX}{db}/{slot}")
+}
+
+/// The database and slot of a drill marker.
+pub fn parse_marker(key: &str) -> Option<(&str, &str)> {
+    let (db, slot) = key.strip_prefix(MARKERS_PREFIX)?.split_once('/')?;
+    (!db.is_empty() && slot.len() == 12 && slot.bytes().all(|b| b.is_ascii_digit())).then_some((db, slot))
+}
+
+/// The evidence record as stored (../shared/CONTRACTS.md, "Restore drills"): times RFC 3339 UTC. An evidence
+/// record without `deleted_at` marks a drill in progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub policy: String,
+    pub db_identifier: String,
+    /// `instance` or `cluster`.
+    pub kind: String,
+    /// Empty when the policy had no available snapshot of the database to restore.
+    pub snapshot_identifier: String,
+    pub restored_identifier: String,
+    pub instance_class: String,
+    pub rto_target_seconds: i64,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// `available_at` − `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<i64>,
+    /// `passed`, `failed` or `over_target`, once the drill is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The validation function's answer, with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<serde_json::Value>,
+}
+
 /// What the evidence record `drills/<db>/<yyyymmddhhmm>.json` says so far. Times are Unix seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evidence {
@@ -132,6 +263,42 @@ mod tests {
     use proptest::prelude::*;
 
     const TARGET: i64 = 3600;
+
+    #[test]
+    fn names_follow_the_contract_and_settings_round_trip() {
+        let restored = restored_identifier("nightly", "orders", "202612060500");
+        assert_eq!(
+            restored,
+            format!("rdsbackup-drill-{}-202612060500", identifier::h8("nightly", "orders"))
+        );
+        assert_eq!(restored.len(), 37);
+        assert!(cluster_instance_identifier(&restored).len() <= 63);
+        assert_eq!(
+            evidence_key("orders", "202612060500"),
+            "drills/orders/202612060500.json"
+        );
+        assert_eq!(
+            parse_marker(&marker_key("orders", "202612060500")),
+            Some(("orders", "202612060500"))
+        );
+        assert_eq!(parse_marker("pending-drills/orders/2026"), None);
+        let settings = Settings {
+            db_identifiers: BTreeSet::from(["orders".to_string()]),
+            instance_class: DEFAULT_INSTANCE_CLASS.into(),
+            subnet_group_name: None,
+            vpc_security_group_ids: BTreeSet::new(),
+            rto_target_minutes: 60,
+            validation_function: None,
+        };
+        assert_eq!(from_env(&to_env(&settings)), Ok(Some(settings.clone())));
+        assert!(settings.drills("orders") && !settings.drills("billing"));
+        assert_eq!(from_env(" "), Ok(None));
+        let late = to_env(&Settings {
+            rto_target_minutes: 2000,
+            ..settings
+        });
+        assert!(from_env(&late).unwrap_err().contains("rto_target_minutes"));
+    }
 
     fn started(at: i64) -> Evidence {
         Evidence {

@@ -38,6 +38,8 @@ pub mod env {
     pub const VAULT: &str = "RDSBACKUP_VAULT";
     /// The `archive` block as JSON (`archive::to_env`); unset without one.
     pub const ARCHIVE: &str = "RDSBACKUP_ARCHIVE";
+    /// The `restore_drill` block as JSON (`drill::to_env`); unset without one.
+    pub const DRILL: &str = "RDSBACKUP_DRILL";
     /// Set on a vault's function (`rdsbackup_vault`): the vault's name. The same binary then collects what
     /// sources share instead of backing up; `BUCKET`, `BUCKET_OWNER`, `KMS_KEY_ARN` (the vault's key, required),
     /// `RETENTION_DAYS` and `MIN_SNAPSHOTS` keep their meaning.
@@ -72,6 +74,8 @@ pub mod tags {
     pub const VAULT: &str = "rdsbackup:vault";
     /// On a vault copy: the account that shared its source.
     pub const SOURCE_ACCOUNT: &str = "rdsbackup:source-account";
+    /// On a drill database (`restore_drill`): `true`. The function deletes only databases carrying it.
+    pub const DRILL: &str = "rdsbackup:drill";
 }
 
 /// The EventBridge rules that invoke a policy's function. The function tells their events apart: only the
@@ -91,6 +95,11 @@ pub mod rules {
     /// snapshot starts as soon as it can.
     pub fn snapshot_events(policy: &str) -> String {
         format!("rdsbackup-{policy}-snapshot-events")
+    }
+
+    /// The `restore_drill` block's schedule: its events start drills and take no backup.
+    pub fn drill(policy: &str) -> String {
+        format!("rdsbackup-{policy}-drill")
     }
 
     /// How often the reconcile rule runs.
@@ -119,6 +128,12 @@ pub mod metrics {
     pub const COPIES_STARTED: &str = "CopiesStarted";
     /// Copies a run failed to start, follow or expire in a region (dimensions `Policy`, `Region`).
     pub const COPIES_FAILED: &str = "CopiesFailed";
+    /// Seconds from a drill's restore request until its database was available (dimensions `Policy`,
+    /// `DBIdentifier`), emitted when the drill finishes.
+    pub const RESTORE_DRILL_SECONDS: &str = "RestoreDrillSeconds";
+    /// 1 when a drill finished `failed` or `over_target`, 0 when it `passed` (dimension `Policy`); the
+    /// restore drill alarm watches it, and stays in alarm until a drill passes.
+    pub const RESTORE_DRILL_MISSED: &str = "RestoreDrillMissed";
     pub const DIMENSION_POLICY: &str = "Policy";
     pub const DIMENSION_DB: &str = "DBIdentifier";
     pub const DIMENSION_REGION: &str = "Region";

@@ -40,3 +40,10 @@ pub const VAULT_MIN_SNAPSHOTS: Range = Range {
     default: 7,
     ..MIN_SNAPSHOTS
 };
+
+/// `restore_drill.rto_target_minutes`: a drill restoring slower than this is `over_target`.
+pub const RTO_TARGET_MINUTES: Range = Range {
+    min: 5,
+    max: 1440,
+    default: 60,
+};

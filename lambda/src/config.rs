@@ -26,6 +26,8 @@ pub struct Config {
     pub vault: Option<VaultTarget>,
     /// The `archive` block: snapshot exports to S3.
     pub archive: Option<rdsbackup_common::archive::Archive>,
+    /// The `restore_drill` block.
+    pub drill: Option<rdsbackup_common::drill::Settings>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -70,6 +72,8 @@ impl Config {
             vault: vault_target(optional(env::VAULT))?,
             archive: rdsbackup_common::archive::from_env(&optional(env::ARCHIVE).unwrap_or_default())
                 .map_err(|e| ConfigError(format!("{} {e}", env::ARCHIVE)))?,
+            drill: rdsbackup_common::drill::from_env(&optional(env::DRILL).unwrap_or_default())
+                .map_err(|e| ConfigError(format!("{} {e}", env::DRILL)))?,
         };
         if config.db_instances.is_empty() && config.db_clusters.is_empty() && config.selection_tags.is_empty() {
             return Err(ConfigError(format!(
@@ -278,6 +282,7 @@ mod tests {
                     kms_key_arn: "arn:aws:kms:us-east-1:123456789012:key/v".into(),
                 }),
                 archive: None,
+                drill: None,
             }
         );
     }
@@ -330,6 +335,7 @@ mod tests {
             (with(&[(env::DB_INSTANCES, " , ")]), env::DB_INSTANCES),
             (with(&[(env::COPIES, "us-west-2")]), env::COPIES),
             (with(&[(env::VAULT, "210987654321")]), env::VAULT),
+            (with(&[(env::DRILL, "{}")]), env::DRILL),
             (
                 with(&[(env::VAULT, r#"{"account_id":"vault","kms_key_arn":"k"}"#)]),
                 env::VAULT,

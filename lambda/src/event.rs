@@ -1,6 +1,6 @@
 //! What invoked the function. Only the backup schedule's event takes snapshots (and anything that is not one of
 //! the policy's other rules counts as that: `bootstrap --once`, a test, a hand-made `{"time": ...}`); RDS's
-//! snapshot events and the reconcile schedule only advance pending work.
+//! events and the reconcile schedule only advance pending work; the drill schedule starts restore drills.
 
 use rdsbackup_common::rules;
 use serde_json::Value;
@@ -9,8 +9,10 @@ use serde_json::Value;
 pub enum Trigger {
     /// Take the slot's snapshots, apply retention, then advance pending work.
     Backup,
-    /// Advance pending work only: records of snapshots not settled, copies.
+    /// Advance pending work only: records of snapshots not settled, copies, drills in progress.
     Advance,
+    /// Start a restore drill of each drilled database (the `restore_drill` block's rule), then advance.
+    Drill,
 }
 
 impl Trigger {
@@ -18,13 +20,17 @@ impl Trigger {
         if event.get("source").and_then(Value::as_str) == Some("aws.rds") {
             return Trigger::Advance;
         }
-        let reconcile = format!(":rule/{}", rules::reconcile(policy));
-        let from_reconcile = event
-            .get("resources")
-            .and_then(Value::as_array)
-            .is_some_and(|r| r.iter().filter_map(Value::as_str).any(|arn| arn.ends_with(&reconcile)));
-        if from_reconcile {
+        let from = |rule: String| {
+            let rule = format!(":rule/{rule}");
+            event
+                .get("resources")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().filter_map(Value::as_str).any(|arn| arn.ends_with(&rule)))
+        };
+        if from(rules::reconcile(policy)) {
             Trigger::Advance
+        } else if from(rules::drill(policy)) {
+            Trigger::Drill
         } else {
             Trigger::Backup
         }
@@ -34,6 +40,7 @@ impl Trigger {
         match self {
             Trigger::Backup => "backup",
             Trigger::Advance => "advance",
+            Trigger::Drill => "drill",
         }
     }
 }
@@ -63,5 +70,13 @@ mod tests {
             "detail": {"SourceIdentifier": "rdsbackup-nightly-orders-202611280300-9ca323f5"}});
         assert_eq!(Trigger::of(&snapshot_event, "nightly"), Trigger::Advance);
         assert_eq!(Trigger::of(&json!({}), "nightly"), Trigger::Backup);
+        assert_eq!(
+            Trigger::of(&scheduled("rdsbackup-nightly-drill"), "nightly"),
+            Trigger::Drill
+        );
+        assert_eq!(
+            Trigger::of(&scheduled("rdsbackup-nightly-drill"), "night"),
+            Trigger::Backup
+        );
     }
 }

@@ -9,6 +9,7 @@ mod aws_error;
 mod collect;
 mod config;
 mod copies;
+mod drills;
 mod event;
 mod exports;
 mod init_error;

@@ -2,6 +2,8 @@
 //! metrics, so the run needs no `PutMetricData` call or permission. The "backup overdue" alarm watches the
 //! per-policy `NewestSnapshotAgeHours`.
 
+use std::collections::BTreeMap;
+
 use rdsbackup_common::metrics::*;
 use serde_json::{Value, json};
 
@@ -111,6 +113,35 @@ pub fn export_document(policy: &str, age_days: f64, timestamp_ms: i64) -> Value 
     })
 }
 
+/// The drills finished by a run: `RestoreDrillSeconds` per database with a measured restore time, and
+/// `RestoreDrillMissed` for the policy (1 when any finished failed or over its target, else 0).
+pub fn drill_documents(
+    policy: &str,
+    seconds: &BTreeMap<String, i64>,
+    missed: Option<u32>,
+    timestamp_ms: i64,
+) -> Vec<Value> {
+    let mut documents: Vec<Value> = seconds
+        .iter()
+        .map(|(db, seconds)| {
+            json!({
+                "_aws": metadata(&[DIMENSION_POLICY, DIMENSION_DB], &[RESTORE_DRILL_SECONDS], timestamp_ms),
+                DIMENSION_POLICY: policy,
+                DIMENSION_DB: db,
+                RESTORE_DRILL_SECONDS: seconds,
+            })
+        })
+        .collect();
+    if let Some(missed) = missed {
+        documents.push(json!({
+            "_aws": metadata(&[DIMENSION_POLICY], &[RESTORE_DRILL_MISSED], timestamp_ms),
+            DIMENSION_POLICY: policy,
+            RESTORE_DRILL_MISSED: missed,
+        }));
+    }
+    documents
+}
+
 fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
     let metrics: Vec<Value> = names
         .iter()
@@ -125,6 +156,8 @@ fn metadata(dimensions: &[&str], names: &[&str], timestamp_ms: i64) -> Value {
             .contains(&name)
             {
                 "None"
+            } else if name == RESTORE_DRILL_SECONDS {
+                "Seconds"
             } else {
                 "Count"
             };

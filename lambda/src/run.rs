@@ -52,6 +52,15 @@ pub struct Output {
     /// Export tasks started (the `archive` block); left out of the output without one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exported: Vec<String>,
+    /// Restore drills started: `<db>/<drill database>` (the `restore_drill` block).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drilled: Vec<String>,
+    /// Restore drills finished: `<db>:<status>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<String>,
+    /// Leftover drill databases deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cleaned: Vec<String>,
     pub failed: Vec<Failure>,
 }
 
@@ -75,10 +84,11 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     info!(policy = %config.policy, slot = %slot.rfc3339(), trigger = trigger.as_str(), "run started");
     let (databases, pending) = match trigger {
         Trigger::Backup => tokio::join!(select::describe(&clients.rds), records::pending(&clients.s3, config)),
-        // Advancing alone, with nothing pending, is one listing.
-        Trigger::Advance => match records::pending(&clients.s3, config).await {
-            Ok(pending) if pending.is_empty() => {
-                return finish(config, Output::default(), Vec::new(), &[], None, None);
+        // Advancing alone, with nothing pending and no drills to look after, is one listing. With a
+        // `restore_drill` block every invocation lists the databases: drills in progress and leftovers are there.
+        Trigger::Advance | Trigger::Drill => match records::pending(&clients.s3, config).await {
+            Ok(pending) if pending.is_empty() && config.drill.is_none() => {
+                return finish(config, Output::default(), Vec::new(), &[], None, Extra::default());
             }
             pending => (select::describe(&clients.rds).await, pending),
         },
@@ -120,7 +130,7 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     // The selection's own failures (a listed database not found) are the backup's to report.
     let selection_failed = match trigger {
         Trigger::Backup => selection.failed.clone(),
-        Trigger::Advance => Vec::new(),
+        Trigger::Advance | Trigger::Drill => Vec::new(),
     };
     let mut output = Output {
         failed: selection_failed.clone(),
@@ -181,8 +191,45 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
         output.failed.extend(outcome.failed);
         export_age_days = outcome.newest_age_days;
     }
+    let mut drilled = None;
+    if let Some(settings) = &config.drill {
+        let start = (trigger == Trigger::Drill).then(|| slot.compact());
+        let listed = crate::drills::Listed {
+            instances: &instances,
+            clusters: &clusters,
+        };
+        let outcome = crate::drills::advance(
+            clients,
+            config,
+            settings,
+            start.as_deref(),
+            &selection.databases,
+            &listed,
+        )
+        .await;
+        output.drilled = outcome.started;
+        output.drills = outcome
+            .finished
+            .iter()
+            .map(|f| format!("{}:{}", f.db, f.status.as_str()))
+            .collect();
+        output.cleaned = outcome.cleaned;
+        output.failed.extend(outcome.failed);
+        drilled = Some(crate::drills::metric_values(&outcome.finished));
+    }
     measured.sort_by(|a, b| a.db.cmp(&b.db));
-    finish(config, output, measured, &regions, unsettled, export_age_days)
+    let extra = Extra {
+        export_age_days,
+        drilled,
+    };
+    finish(config, output, measured, &regions, unsettled, extra)
+}
+
+/// The metrics of the optional steps: the archive's export age, the drills finished.
+#[derive(Default)]
+struct Extra {
+    export_age_days: Option<f64>,
+    drilled: Option<(BTreeMap<String, i64>, Option<u32>)>,
 }
 
 /// The policy's own snapshots of each database at home, as the archive step sees them: only a backup run (which
@@ -231,7 +278,7 @@ fn finish(
     measured: Vec<DbMetrics>,
     regions: &[RegionMetrics],
     unsettled: Option<String>,
-    export_age_days: Option<f64>,
+    extra: Extra,
 ) -> Result<Output, RunFailed> {
     for list in [
         &mut output.created,
@@ -240,6 +287,9 @@ fn finish(
         &mut output.copied,
         &mut output.shared,
         &mut output.exported,
+        &mut output.drilled,
+        &mut output.drills,
+        &mut output.cleaned,
     ] {
         list.sort();
     }
@@ -250,8 +300,13 @@ fn finish(
     for document in metrics::documents(&config.policy, &measured, regions, deleted_home, timestamp_ms) {
         println!("{document}");
     }
-    if let Some(age) = export_age_days {
+    if let Some(age) = extra.export_age_days {
         println!("{}", metrics::export_document(&config.policy, age, timestamp_ms));
+    }
+    if let Some((seconds, missed)) = &extra.drilled {
+        for document in metrics::drill_documents(&config.policy, seconds, *missed, timestamp_ms) {
+            println!("{document}");
+        }
     }
     let summary = serde_json::to_string(&output).expect("the output serializes");
     if let (true, Some(e)) = (output.failed.is_empty(), &unsettled) {

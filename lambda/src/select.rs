@@ -40,8 +40,11 @@ pub struct Selection {
 pub fn select(config: &Config, instances: &[Database], clusters: &[Database]) -> Selection {
     let instance_by_id: HashMap<&str, &Database> = instances.iter().map(|db| (db.identifier.as_str(), db)).collect();
     let cluster_by_id: HashMap<&str, &Database> = clusters.iter().map(|db| (db.identifier.as_str(), db)).collect();
+    // A drill database (which RDS may restore with its source's tags) is never backed up.
     let tagged = |db: &&Database| {
-        !config.selection_tags.is_empty() && config.selection_tags.iter().all(|(k, v)| db.tags.get(k) == Some(v))
+        !config.selection_tags.is_empty()
+            && config.selection_tags.iter().all(|(k, v)| db.tags.get(k) == Some(v))
+            && !db.tags.contains_key(rdsbackup_common::tags::DRILL)
     };
     let mut chosen: BTreeMap<(Kind, &str), &Database> = BTreeMap::new();
     let mut failed = Vec::new();
@@ -159,6 +162,7 @@ mod tests {
             copies: Vec::new(),
             vault: None,
             archive: None,
+            drill: None,
         }
     }
 
@@ -248,6 +252,17 @@ mod tests {
             ]
         );
         assert!(selection.failed.is_empty());
+        // A drill database restored with its source's tags is not backed up.
+        let mut drilled = instances[0].clone();
+        drilled.identifier = "rdsbackup-drill-0123abcd-202612060500".into();
+        drilled.tags.insert(rdsbackup_common::tags::DRILL.into(), "true".into());
+        let with_drill: Vec<Database> = instances.iter().cloned().chain([drilled]).collect();
+        let again = select(
+            &config(&[], &[], &[("backup", "nightly"), ("team", "shop")]),
+            &with_drill,
+            &clusters,
+        );
+        assert_eq!(chosen(&again), chosen(&selection));
     }
 
     #[test]

@@ -73,6 +73,77 @@ pub fn db_identifier(id: &str) -> Check {
     }
 }
 
+/// An RDS DB instance class: `db.<family>.<size>` (`db.t3.medium`, `db.r6g.2xlarge`), or `db.serverless` for
+/// Aurora Serverless v2.
+pub fn instance_class(class: &str) -> Check {
+    let part = |p: &str| !p.is_empty() && p.chars().all(lower_alnum);
+    let ok = class == "db.serverless"
+        || class
+            .strip_prefix("db.")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(family, size)| part(family) && part(size));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{class:?} is not a DB instance class: use db.<family>.<size>, such as db.t3.medium, or db.serverless."
+        ))
+    }
+}
+
+/// A DB subnet group name: up to 255 letters, digits, periods, underscores, spaces or hyphens (RDS stores it in
+/// lowercase, so must the configuration).
+pub fn subnet_group_name(name: &str) -> Check {
+    let ok = (1..=255).contains(&name.len()) && name.chars().all(|c| lower_alnum(c) || ". _-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a DB subnet group name: use up to 255 lowercase letters, digits, periods, underscores, \
+             spaces or hyphens."
+        ))
+    }
+}
+
+/// A VPC security group id: `sg-` and 8 or 17 hexadecimal digits.
+pub fn security_group_id(id: &str) -> Check {
+    let ok = id.strip_prefix("sg-").is_some_and(|hex| {
+        [8, 17].contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not a VPC security group id: use sg- and 8 or 17 hexadecimal digits."
+        ))
+    }
+}
+
+/// A Lambda function by name (1 to 64 letters, digits, hyphens or underscores) or by function ARN, optionally
+/// with a version or alias.
+pub fn function_name_or_arn(value: &str) -> Check {
+    let name =
+        |n: &str| (1..=64).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = name(value)
+        || arn_parts(value).is_some_and(|[_, _, service, region, account, resource]| {
+            service == "lambda"
+                && !region.is_empty()
+                && !account.is_empty()
+                && resource.strip_prefix("function:").is_some_and(|rest| {
+                    let (n, qualifier) = rest.split_once(':').unwrap_or((rest, "x"));
+                    name(n) && name(qualifier)
+                })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a Lambda function: use its name (letters, digits, - and _) or its ARN \
+             arn:aws:lambda:<region>:<account id>:function:<name>."
+        ))
+    }
+}
+
 /// Splits `arn:partition:service:region:account:resource`, checking the parts every ARN shares.
 fn arn_parts(arn: &str) -> Option<[&str; 6]> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -304,6 +375,26 @@ mod tests {
             Some("eu-west-1")
         );
         assert_eq!(arn_region("arn:aws:kms:eu-west-1:123456789012:key/abc", "sns"), None);
+    }
+
+    #[test]
+    fn drill_arguments() {
+        for ok in ["db.t3.medium", "db.r6g.2xlarge", "db.serverless"] {
+            assert!(instance_class(ok).is_ok(), "{ok}");
+        }
+        for bad in ["t3.medium", "db.t3", "db..medium", "DB.T3.MEDIUM"] {
+            assert!(instance_class(bad).unwrap_err().contains("db.<family>.<size>"), "{bad}");
+        }
+        assert!(subnet_group_name("private-db").is_ok());
+        assert!(subnet_group_name("Private").is_err());
+        assert!(security_group_id("sg-0123abcd").is_ok());
+        assert!(security_group_id("sg-0123456789abcdef0").is_ok());
+        assert!(security_group_id("sg-123").is_err());
+        assert!(security_group_id("0123abcd").is_err());
+        assert!(function_name_or_arn("check-restore").is_ok());
+        assert!(function_name_or_arn("arn:aws:lambda:eu-west-1:123456789012:function:check:live").is_ok());
+        assert!(function_name_or_arn("arn:aws:s3:::bucket").is_err());
+        assert!(function_name_or_arn("check restore").is_err());
     }
 
     #[test]

@@ -126,6 +126,22 @@ impl Shape {
     }
 }
 
+impl Shape {
+    /// The Lambda's 0-or-1 `metric` at 1 in an hour. Missing data keeps the state: the metric is reported only
+    /// when something it flags happens (a drill finishing), so the alarm stays raised until a report of 0.
+    pub fn flag_raised(metric: &str, dimensions: Vec<(String, String)>, topic_arn: &str, description: String) -> Shape {
+        Shape {
+            period: 3600,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: 1.0,
+            comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
+            treat_missing_data: "ignore".into(),
+            ..Shape::age_over(metric, dimensions, 1, true, topic_arn, description)
+        }
+    }
+}
+
 impl AlarmsSpec<'_> {
     fn alarms(&self) -> impl Iterator<Item = (&str, &Shape)> {
         self.alarms.iter().map(|(name, shape)| (name.as_str(), shape))

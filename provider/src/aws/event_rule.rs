@@ -37,6 +37,11 @@ pub struct RuleSpec<'a> {
     pub function_name: &'a str,
     pub function_arn: &'a str,
     pub tags: &'a BTreeMap<String, String>,
+    /// Whether the configuration wants the rule now (the drill rule, with a `restore_drill` block). One not wanted
+    /// is read, reported and deleted only when it carries `owner`, the stack's tag: another stack's rule may have
+    /// its name.
+    pub wanted: bool,
+    pub owner: (&'static str, &'a str),
 }
 
 #[derive(Debug)]
@@ -120,8 +125,21 @@ impl Part for RuleSpec<'_> {
         format!("rule {} is missing", self.rule_name)
     }
 
+    fn wanted(&self) -> bool {
+        self.wanted
+    }
+
+    fn left_over(&self) -> String {
+        format!(
+            "rule {} is left over: the configuration no longer has it",
+            self.rule_name
+        )
+    }
+
     async fn read(&self, aws: &Clients) -> Result<Option<Rule>> {
-        read(&aws.events, &aws.lambda, self).await
+        let found = read(&aws.events, &aws.lambda, self).await?;
+        let (key, owner) = self.owner;
+        Ok(found.filter(|rule| self.wanted || rule.tags.get(key).map(String::as_str) == Some(owner)))
     }
 
     fn drift(&self, found: &Rule) -> Vec<String> {
@@ -136,7 +154,11 @@ impl Part for RuleSpec<'_> {
     }
 
     async fn delete(&self, aws: &Clients) -> Result<()> {
-        delete(&aws.events, &self.rule_name).await
+        if !self.wanted && self.read(aws).await?.is_none() {
+            return Ok(());
+        }
+        delete(&aws.events, &self.rule_name).await?;
+        remove_permission(&aws.lambda, self).await
     }
 }
 
@@ -346,6 +368,19 @@ async fn ensure(
         }
     }
     Ok(())
+}
+
+/// The rule's statement in the function's resource policy goes with the rule (a function already gone has none).
+async fn remove_permission(lambda: &aws_sdk_lambda::Client, spec: &RuleSpec<'_>) -> Result<()> {
+    lambda
+        .remove_permission()
+        .function_name(spec.function_name)
+        .statement_id(spec.permission_id)
+        .send()
+        .await
+        .map_err(failed("lambda:RemovePermission", spec.function_name))
+        .or_absent(&["ResourceNotFoundException"])
+        .map(drop)
 }
 
 /// Removes the targets, then the rule (EventBridge refuses to delete a rule that still has targets).

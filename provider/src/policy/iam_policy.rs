@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::archive::{Archive, EXPORTS_PREFIX, MARKERS_PREFIX};
 use rdsbackup_common::copies::Destination;
+use rdsbackup_common::drill;
 use rdsbackup_common::vault::VaultTarget;
 use rdsbackup_common::{PENDING_PREFIX, RECORDS_PREFIX, identifier, tags};
 use serde_json::{Value, json};
@@ -29,6 +30,7 @@ pub struct Grants<'a> {
     pub copies: &'a [Destination],
     pub vault: Option<&'a VaultTarget>,
     pub archive: Option<&'a Archive>,
+    pub drill: Option<&'a drill::Settings>,
 }
 
 /// A statement allowing `actions` on one key, by key ARN, or (IAM cannot name a key by alias ARN) on whichever
@@ -250,9 +252,12 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
             json!(rds("cluster-snapshot", &own_prefix)),
         ));
     }
-    if copying {
-        // The source snapshot's key (a database's customer managed key, unknown to the policy) is read by RDS
-        // at home for a cross-region copy, again through a grant limited to RDS in the home region.
+    if let Some(settings) = grants.drill {
+        statements.extend(drill_statements(grants, settings, here, &own_prefix));
+    }
+    if copying || grants.drill.is_some() {
+        // The source snapshot's key (a database's customer managed key, unknown to the policy) is used by RDS at
+        // home for a cross-region copy or a drill's restore, through a grant limited to RDS in the home region.
         let home_keys = format!("arn:{}:kms:{}:{}:key/*", here.partition, here.region, here.account_id);
         let via_rds = format!("rds.{}.amazonaws.com", here.region);
         statements.push(json!({
@@ -320,6 +325,20 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
         ));
     }
     let bucket_arn = here.bucket_arn(grants.bucket);
+    if grants.drill.is_some() {
+        statements.push(json!({
+            "Sid": "DrillEvidence",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": format!("{bucket_arn}/{}*", drill::EVIDENCE_PREFIX)
+        }));
+        statements.push(json!({
+            "Sid": "DrillMarkers",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:PutObject"],
+            "Resource": format!("{bucket_arn}/{}*", drill::MARKERS_PREFIX)
+        }));
+    }
     statements.push(json!({
         "Sid": "Records",
         "Effect": "Allow",
@@ -352,6 +371,94 @@ pub fn document(grants: &Grants, here: &Location) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// A drill restores only the policy's own snapshots, only into databases named and tagged as its drills
+/// (`aws:RequestTag`, checked on every resource of the request), and deletes only databases carrying both its
+/// drill tag and its policy tag. The subnet group, option group and parameter groups a restore names are the
+/// account's (the source's, or the block's subnet group); RDS checks them too.
+fn drill_statements(grants: &Grants, settings: &drill::Settings, here: &Location, own_prefix: &str) -> Vec<Value> {
+    let rds = |kind: &str, id: &str| {
+        format!(
+            "arn:{}:rds:{}:{}:{kind}:{id}",
+            here.partition, here.region, here.account_id
+        )
+    };
+    let drills = format!("{}*", drill::RESTORED_PREFIX);
+    let tag = |prefix: &str| {
+        json!({
+            format!("{prefix}/{}", tags::DRILL): "true",
+            format!("{prefix}/{}", tags::POLICY): grants.policy,
+        })
+    };
+    let subnet_group = settings.subnet_group_name.as_deref().unwrap_or("*");
+    let mut statements = vec![
+        json!({
+            "Sid": "RestoreDrills",
+            "Effect": "Allow",
+            "Action": [
+                "rds:AddTagsToResource",
+                "rds:CreateDBInstance",
+                "rds:RestoreDBClusterFromSnapshot",
+                "rds:RestoreDBInstanceFromDBSnapshot"
+            ],
+            "Resource": [rds("cluster", &drills), rds("db", &drills)],
+            "Condition": {"StringEquals": tag("aws:RequestTag")}
+        }),
+        json!({
+            "Sid": "RestoreOwnSnapshots",
+            "Effect": "Allow",
+            "Action": ["rds:RestoreDBClusterFromSnapshot", "rds:RestoreDBInstanceFromDBSnapshot"],
+            "Resource": [rds("cluster-snapshot", own_prefix), rds("snapshot", own_prefix)]
+        }),
+        json!({
+            "Sid": "DrillGroups",
+            "Effect": "Allow",
+            "Action": [
+                "rds:CreateDBInstance",
+                "rds:RestoreDBClusterFromSnapshot",
+                "rds:RestoreDBInstanceFromDBSnapshot"
+            ],
+            "Resource": [
+                rds("cluster-pg", "*"),
+                rds("og", "*"),
+                rds("pg", "*"),
+                rds("secgrp", "*"),
+                rds("subgrp", subnet_group)
+            ]
+        }),
+        json!({
+            "Sid": "DeleteDrillInstances",
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBInstance",
+            "Resource": rds("db", &drills),
+            "Condition": {"StringEquals": tag("rds:db-tag")}
+        }),
+        json!({
+            "Sid": "DeleteDrillClusters",
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBCluster",
+            "Resource": rds("cluster", &drills),
+            "Condition": {"StringEquals": tag("rds:cluster-tag")}
+        }),
+    ];
+    if let Some(function) = &settings.validation_function {
+        let arn = if function.starts_with("arn:") {
+            function.clone()
+        } else {
+            format!(
+                "arn:{}:lambda:{}:{}:function:{function}",
+                here.partition, here.region, here.account_id
+            )
+        };
+        statements.push(json!({
+            "Sid": "ValidateDrills",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": arn
+        }));
+    }
+    statements
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +488,7 @@ mod tests {
                 copies: &[],
                 vault: None,
                 archive: None,
+                drill: None,
             },
             &here(),
         );
@@ -442,6 +550,7 @@ mod tests {
                 copies: &[],
                 vault: None,
                 archive: None,
+                drill: None,
             },
             &here(),
         );
@@ -473,6 +582,7 @@ mod tests {
                 copies: &[],
                 vault: None,
                 archive: None,
+                drill: None,
             },
             &here(),
         );
@@ -516,6 +626,7 @@ mod tests {
                 copies: &copies,
                 vault: None,
                 archive: None,
+                drill: None,
             },
             &here(),
         );

@@ -111,6 +111,11 @@ pub fn export_overdue_alarm_name(policy: &str) -> String {
     format!("{}export-overdue", alarm_name_prefix(policy))
 }
 
+/// The `restore_drill` block's alarm: a drill failed or missed its RTO target.
+pub fn drill_alarm_name(policy: &str) -> String {
+    format!("{}restore-drill", alarm_name_prefix(policy))
+}
+
 /// The role RDS's export service assumes to write a policy's exports (`archive` block).
 pub fn export_role_name(policy: &str) -> String {
     format!("rdsbackup-{policy}-export")
@@ -148,10 +153,18 @@ pub fn alarm_name_prefix(policy: &str) -> String {
     format!("rdsbackup-{policy}-")
 }
 
+/// The optional blocks that bring an alarm of their own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WithAlarms {
+    pub archive: bool,
+    pub drill: bool,
+}
+
 /// Every alarm of the policy, sorted, as the `alarm_names` attribute is: `regions` are the `copy` blocks'.
-pub fn alarm_names<'a>(policy: &str, regions: impl IntoIterator<Item = &'a str>, archive: bool) -> Vec<String> {
+pub fn alarm_names<'a>(policy: &str, regions: impl IntoIterator<Item = &'a str>, with: WithAlarms) -> Vec<String> {
     let mut names = vec![overdue_alarm_name(policy), errors_alarm_name(policy)];
-    names.extend(archive.then(|| export_overdue_alarm_name(policy)));
+    names.extend(with.archive.then(|| export_overdue_alarm_name(policy)));
+    names.extend(with.drill.then(|| drill_alarm_name(policy)));
     names.extend(
         regions
             .into_iter()
@@ -194,7 +207,7 @@ mod tests {
         );
         assert_eq!(here.bucket_arn("b"), "arn:aws:s3:::b");
         assert_eq!(
-            alarm_names("nightly", ["us-west-2", "eu-west-1"], false),
+            alarm_names("nightly", ["us-west-2", "eu-west-1"], WithAlarms::default()),
             [
                 "rdsbackup-nightly-backup-overdue",
                 "rdsbackup-nightly-copy-overdue-eu-west-1",

@@ -29,9 +29,16 @@ pub fn derive(planned: &mut PolicyModel, config: &PolicyModel, context: &PlanCon
         planned.function_name = Tf::Known(names::function_name(name));
         planned.log_group_name = Tf::Known(names::log_group_name(name));
         planned.schedule_rule_name = Tf::Known(names::schedule_rule_name(name));
-        planned.alarm_names = match (planned.copy_regions(), &planned.archive) {
-            (_, Tf::Unknown) | (None, _) => Tf::Unknown,
-            (Some(regions), archive) => Tf::Known(names::alarm_names(name, regions, archive.known().is_some())),
+        planned.alarm_names = match (planned.copy_regions(), &planned.archive, &planned.restore_drill) {
+            (_, Tf::Unknown, _) | (_, _, Tf::Unknown) | (None, _, _) => Tf::Unknown,
+            (Some(regions), archive, drill) => Tf::Known(names::alarm_names(
+                name,
+                regions,
+                names::WithAlarms {
+                    archive: archive.known().is_some(),
+                    drill: drill.known().is_some(),
+                },
+            )),
         };
         if let Some(here) = context.location {
             planned.account_id = Tf::Known(here.account_id.clone());

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use rdsbackup_common::{archive, copies, env, tags, vault};
+use rdsbackup_common::{archive, copies, drill, env, tags, vault};
 
 use super::names::{self, Location};
 use super::schema::{
     ARCHIVE_EVERY, ARCHIVE_RETENTION_DAYS, ARCHIVE_STORAGE_CLASS, ARCHIVE_TRANSITION_DAYS, ArchiveModel, CopyModel,
-    PolicyModel, VaultModel,
+    PolicyModel, RestoreDrillModel, VaultModel,
 };
 use super::stack::Observed;
 use crate::aws::event_rule::Trigger;
@@ -122,10 +122,22 @@ pub fn reflect(
     m.log_group_name = Tf::Known(names::log_group_name(&name));
     m.schedule_rule_name = Tf::Known(names::schedule_rule_name(&name));
     m.schedule_rule_arn = Tf::Known(here.schedule_rule_arn(&name));
+    if let Some(function) = &observed.function
+        && let Ok(found) = drill::from_env(function.environment.get(env::DRILL).map_or("", String::as_str))
+    {
+        let schedule = observed.drill_rule.as_ref().and_then(|rule| match &rule.trigger {
+            Some(Trigger::Schedule(expression)) => Some(expression.clone()),
+            _ => None,
+        });
+        m.restore_drill = found.map_or(Tf::Null, |d| Tf::Known(drill_block(model, &d, schedule)));
+    }
     m.alarm_names = Tf::Known(names::alarm_names(
         &name,
         m.copy_regions().unwrap_or_default(),
-        m.archive.known().is_some(),
+        names::WithAlarms {
+            archive: m.archive.known().is_some(),
+            drill: m.restore_drill.known().is_some(),
+        },
     ));
     if m.role_arn.known().is_none() {
         m.role_arn = Tf::Known(here.role_arn(&name));
@@ -184,14 +196,6 @@ fn copy_blocks(recorded: &PolicyModel, found: &PolicyModel, destinations: &[copi
 /// plans no change.
 fn archive_block(recorded: &PolicyModel, found: &archive::Archive) -> ArchiveModel {
     let before = recorded.archive.known();
-    fn kept<T: Clone + PartialEq>(value: T, default: T, recorded: Option<&Tf<T>>) -> Tf<T> {
-        let left_out = recorded.is_none_or(|v| matches!(v, Tf::Null));
-        if left_out && value == default {
-            Tf::Null
-        } else {
-            Tf::Known(value)
-        }
-    }
     let every = match found.every {
         archive::Every::Week => "week",
         archive::Every::Month => "month",
@@ -214,5 +218,54 @@ fn archive_block(recorded: &PolicyModel, found: &archive::Archive) -> ArchiveMod
             ARCHIVE_RETENTION_DAYS,
             before.map(|b| &b.retention_days),
         ),
+    }
+}
+
+/// A block's argument as found: null while the recorded block left it out (or on import) and the value found is
+/// its default, so that an unchanged configuration plans no change.
+fn kept<T: Clone + PartialEq>(value: T, default: T, recorded: Option<&Tf<T>>) -> Tf<T> {
+    let left_out = recorded.is_none_or(|v| matches!(v, Tf::Null));
+    if left_out && value == default {
+        Tf::Null
+    } else {
+        Tf::Known(value)
+    }
+}
+
+/// The `restore_drill` block as the function's environment and the drill rule hold it (the rule, the schedule;
+/// a rule not found keeps the recorded schedule, and its absence is drift).
+fn drill_block(recorded: &PolicyModel, found: &drill::Settings, schedule: Option<String>) -> RestoreDrillModel {
+    let before = recorded.restore_drill.known();
+    let schedule = schedule
+        .or_else(|| before.and_then(|b| b.schedule.known().cloned()))
+        .unwrap_or_else(|| drill::DEFAULT_SCHEDULE.to_string());
+    RestoreDrillModel {
+        schedule: kept(
+            schedule,
+            drill::DEFAULT_SCHEDULE.to_string(),
+            before.map(|b| &b.schedule),
+        ),
+        db_identifiers: kept(
+            found.db_identifiers.clone(),
+            Default::default(),
+            before.map(|b| &b.db_identifiers),
+        ),
+        instance_class: kept(
+            found.instance_class.clone(),
+            drill::DEFAULT_INSTANCE_CLASS.to_string(),
+            before.map(|b| &b.instance_class),
+        ),
+        subnet_group_name: found.subnet_group_name.clone().map_or(Tf::Null, Tf::Known),
+        vpc_security_group_ids: kept(
+            found.vpc_security_group_ids.clone(),
+            Default::default(),
+            before.map(|b| &b.vpc_security_group_ids),
+        ),
+        rto_target_minutes: kept(
+            i64::from(found.rto_target_minutes),
+            i64::from(rdsbackup_common::limits::RTO_TARGET_MINUTES.default),
+            before.map(|b| &b.rto_target_minutes),
+        ),
+        validation_function: found.validation_function.clone().map_or(Tf::Null, Tf::Known),
     }
 }

@@ -50,6 +50,20 @@ tf_object! {
         pub copy: Vec<CopyModel>,
         pub vault: VaultModel,
         pub archive: ArchiveModel,
+        pub restore_drill: RestoreDrillModel,
+    }
+}
+
+tf_object! {
+    /// The `restore_drill` block: scheduled restores of the newest snapshot into a throwaway database.
+    pub struct RestoreDrillModel {
+        pub schedule: String,
+        pub db_identifiers: BTreeSet<String>,
+        pub instance_class: String,
+        pub subnet_group_name: String,
+        pub vpc_security_group_ids: BTreeSet<String>,
+        pub rto_target_minutes: i64,
+        pub validation_function: String,
     }
 }
 
@@ -343,7 +357,7 @@ pub fn schema() -> Schema {
                 )
                 .use_state_for_unknown(),
             ],
-            blocks: vec![copy_block(), vault_block(), archive_block()],
+            blocks: vec![copy_block(), vault_block(), archive_block(), restore_drill_block()],
         },
     }
 }
@@ -490,6 +504,66 @@ fn archive_block() -> NestedBlock {
     )
 }
 
+fn restore_drill_block() -> NestedBlock {
+    use Attribute as A;
+    let rto = limits::RTO_TARGET_MINUTES;
+    NestedBlock::single(
+        "restore_drill",
+        Block {
+            description: "Prove the backups restore: on its own schedule (the rule `rdsbackup-<name>-drill`), restore                           each drilled database's newest available snapshot of the policy into a throwaway database                           `rdsbackup-drill-<h8>-<yyyymmddhhmm>` (tagged `rdsbackup:policy`, `rdsbackup:db`,                           `rdsbackup:drill = true`; backups and deletion protection off, not publicly accessible),                           measure the time until it is available, delete it without a final snapshot, and keep the                           evidence in `drills/<db>/<yyyymmddhhmm>.json` of the bucket (snapshot, start, available,                           deleted, `rto_seconds`, `status` `passed`, `over_target` or `failed`). The metric                           `RestoreDrillSeconds` and the alarm `rdsbackup-<name>-restore-drill` (a drill failed or                           missed `rto_target_minutes`) follow each drill. A drill costs the restored database's                           instance-hours (one instance of `instance_class` per drilled database, for the restore                           time plus at most an hour) and its storage for that time. Source databases are never                           touched; the function may delete only databases tagged as its drills.",
+            attributes: vec![
+                A::optional(
+                    "schedule",
+                    AttrType::String,
+                    "When drills start, as `schedule` (EventBridge `cron(...)` or `rate(...)`, UTC). Defaults to \
+                     `cron(0 5 ? * SUN *)`: Sundays at 05:00 UTC.",
+                ),
+                A::optional(
+                    "db_identifiers",
+                    AttrType::set_of_strings(),
+                    "The databases to drill (instance or cluster identifiers), each one the policy selects. \
+                     Defaults to every database the policy selects.",
+                ),
+                A::optional(
+                    "instance_class",
+                    AttrType::String,
+                    "Class of the restored instance (`db.<family>.<size>`); a cluster gets one instance of it. \
+                     Defaults to `db.t3.medium`.",
+                ),
+                A::optional(
+                    "subnet_group_name",
+                    AttrType::String,
+                    "DB subnet group the restored database is placed in. Defaults to the source's (RDS's \
+                     default for a restore).",
+                ),
+                A::optional(
+                    "vpc_security_group_ids",
+                    AttrType::set_of_strings(),
+                    "VPC security groups of the restored database (`sg-...`). Defaults to none: the VPC's \
+                     default security group, as RDS does.",
+                ),
+                A::optional(
+                    "rto_target_minutes",
+                    AttrType::Number,
+                    "A drill whose database takes longer than this to become available is `over_target` and \
+                     raises the drill alarm. 5 to 1440; defaults to 60.",
+                )
+                .validated(whole(rto.min.into(), rto.max.into())),
+                A::optional(
+                    "validation_function",
+                    AttrType::String,
+                    "Name or ARN of a Lambda function of the policy's account and region invoked once the \
+                     restored database is available, with its `address`, `port`, `engine` and identifiers (as \
+                     AWS Backup's restore testing validates). Its answer goes into the evidence as `validation`; \
+                     an error it raises fails the drill. It must reach the database itself (its VPC, its \
+                     credentials). Off by default.",
+                ),
+            ],
+            blocks: vec![],
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +586,24 @@ mod tests {
                 attribute.name
             );
         }
+    }
+
+    #[test]
+    fn the_drill_block_states_the_shared_defaults() {
+        use rdsbackup_common::drill;
+        let schema = schema();
+        let block = schema.block.blocks.iter().find(|b| b.name == "restore_drill").unwrap();
+        let says = |name: &str, what: &str| {
+            let a = block.block.attributes.iter().find(|a| a.name == name).unwrap();
+            assert!(a.description.contains(what), "{name}: {}", a.description);
+        };
+        says("schedule", drill::DEFAULT_SCHEDULE);
+        says("instance_class", drill::DEFAULT_INSTANCE_CLASS);
+        let rto = limits::RTO_TARGET_MINUTES;
+        says(
+            "rto_target_minutes",
+            &format!("{} to {}; defaults to {}", rto.min, rto.max, rto.default),
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rdsbackup_common::archive::{self, Archive, Every, StorageClass};
 use rdsbackup_common::copies::{self, Destination};
+use rdsbackup_common::drill;
 use rdsbackup_common::vault::{self, VaultTarget};
 use rdsbackup_common::{env, metrics, rules, tags};
 
@@ -43,6 +44,10 @@ pub struct Desired {
     pub export_overdue_alarm: String,
     /// The export role's inline policy, with an `archive` block.
     pub export_policy: Option<serde_json::Value>,
+    /// The `restore_drill` block, every default resolved, and its schedule.
+    pub drill: Option<drill::Settings>,
+    pub drill_schedule: String,
+    pub drill_alarm: String,
     pub deny_insecure_transport: bool,
     pub glacier_transition_days: i32,
     pub schedule: String,
@@ -82,6 +87,7 @@ impl Desired {
         let copies = destinations(model, retention_days, min_snapshots)?;
         let vault = vault_target(model)?;
         let archive = archive_target(model, here)?;
+        let (drill, drill_schedule) = drill_settings(model)?;
         let environment = BTreeMap::from([
             (env::POLICY.to_string(), policy.clone()),
             (env::BUCKET.to_string(), bucket.clone()),
@@ -101,6 +107,7 @@ impl Desired {
         .chain((!copies.is_empty()).then(|| (env::COPIES.to_string(), copies::to_env(&copies))))
         .chain(vault.as_ref().map(|v| (env::VAULT.to_string(), vault::to_env(v))))
         .chain(archive.as_ref().map(|a| (env::ARCHIVE.to_string(), archive::to_env(a))))
+        .chain(drill.as_ref().map(|d| (env::DRILL.to_string(), drill::to_env(d))))
         .collect();
         let iam_policy = iam_policy::document(
             &Grants {
@@ -115,6 +122,7 @@ impl Desired {
                 copies: &copies,
                 vault: vault.as_ref(),
                 archive: archive.as_ref(),
+                drill: drill.as_ref(),
             },
             here,
         );
@@ -161,6 +169,9 @@ impl Desired {
             export_role_arn: here.export_role_arn(&policy),
             export_overdue_alarm: names::export_overdue_alarm_name(&policy),
             export_policy,
+            drill,
+            drill_schedule,
+            drill_alarm: names::drill_alarm_name(&policy),
             kms_key_arn,
             copies,
             vault,
@@ -235,6 +246,8 @@ impl Desired {
             function_name: &self.function,
             function_arn: &self.function_arn,
             tags: &self.tags,
+            wanted: true,
+            owner: (tags::POLICY, &self.policy),
         }
     }
 
@@ -264,13 +277,36 @@ impl Desired {
         }
     }
 
+    /// The `restore_drill` block's schedule: its events start drills (the function tells them by the rule's ARN
+    /// in the event). Wanted only with the block; removing it deletes the rule and its permission.
+    pub fn drill_spec(&self) -> RuleSpec<'_> {
+        RuleSpec {
+            description: "rdsbackup: starts the policy's restore drills",
+            wanted: self.drill.is_some(),
+            ..self.rule_spec(
+                rules::drill(&self.policy),
+                Trigger::Schedule(self.drill_schedule.clone()),
+                "rdsbackup-drill",
+            )
+        }
+    }
+
     /// RDS's events on the policy's own snapshots (by identifier prefix; a longer policy name sharing the prefix
-    /// costs an idle invocation at most), so that a copy starts as soon as its snapshot is available.
+    /// costs an idle invocation at most), so that a copy starts as soon as its snapshot is available. With a
+    /// `restore_drill` block, also the events of drill databases (every policy's drills share the prefix: another
+    /// policy's costs an idle invocation), so that the invocation that finds a drill database available, and
+    /// measures its restore time, follows RDS's event rather than the next hourly reconcile.
     pub fn snapshot_events_spec(&self) -> RuleSpec<'_> {
+        let mut types = vec!["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"];
+        let mut prefixes = vec![serde_json::json!({"prefix": rdsbackup_common::identifier::prefix(&self.policy)})];
+        if self.drill.is_some() {
+            types.extend(["RDS DB Instance Event", "RDS DB Cluster Event"]);
+            prefixes.push(serde_json::json!({"prefix": drill::RESTORED_PREFIX}));
+        }
         let pattern = serde_json::json!({
             "source": ["aws.rds"],
-            "detail-type": ["RDS DB Snapshot Event", "RDS DB Cluster Snapshot Event"],
-            "detail": {"SourceIdentifier": [{"prefix": rdsbackup_common::identifier::prefix(&self.policy)}]}
+            "detail-type": types,
+            "detail": {"SourceIdentifier": prefixes}
         });
         RuleSpec {
             description: "rdsbackup: advances the policy's pending work when RDS reports on its snapshots",
@@ -360,12 +396,28 @@ impl Desired {
                 ),
             ));
         }
+        if let Some(d) = &self.drill {
+            alarms.push((
+                self.drill_alarm.clone(),
+                Shape::flag_raised(
+                    metrics::RESTORE_DRILL_MISSED,
+                    vec![policy(&self.policy)],
+                    &self.topic_arn,
+                    format!(
+                        "rdsbackup policy {}: a restore drill failed or took longer than {} minutes; its evidence \
+                         is under drills/ of the bucket {}.",
+                        self.policy, d.rto_target_minutes, self.bucket
+                    ),
+                ),
+            ));
+        }
         AlarmsSpec {
             alarms,
             name_prefix: names::alarm_name_prefix(&self.policy),
             stale_prefixes: vec![
                 names::copy_overdue_alarm_prefix(&self.policy),
                 names::export_overdue_alarm_name(&self.policy),
+                names::drill_alarm_name(&self.policy),
             ],
             owner: (tags::POLICY, &self.policy),
             reflected: Some(&self.overdue_alarm),
@@ -472,6 +524,38 @@ fn archive_target(model: &PolicyModel, here: &Location) -> std::result::Result<O
     }))
 }
 
+/// The `restore_drill` block with its defaults resolved, and its schedule.
+fn drill_settings(model: &PolicyModel) -> std::result::Result<(Option<drill::Settings>, String), String> {
+    let Some(block) = model.restore_drill.known() else {
+        return Ok((None, drill::DEFAULT_SCHEDULE.to_string()));
+    };
+    let known = |value: &crate::plugin::typed::Tf<String>, attribute: &str| match value {
+        crate::plugin::typed::Tf::Unknown => Err(format!("restore_drill.{attribute} is not known yet")),
+        other => Ok(other.known().cloned()),
+    };
+    let set = |value: &crate::plugin::typed::Tf<BTreeSet<String>>, attribute: &str| match value {
+        crate::plugin::typed::Tf::Unknown => Err(format!("restore_drill.{attribute} is not known yet")),
+        other => Ok(other.known().cloned().unwrap_or_default()),
+    };
+    let rto = match block.rto_target_minutes.known() {
+        Some(minutes) => {
+            u32::try_from(*minutes).map_err(|_| "restore_drill.rto_target_minutes is out of range".to_string())?
+        }
+        None => rdsbackup_common::limits::RTO_TARGET_MINUTES.default,
+    };
+    let settings = drill::Settings {
+        db_identifiers: set(&block.db_identifiers, "db_identifiers")?,
+        instance_class: known(&block.instance_class, "instance_class")?
+            .unwrap_or_else(|| drill::DEFAULT_INSTANCE_CLASS.to_string()),
+        subnet_group_name: known(&block.subnet_group_name, "subnet_group_name")?,
+        vpc_security_group_ids: set(&block.vpc_security_group_ids, "vpc_security_group_ids")?,
+        rto_target_minutes: rto,
+        validation_function: known(&block.validation_function, "validation_function")?,
+    };
+    let schedule = known(&block.schedule, "schedule")?.unwrap_or_else(|| drill::DEFAULT_SCHEDULE.to_string());
+    Ok((Some(settings), schedule))
+}
+
 /// The export role is a role like the function's, wanted only while the `archive` block is there: without it a
 /// role of that name of the policy's is left over, and converge deletes it.
 pub struct ExportRoleSpec<'a>(RoleSpec<'a>, bool);
@@ -536,6 +620,7 @@ crate::aws::part::stack_parts! {
     schedule: RuleSpec = schedule_spec,
     reconcile: RuleSpec = reconcile_spec,
     snapshot_events: RuleSpec = snapshot_events_spec,
+    drill_rule: RuleSpec = drill_spec,
     alarms: AlarmsSpec = alarms_spec,
     dashboard: DashboardSpec = dashboard_spec,
 }

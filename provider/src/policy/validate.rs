@@ -46,7 +46,93 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
     check_copies(&mut d, model);
     check_vault(&mut d, model);
     check_archive(&mut d, model);
+    check_restore_drill(&mut d, model);
     d
+}
+
+/// The `restore_drill` block: a schedule, the forms of class, subnet group, security groups and validation
+/// function, and drilled databases the policy selects. With `selection_tags` a database may be selected by its
+/// tags, which only RDS knows: the function reports a drilled database it does not select.
+fn check_restore_drill(d: &mut Diagnostics, model: &PolicyModel) {
+    let Some(block) = model.restore_drill.known() else {
+        return;
+    };
+    let at = AttrPath::root("restore_drill");
+    let one = |d: &mut Diagnostics, attribute: &str, value: &Tf<String>, rule: fn(&str) -> rules::Check| {
+        if let Some(Err(message)) = value.known().map(|v| rule(v)) {
+            d.attribute_error(
+                at.attribute(attribute),
+                format!("Invalid restore_drill {attribute}"),
+                message,
+            );
+        }
+    };
+    one(d, "schedule", &block.schedule, |s| {
+        schedule::parse(s).map(drop).map_err(|e| e.to_string())
+    });
+    one(d, "instance_class", &block.instance_class, rules::instance_class);
+    one(
+        d,
+        "subnet_group_name",
+        &block.subnet_group_name,
+        rules::subnet_group_name,
+    );
+    one(
+        d,
+        "validation_function",
+        &block.validation_function,
+        rules::function_name_or_arn,
+    );
+    if let Some(runs) = block.schedule.known().and_then(|s| schedule::runs_per_day_at_most(s))
+        && runs > 1.0
+    {
+        d.attribute_warning(
+            at.attribute("schedule"),
+            "Frequent restore drills",
+            format!(
+                "This schedule starts drills up to {runs:.0} times a day: each drill restores every drilled database \
+                 into a new instance, billed by the hour. Weekly (the default) is usual."
+            ),
+        );
+    }
+    for group in block.vpc_security_group_ids.known().into_iter().flatten() {
+        if let Err(message) = rules::security_group_id(group) {
+            d.attribute_error(
+                at.attribute("vpc_security_group_ids"),
+                "Invalid restore_drill vpc_security_group_ids",
+                message,
+            );
+        }
+    }
+    let Some(drilled) = block.db_identifiers.known() else {
+        return;
+    };
+    let (Some(instances), Some(clusters), Some(tags)) = (
+        model.db_instance_identifiers.known(),
+        model.db_cluster_identifiers.known(),
+        model.selection_tags.known(),
+    ) else {
+        return;
+    };
+    for db in drilled {
+        if let Err(message) = rules::db_identifier(db) {
+            d.attribute_error(
+                at.attribute("db_identifiers"),
+                "Invalid restore_drill db_identifiers",
+                message,
+            );
+        } else if tags.is_empty() && !instances.contains(db) && !clusters.contains(db) {
+            d.attribute_error(
+                at.attribute("db_identifiers"),
+                "Invalid restore_drill db_identifiers",
+                format!(
+                    "{db:?} is not selected by the policy: a drill restores the policy's own snapshots, so drill only \
+                     databases listed in db_instance_identifiers or db_cluster_identifiers (or selected by \
+                     selection_tags)."
+                ),
+            );
+        }
+    }
 }
 
 /// The `archive` block: a period and a storage class S3 and this provider know, a key ARN, and a retention that

@@ -165,6 +165,8 @@ impl Desired {
             function_name: &self.function,
             function_arn: &self.function_arn,
             tags: &self.tags,
+            wanted: true,
+            owner: (tags::VAULT, &self.vault),
         }
     }
 
