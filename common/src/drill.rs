@@ -38,10 +38,6 @@ pub struct Settings {
     #[serde(default)]
     pub vpc_security_group_ids: BTreeSet<String>,
     pub rto_target_minutes: u32,
-    /// A Lambda function (name or ARN) invoked with the restored database's endpoint once it is available; its
-    /// answer goes into the evidence, and its failure fails the drill.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_function: Option<String>,
 }
 
 impl Settings {
@@ -130,9 +126,6 @@ pub struct Record {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The validation function's answer, with one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation: Option<serde_json::Value>,
 }
 
 /// What the evidence record `drills/<db>/<yyyymmddhhmm>.json` says so far. Times are Unix seconds.
@@ -288,7 +281,6 @@ mod tests {
             subnet_group_name: None,
             vpc_security_group_ids: BTreeSet::new(),
             rto_target_minutes: 60,
-            validation_function: None,
         };
         assert_eq!(from_env(&to_env(&settings)), Ok(Some(settings.clone())));
         assert!(settings.drills("orders") && !settings.drills("billing"));

@@ -119,31 +119,6 @@ pub fn security_group_id(id: &str) -> Check {
     }
 }
 
-/// A Lambda function by name (1 to 64 letters, digits, hyphens or underscores) or by function ARN, optionally
-/// with a version or alias.
-pub fn function_name_or_arn(value: &str) -> Check {
-    let name =
-        |n: &str| (1..=64).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    let ok = name(value)
-        || arn_parts(value).is_some_and(|[_, _, service, region, account, resource]| {
-            service == "lambda"
-                && !region.is_empty()
-                && !account.is_empty()
-                && resource.strip_prefix("function:").is_some_and(|rest| {
-                    let (n, qualifier) = rest.split_once(':').unwrap_or((rest, "x"));
-                    name(n) && name(qualifier)
-                })
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{value:?} is not a Lambda function: use its name (letters, digits, - and _) or its ARN \
-             arn:aws:lambda:<region>:<account id>:function:<name>."
-        ))
-    }
-}
-
 /// Splits `arn:partition:service:region:account:resource`, checking the parts every ARN shares.
 fn arn_parts(arn: &str) -> Option<[&str; 6]> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -391,10 +366,6 @@ mod tests {
         assert!(security_group_id("sg-0123456789abcdef0").is_ok());
         assert!(security_group_id("sg-123").is_err());
         assert!(security_group_id("0123abcd").is_err());
-        assert!(function_name_or_arn("check-restore").is_ok());
-        assert!(function_name_or_arn("arn:aws:lambda:eu-west-1:123456789012:function:check:live").is_ok());
-        assert!(function_name_or_arn("arn:aws:s3:::bucket").is_err());
-        assert!(function_name_or_arn("check restore").is_err());
     }
 
     #[test]

@@ -390,7 +390,7 @@ fn drill_statements(grants: &Grants, settings: &drill::Settings, here: &Location
         })
     };
     let subnet_group = settings.subnet_group_name.as_deref().unwrap_or("*");
-    let mut statements = vec![
+    vec![
         json!({
             "Sid": "RestoreDrills",
             "Effect": "Allow",
@@ -439,24 +439,7 @@ fn drill_statements(grants: &Grants, settings: &drill::Settings, here: &Location
             "Resource": rds("cluster", &drills),
             "Condition": {"StringEquals": tag("rds:cluster-tag")}
         }),
-    ];
-    if let Some(function) = &settings.validation_function {
-        let arn = if function.starts_with("arn:") {
-            function.clone()
-        } else {
-            format!(
-                "arn:{}:lambda:{}:{}:function:{function}",
-                here.partition, here.region, here.account_id
-            )
-        };
-        statements.push(json!({
-            "Sid": "ValidateDrills",
-            "Effect": "Allow",
-            "Action": "lambda:InvokeFunction",
-            "Resource": arn
-        }));
-    }
-    statements
+    ]
 }
 
 #[cfg(test)]

@@ -266,6 +266,5 @@ fn drill_block(recorded: &PolicyModel, found: &drill::Settings, schedule: Option
             i64::from(rdsbackup_common::limits::RTO_TARGET_MINUTES.default),
             before.map(|b| &b.rto_target_minutes),
         ),
-        validation_function: found.validation_function.clone().map_or(Tf::Null, Tf::Known),
     }
 }

@@ -63,7 +63,6 @@ tf_object! {
         pub subnet_group_name: String,
         pub vpc_security_group_ids: BTreeSet<String>,
         pub rto_target_minutes: i64,
-        pub validation_function: String,
     }
 }
 
@@ -549,15 +548,6 @@ fn restore_drill_block() -> NestedBlock {
                      raises the drill alarm. 5 to 1440; defaults to 60.",
                 )
                 .validated(whole(rto.min.into(), rto.max.into())),
-                A::optional(
-                    "validation_function",
-                    AttrType::String,
-                    "Name or ARN of a Lambda function of the policy's account and region invoked once the \
-                     restored database is available, with its `address`, `port`, `engine` and identifiers (as \
-                     AWS Backup's restore testing validates). Its answer goes into the evidence as `validation`; \
-                     an error it raises fails the drill. It must reach the database itself (its VPC, its \
-                     credentials). Off by default.",
-                ),
             ],
             blocks: vec![],
         },

@@ -550,7 +550,6 @@ fn drill_settings(model: &PolicyModel) -> std::result::Result<(Option<drill::Set
         subnet_group_name: known(&block.subnet_group_name, "subnet_group_name")?,
         vpc_security_group_ids: set(&block.vpc_security_group_ids, "vpc_security_group_ids")?,
         rto_target_minutes: rto,
-        validation_function: known(&block.validation_function, "validation_function")?,
     };
     let schedule = known(&block.schedule, "schedule")?.unwrap_or_else(|| drill::DEFAULT_SCHEDULE.to_string());
     Ok((Some(settings), schedule))

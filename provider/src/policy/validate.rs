@@ -50,8 +50,8 @@ pub fn validate(model: &PolicyModel) -> Diagnostics {
     d
 }
 
-/// The `restore_drill` block: a schedule, the forms of class, subnet group, security groups and validation
-/// function, and drilled databases the policy selects. With `selection_tags` a database may be selected by its
+/// The `restore_drill` block: a schedule, the forms of class, subnet group, security groups, and drilled
+/// databases the policy selects. With `selection_tags` a database may be selected by its
 /// tags, which only RDS knows: the function reports a drilled database it does not select.
 fn check_restore_drill(d: &mut Diagnostics, model: &PolicyModel) {
     let Some(block) = model.restore_drill.known() else {
@@ -77,12 +77,6 @@ fn check_restore_drill(d: &mut Diagnostics, model: &PolicyModel) {
         &block.subnet_group_name,
         rules::subnet_group_name,
     );
-    one(
-        d,
-        "validation_function",
-        &block.validation_function,
-        rules::function_name_or_arn,
-    );
     if let Some(runs) = block.schedule.known().and_then(|s| schedule::runs_per_day_at_most(s))
         && runs > 1.0
     {
@@ -107,13 +101,20 @@ fn check_restore_drill(d: &mut Diagnostics, model: &PolicyModel) {
     let Some(drilled) = block.db_identifiers.known() else {
         return;
     };
-    let (Some(instances), Some(clusters), Some(tags)) = (
-        model.db_instance_identifiers.known(),
-        model.db_cluster_identifiers.known(),
-        model.selection_tags.known(),
-    ) else {
+    // Left out, a selection is empty (its default); not known yet, it is judged once known.
+    if [
+        matches!(model.db_instance_identifiers, Tf::Unknown),
+        matches!(model.db_cluster_identifiers, Tf::Unknown),
+        matches!(model.selection_tags, Tf::Unknown),
+    ]
+    .contains(&true)
+    {
         return;
-    };
+    }
+    let empty = BTreeSet::new();
+    let instances = model.db_instance_identifiers.known().unwrap_or(&empty);
+    let clusters = model.db_cluster_identifiers.known().unwrap_or(&empty);
+    let tags_empty = model.selection_tags.known().is_none_or(BTreeMap::is_empty);
     for db in drilled {
         if let Err(message) = rules::db_identifier(db) {
             d.attribute_error(
@@ -121,7 +122,7 @@ fn check_restore_drill(d: &mut Diagnostics, model: &PolicyModel) {
                 "Invalid restore_drill db_identifiers",
                 message,
             );
-        } else if tags.is_empty() && !instances.contains(db) && !clusters.contains(db) {
+        } else if tags_empty && !instances.contains(db) && !clusters.contains(db) {
             d.attribute_error(
                 at.attribute("db_identifiers"),
                 "Invalid restore_drill db_identifiers",
