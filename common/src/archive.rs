@@ -389,13 +389,16 @@ mod tests {
             let dbs = dbs
                 .into_iter()
                 .map(|(db, slots)| {
-                    let own = slots
-                        .into_iter()
-                        .map(|(slot, available)| Snapshot {
-                            available,
-                            ..snapshot(&db, &slot)
-                        })
-                        .collect();
+                    // One snapshot per slot, as RDS holds one per identifier (the slot names it).
+                    let mut own: Vec<Snapshot> = Vec::new();
+                    for (slot, available) in slots {
+                        if !own.iter().any(|s| s.slot == slot) {
+                            own.push(Snapshot {
+                                available,
+                                ..snapshot(&db, &slot)
+                            });
+                        }
+                    }
                     (db, own)
                 })
                 .collect();

@@ -140,7 +140,7 @@ pub async fn advance(
         outcome.failed.extend(d.failed);
     }
     for leftover in leftovers(config, listed, &in_progress) {
-        match delete(&clients.rds, &leftover).await {
+        match delete(&clients.rds, leftover).await {
             Ok(()) => {
                 warn!(database = %leftover.identifier, "leftover drill database deleted");
                 outcome.cleaned.push(leftover.identifier.clone());

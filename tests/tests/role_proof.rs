@@ -367,6 +367,73 @@ fn checks_of(
                         tag_context("rds:cluster-snapshot-tag", tags),
                     )]
                 }
+                // A drill's restore: authorized on the new database (with the request's tags), on the snapshot
+                // restored (with its tags) and on the subnet group it names; tagging on create needs
+                // AddTagsToResource on the new database.
+                "RestoreDBInstanceFromDBSnapshot" | "RestoreDBClusterFromSnapshot" => {
+                    let instance = action == "RestoreDBInstanceFromDBSnapshot";
+                    let (target, snapshot) = if instance {
+                        (
+                            rds_arn("db", &value("DBInstanceIdentifier")),
+                            value("DBSnapshotIdentifier"),
+                        )
+                    } else {
+                        (
+                            rds_arn("cluster", &value("DBClusterIdentifier")),
+                            value("SnapshotIdentifier"),
+                        )
+                    };
+                    let (kind, tags) = if instance {
+                        ("snapshot", instance_snapshots.get(&snapshot))
+                    } else {
+                        ("cluster-snapshot", cluster_snapshots.get(&snapshot))
+                    };
+                    let mut on_snapshot = request_tags(&form);
+                    on_snapshot.extend(tag_context(&format!("rds:{kind}-tag"), tags.unwrap_or(&none)));
+                    let mut checks = vec![
+                        check(&format!("rds:{action}"), target.clone(), request_tags(&form)),
+                        check(&format!("rds:{action}"), rds_arn(kind, &snapshot), on_snapshot),
+                        check("rds:AddTagsToResource", target, request_tags(&form)),
+                    ];
+                    let subnet_group = value("DBSubnetGroupName");
+                    if !subnet_group.is_empty() {
+                        checks.push(check(
+                            &format!("rds:{action}"),
+                            rds_arn("subgrp", &subnet_group),
+                            request_tags(&form),
+                        ));
+                    }
+                    checks
+                }
+                // A drilled cluster's instance: authorized on the new instance and on the cluster it joins.
+                "CreateDBInstance" => {
+                    let target = rds_arn("db", &value("DBInstanceIdentifier"));
+                    vec![
+                        check("rds:CreateDBInstance", target.clone(), request_tags(&form)),
+                        check(
+                            "rds:CreateDBInstance",
+                            rds_arn("cluster", &value("DBClusterIdentifier")),
+                            request_tags(&form),
+                        ),
+                        check("rds:AddTagsToResource", target, request_tags(&form)),
+                    ]
+                }
+                "DeleteDBInstance" => {
+                    let id = value("DBInstanceIdentifier");
+                    vec![check(
+                        "rds:DeleteDBInstance",
+                        rds_arn("db", &id),
+                        tag_context("rds:db-tag", database_tags.get(id.as_str()).unwrap_or(&none)),
+                    )]
+                }
+                "DeleteDBCluster" => {
+                    let id = value("DBClusterIdentifier");
+                    vec![check(
+                        "rds:DeleteDBCluster",
+                        rds_arn("cluster", &id),
+                        tag_context("rds:cluster-tag", database_tags.get(id.as_str()).unwrap_or(&none)),
+                    )]
+                }
                 other => panic!("the proof does not know the RDS call {other}: add how IAM authorizes it"),
             }
         }
@@ -1833,4 +1900,166 @@ resource "rdsbackup_policy" "p" {{
         "the role allows what is not its own exports':\n{}",
         allowed.join("\n")
     );
+}
+
+/// The `restore_drill` block's requests — restores of an instance and a cluster (with its instance), their
+/// deletions — all allowed; and nothing of the kind beyond the policy's own drills: no source database deleted,
+/// no drill of another policy's, no restore under another name or of another policy's snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_role_allows_the_drills_and_deletes_nothing_but_its_own_drill_databases() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the proof records requests through the local fault proxy");
+        return;
+    }
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else { unreachable!() };
+    let c = aws.clients().await;
+    databases::instance(&c.rds, "orders", "postgres", None, &[]).await;
+    databases::cluster(&c.rds, "analytics", &[]).await;
+    let config = format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  name                    = "{POLICY}"
+  db_instance_identifiers = ["orders"]
+  db_cluster_identifiers  = ["analytics"]
+  # moto enforces the TLS-only Deny without its condition, refusing every object call over its plain HTTP.
+  deny_insecure_transport = false
+  force_destroy           = true
+  restore_drill {{}}
+}}
+"#
+    );
+    let tf = Terraform::new(&config, &aws);
+    let (policy, env, proxy) = deploy(&tf, &aws, &c, moto).await;
+    run_once(&env, "2026-12-06T03:00:00Z");
+    let drill = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+        "time": "2026-12-06T05:00:00Z",
+        "resources": [format!("arn:aws:events:{REGION}:{MOTO_ACCOUNT}:rule/rdsbackup-{POLICY}-drill")]});
+    let mut drilled = Vec::new();
+    for _ in 0..3 {
+        let out = rdsbackup_tests::runtime_api::run_once(&env, &drill);
+        drilled.extend(out["drills"].as_array().cloned().unwrap_or_default());
+    }
+    drilled.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        drilled,
+        [json!("analytics:passed"), json!("orders:passed")],
+        "both drills ran"
+    );
+
+    let drill_tags = |db: &str| {
+        BTreeMap::from([
+            (tags::POLICY.to_string(), POLICY.to_string()),
+            (tags::DB.to_string(), db.to_string()),
+            (tags::DRILL.to_string(), "true".to_string()),
+        ])
+    };
+    let orders_drill = rdsbackup_common::drill::restored_identifier(POLICY, "orders", "202612060500");
+    let analytics_drill = rdsbackup_common::drill::restored_identifier(POLICY, "analytics", "202612060500");
+    let analytics_member = rdsbackup_common::drill::cluster_instance_identifier(&analytics_drill);
+    let database_tags = BTreeMap::from([
+        (orders_drill.as_str(), drill_tags("orders")),
+        (analytics_drill.as_str(), drill_tags("analytics")),
+        (analytics_member.as_str(), drill_tags("analytics")),
+    ]);
+    let requests = proxy.requests();
+    let made: Vec<String> = requests.iter().map(Request::signature).collect();
+    for call in [
+        "RestoreDBInstanceFromDBSnapshot",
+        "RestoreDBClusterFromSnapshot",
+        "CreateDBInstance",
+        "DeleteDBInstance",
+        "DeleteDBCluster",
+    ] {
+        assert!(made.iter().any(|m| m.contains(call)), "{call} was made: {made:?}");
+    }
+    let (_, denied) = denials(&policy, &requests, &database_tags);
+    assert!(denied.is_empty(), "denied: {denied:#?}");
+
+    let tagged = |kind: &str, policy: &str, drill: bool| {
+        let mut context = BTreeMap::from([(format!("rds:{kind}-tag/{}", tags::POLICY), json!(policy))]);
+        if drill {
+            context.insert(format!("rds:{kind}-tag/{}", tags::DRILL), json!("true"));
+        }
+        context
+    };
+    let request = |policy: &str| {
+        BTreeMap::from([
+            (format!("aws:RequestTag/{}", tags::POLICY), json!(policy)),
+            (format!("aws:RequestTag/{}", tags::DRILL), json!("true")),
+        ])
+    };
+    let foreign = [
+        (
+            "deleting a source instance",
+            check("rds:DeleteDBInstance", rds_arn("db", "orders"), BTreeMap::new()),
+        ),
+        (
+            "deleting a source cluster",
+            check("rds:DeleteDBCluster", rds_arn("cluster", "analytics"), BTreeMap::new()),
+        ),
+        (
+            "deleting a drill database of another policy",
+            check(
+                "rds:DeleteDBInstance",
+                rds_arn("db", &orders_drill),
+                tagged("db", "weekly", true),
+            ),
+        ),
+        (
+            "deleting a database with a drill's name but without the drill tag",
+            check(
+                "rds:DeleteDBInstance",
+                rds_arn("db", &orders_drill),
+                tagged("db", POLICY, false),
+            ),
+        ),
+        (
+            "deleting a policy's tagged instance that is not a drill's",
+            check(
+                "rds:DeleteDBInstance",
+                rds_arn("db", "orders"),
+                tagged("db", POLICY, true),
+            ),
+        ),
+        (
+            "restoring into a database not named as a drill",
+            check(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                rds_arn("db", "orders-copy"),
+                request(POLICY),
+            ),
+        ),
+        (
+            "restoring a drill database tagged as another policy's",
+            check(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                rds_arn("db", &orders_drill),
+                request("weekly"),
+            ),
+        ),
+        (
+            "restoring another policy's snapshot",
+            check(
+                "rds:RestoreDBInstanceFromDBSnapshot",
+                rds_arn("snapshot", "rdsbackup-weekly-orders-202612060300-00000000"),
+                request(POLICY),
+            ),
+        ),
+    ];
+    let checks: Vec<Check> = foreign.iter().map(|(_, c)| c.clone()).collect();
+    let allowed: Vec<&str> = foreign
+        .iter()
+        .zip(evaluate(&policy, &checks))
+        .filter(|(_, result)| result == "Allowed")
+        .map(|((what, _), _)| *what)
+        .collect();
+    assert!(allowed.is_empty(), "allowed beyond its own drills: {allowed:?}");
+    tf.run(&["destroy", "-auto-approve"]).success();
 }

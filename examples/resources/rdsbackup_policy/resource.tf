@@ -32,6 +32,15 @@ resource "rdsbackup_policy" "production" {
     kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ad"
   }
 
+  # Every Sunday, orders restored from its newest snapshot into a throwaway database in the private subnets,
+  # timed against a 30-minute RTO, deleted, and the evidence kept under drills/ of the bucket.
+  restore_drill {
+    db_identifiers         = ["orders"]
+    subnet_group_name      = "private-db"
+    vpc_security_group_ids = ["sg-0123456789abcdef0"]
+    rto_target_minutes     = 30
+  }
+
   tags = {
     cost-center = "databases"
   }

@@ -439,6 +439,14 @@ fn drill_statements(grants: &Grants, settings: &drill::Settings, here: &Location
             "Resource": rds("cluster", &drills),
             "Condition": {"StringEquals": tag("rds:cluster-tag")}
         }),
+        // The service authorization reference lists a cluster snapshot as DeleteDBCluster's resource too (the
+        // final snapshot, which drills skip): only under the drills' own names, where nothing else lives.
+        json!({
+            "Sid": "DrillClustersFinalSnapshot",
+            "Effect": "Allow",
+            "Action": "rds:DeleteDBCluster",
+            "Resource": rds("cluster-snapshot", &drills)
+        }),
     ]
 }
 
