@@ -48,7 +48,7 @@ pub struct Finished {
 pub struct Outcome {
     /// Drill databases whose restore was requested: `<db>/<restored identifier>`.
     pub started: Vec<String>,
-    /// Drills finished: `<db>/<yyyymmddhhmm>:<status>`.
+    /// Drills finished in this invocation.
     pub finished: Vec<Finished>,
     /// Leftover drill databases deleted.
     pub cleaned: Vec<String>,
