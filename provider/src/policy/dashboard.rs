@@ -1,6 +1,7 @@
 //! The body of a policy's dashboard `rdsbackup-<name>`: what an operator looks at when an alarm turns red. Per
 //! database through metric searches, so that databases selected by tags appear without a change of the body;
-//! the copy widgets only with `copy` blocks. Each widget is described in docs/guides/operations.md.
+//! the copy widgets only with `copy` blocks, the drills' only with `restore_drill`. Each widget is described in
+//! docs/guides/operations.md.
 
 use rdsbackup_common::metrics::*;
 use serde_json::{Value, json};
@@ -57,6 +58,14 @@ pub fn body(d: &Desired) -> Value {
         widgets.push(json!({
             "title": "Newest completed export (days)",
             "metrics": [[NAMESPACE, NEWEST_EXPORT_AGE_DAYS, DIMENSION_POLICY, d.policy, {"stat": "Maximum"}]],
+            "stat": "Maximum",
+        }));
+    }
+    if let Some(drill) = &d.drill {
+        widgets.push(json!({
+            "title": "Restore drills: seconds to available per database",
+            "metrics": [[{"expression": search(RESTORE_DRILL_SECONDS, "Policy,DBIdentifier", "Maximum"), "id": "drills"}]],
+            "annotations": {"horizontal": [{"label": "RTO target", "value": drill.rto_target_minutes * 60}]},
             "stat": "Maximum",
         }));
     }
@@ -135,5 +144,28 @@ mod tests {
             .map(|w| (w["x"].as_u64().unwrap(), w["y"].as_u64().unwrap()))
             .collect();
         assert_eq!(places, [(0, 0), (12, 0), (0, 6), (12, 6), (0, 12)]);
+    }
+
+    #[test]
+    fn the_drills_widget_comes_with_the_block_and_shows_its_target() {
+        let mut d = desired(&[]);
+        assert!(!titles(&body(&d)).iter().any(|t| t.starts_with("Restore drills")));
+        d.drill = Some(rdsbackup_common::drill::Settings {
+            db_identifiers: Default::default(),
+            instance_class: "db.t3.medium".into(),
+            subnet_group_name: None,
+            vpc_security_group_ids: Default::default(),
+            rto_target_minutes: 30,
+        });
+        let drilled = body(&d);
+        let widget = &drilled["widgets"][3]["properties"];
+        assert_eq!(widget["title"], "Restore drills: seconds to available per database");
+        assert!(
+            widget["metrics"][0][0]["expression"]
+                .as_str()
+                .unwrap()
+                .contains("RestoreDrillSeconds")
+        );
+        assert_eq!(widget["annotations"]["horizontal"][0]["value"], 1800);
     }
 }
