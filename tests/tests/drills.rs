@@ -268,8 +268,8 @@ async fn a_restore_still_creating_is_waited_for_and_leftovers_are_deleted_but_un
         return;
     }
     let d = drilled("waiting", "  restore_drill {\n    db_identifiers = [\"orders\"]\n  }").await;
-    // A leftover of this policy (tagged as its drill, named in no drill in progress), and a database that only
-    // has a drill's name.
+    // A leftover of this policy (tagged as its drill, named in no drill in progress), and a database that has a
+    // drill's name and the policy's tag, not the drill's.
     let leftover = "rdsbackup-drill-deadbeef-202611290500";
     let stranger = "rdsbackup-drill-cafebabe-202611290500";
     let policy_tag = d.policy.clone();
@@ -281,7 +281,15 @@ async fn a_restore_still_creating_is_waited_for_and_leftovers_are_deleted_but_un
         &[("rdsbackup:policy", &policy_tag), ("rdsbackup:drill", "true")],
     )
     .await;
-    rdsbackup_tests::databases::instance(&d.c.rds, stranger, "postgres", None, &[("team", "shop")]).await;
+    // The policy's tag but not the drill's: not a drill database, whatever its name.
+    rdsbackup_tests::databases::instance(
+        &d.c.rds,
+        stranger,
+        "postgres",
+        None,
+        &[("rdsbackup:policy", &policy_tag)],
+    )
+    .await;
 
     // RDS is still restoring: every invocation finds the drill database creating, and waits.
     d.proxy.inject(
@@ -321,7 +329,7 @@ async fn a_restore_still_creating_is_waited_for_and_leftovers_are_deleted_but_un
     );
     assert!(
         ids.contains(&stranger.to_string()),
-        "an untagged database is never touched: {ids:?}"
+        "a database without the drill tag is never touched: {ids:?}"
     );
     destroy_and_check(&d.tf, &d.c, &d.policy).await;
 }
