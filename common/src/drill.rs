@@ -102,12 +102,12 @@ pub fn parse_marker(key: &str) -> Option<(&str, &str)> {
 
 /// The evidence record as stored (../shared/CONTRACTS.md, "Restore drills"): times RFC 3339 UTC. An evidence
 /// record without `deleted_at` marks a drill in progress.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub policy: String,
     pub db_identifier: String,
     /// `instance` or `cluster`.
-    pub kind: String,
+    pub kind: identifier::SnapshotKind,
     /// Empty when the policy had no available snapshot of the database to restore.
     pub snapshot_identifier: String,
     pub restored_identifier: String,

@@ -206,14 +206,6 @@ fn evidence(record: &Record) -> Evidence {
     }
 }
 
-fn kind_of(name: &str) -> Kind {
-    if name == Kind::Cluster.as_str() {
-        Kind::Cluster
-    } else {
-        Kind::Instance
-    }
-}
-
 impl Context<'_> {
     fn instance(&self, id: &str) -> Option<&Database> {
         self.listed.instances.iter().find(|db| db.identifier == id)
@@ -280,7 +272,7 @@ impl Context<'_> {
                 return driven;
             }
         };
-        let Some(kind) = record.as_ref().map(|r| kind_of(&r.kind)).or(source.map(|s| s.kind)) else {
+        let Some(kind) = record.as_ref().map(|r| r.kind).or(source.map(|s| s.kind)) else {
             // A marker of a database no longer selected, without evidence: nothing was restored.
             if let Err(e) = records::delete(&self.clients.s3, self.bucket, &drill::marker_key(&d.db, &d.slot)).await {
                 fail(&mut driven, Kind::Instance, e);
@@ -411,13 +403,17 @@ impl Context<'_> {
         let mut record = Record {
             policy: self.config.policy.clone(),
             db_identifier: d.db.clone(),
-            kind: source.kind.as_str().into(),
+            kind: source.kind,
             snapshot_identifier: String::new(),
             restored_identifier: restored_id.to_string(),
             instance_class: self.settings.instance_class.clone(),
             rto_target_seconds: self.settings.rto_target_seconds(),
             started_at: rfc3339(now),
-            ..Record::default()
+            available_at: None,
+            deleted_at: None,
+            rto_seconds: None,
+            status: None,
+            error: None,
         };
         let owner = Owner {
             policy: &self.config.policy,
@@ -461,15 +457,11 @@ impl Context<'_> {
     }
 }
 
+/// The policy's tags for `db`, and the drill's.
 fn drill_tags(config: &Config, db: &str) -> Vec<Tag> {
-    [
-        (tags::POLICY, config.policy.as_str()),
-        (tags::DB, db),
-        (tags::DRILL, "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-    .collect()
+    let mut tags = snapshot::owned_tags(&config.policy, db);
+    tags.push(Tag::builder().key(tags::DRILL).value("true").build());
+    tags
 }
 
 /// Restores `snapshot` as the drill database: no backups (an instance's first backup would take hours; Aurora's

@@ -35,7 +35,7 @@ pub enum Place {
 /// The snapshot made, or `None` when a snapshot of that identifier exists already: whose it is, the caller
 /// finds out.
 pub async fn create(rds: &Client, policy: &str, db: &Database, id: &str) -> Result<Option<Described>, String> {
-    let tags = owned_tags(policy, db);
+    let tags = owned_tags(policy, &db.identifier);
     match db.kind {
         Kind::Instance => {
             let request = rds
@@ -168,7 +168,7 @@ pub async fn copy(
     id: &str,
     kms_key: Option<&str>,
 ) -> Result<Copied, String> {
-    let mut tags = owned_tags(policy, db);
+    let mut tags = owned_tags(policy, &db.identifier);
     tags.push(
         Tag::builder()
             .key(rdsbackup_common::tags::SOURCE)
@@ -287,13 +287,11 @@ pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
 }
 
 /// The tags that mark a snapshot (and a copy) as the policy's own of that database.
-fn owned_tags(policy: &str, db: &Database) -> Vec<Tag> {
+/// The tags that mark what the policy made for database `db` (its snapshots, their copies, its drill databases).
+pub fn owned_tags(policy: &str, db: &str) -> Vec<Tag> {
     vec![
         Tag::builder().key(rdsbackup_common::tags::POLICY).value(policy).build(),
-        Tag::builder()
-            .key(rdsbackup_common::tags::DB)
-            .value(&db.identifier)
-            .build(),
+        Tag::builder().key(rdsbackup_common::tags::DB).value(db).build(),
     ]
 }
 
