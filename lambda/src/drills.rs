@@ -478,6 +478,7 @@ async fn restore(
 ) -> Result<(), String> {
     let groups: Option<Vec<String>> = (!settings.vpc_security_group_ids.is_empty())
         .then(|| settings.vpc_security_group_ids.iter().cloned().collect());
+    let subnet_group = subnet_group(settings, source);
     match source.kind {
         Kind::Instance => {
             let sent = rds
@@ -485,7 +486,7 @@ async fn restore(
                 .db_instance_identifier(restored)
                 .db_snapshot_identifier(snapshot)
                 .db_instance_class(&settings.instance_class)
-                .set_db_subnet_group_name(settings.subnet_group_name.clone())
+                .set_db_subnet_group_name(subnet_group.clone())
                 .set_vpc_security_group_ids(groups)
                 .publicly_accessible(false)
                 .deletion_protection(false)
@@ -511,7 +512,7 @@ async fn restore(
                 .db_cluster_identifier(restored)
                 .snapshot_identifier(snapshot)
                 .engine(&source.engine)
-                .set_db_subnet_group_name(settings.subnet_group_name.clone())
+                .set_db_subnet_group_name(subnet_group.clone())
                 .set_vpc_security_group_ids(groups)
                 .deletion_protection(false)
                 .backup_retention_period(1)
@@ -532,6 +533,16 @@ async fn restore(
             create_member(rds, config, settings, &d.db, &cluster).await
         }
     }
+}
+
+/// Where the drill database lives: the block's subnet group, or else the source's. RDS would otherwise use the
+/// default VPC's group, so a database in an application VPC would be restored where its network is not. The
+/// source's `default` group is left out: RDS uses it when none is given.
+fn subnet_group(settings: &Settings, source: &Database) -> Option<String> {
+    settings
+        .subnet_group_name
+        .clone()
+        .or_else(|| source.subnet_group.clone().filter(|group| group != "default"))
 }
 
 /// The one instance of a drilled cluster, of the block's class, tagged as the drill's.
@@ -617,4 +628,34 @@ pub fn metric_values(finished: &[Finished]) -> (BTreeMap<String, i64>, Option<u3
         .collect();
     let missed = finished.iter().map(|f| u32::from(f.status != Status::Passed)).max();
     (seconds, missed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_restores_into_the_blocks_subnet_group_or_else_the_sources() {
+        let mut settings = Settings {
+            db_identifiers: BTreeSet::new(),
+            instance_class: drill::DEFAULT_INSTANCE_CLASS.into(),
+            subnet_group_name: None,
+            vpc_security_group_ids: BTreeSet::new(),
+            rto_target_minutes: 60,
+        };
+        let source = |group: Option<&str>| Database {
+            identifier: "orders".into(),
+            kind: Kind::Instance,
+            engine: "postgres".into(),
+            status: "available".into(),
+            cluster: None,
+            subnet_group: group.map(String::from),
+            tags: BTreeMap::new(),
+        };
+        assert_eq!(subnet_group(&settings, &source(Some("app"))).as_deref(), Some("app"));
+        assert_eq!(subnet_group(&settings, &source(Some("default"))), None);
+        assert_eq!(subnet_group(&settings, &source(None)), None);
+        settings.subnet_group_name = Some("drills".into());
+        assert_eq!(subnet_group(&settings, &source(Some("app"))).as_deref(), Some("drills"));
+    }
 }

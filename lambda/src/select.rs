@@ -21,6 +21,8 @@ pub struct Database {
     /// For an instance, the cluster it belongs to: Aurora members are backed up through their cluster, since RDS
     /// refuses instance snapshots of them.
     pub cluster: Option<String>,
+    /// The DB subnet group it lives in: a restore drill restores into it unless its block names another.
+    pub subnet_group: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -102,13 +104,19 @@ pub async fn describe(rds: &aws_sdk_rds::Client) -> Result<(Vec<Database>, Vec<D
     let mut pages = rds.describe_db_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error::describe("DescribeDBInstances", &e))?;
-        instances.extend(page.db_instances().iter().map(|db| Database {
-            identifier: db.db_instance_identifier().unwrap_or_default().to_string(),
-            kind: Kind::Instance,
-            engine: db.engine().unwrap_or_default().to_string(),
-            status: db.db_instance_status().unwrap_or_default().to_string(),
-            cluster: db.db_cluster_identifier().map(String::from),
-            tags: tags(db.tag_list()),
+        instances.extend(page.db_instances().iter().map(|db| {
+            Database {
+                identifier: db.db_instance_identifier().unwrap_or_default().to_string(),
+                kind: Kind::Instance,
+                engine: db.engine().unwrap_or_default().to_string(),
+                status: db.db_instance_status().unwrap_or_default().to_string(),
+                cluster: db.db_cluster_identifier().map(String::from),
+                subnet_group: db
+                    .db_subnet_group()
+                    .and_then(|g| g.db_subnet_group_name())
+                    .map(String::from),
+                tags: tags(db.tag_list()),
+            }
         }));
     }
     let mut clusters = Vec::new();
@@ -121,6 +129,7 @@ pub async fn describe(rds: &aws_sdk_rds::Client) -> Result<(Vec<Database>, Vec<D
             engine: db.engine().unwrap_or_default().to_string(),
             status: db.status().unwrap_or_default().to_string(),
             cluster: None,
+            subnet_group: db.db_subnet_group().map(String::from),
             tags: tags(db.tag_list()),
         }));
     }
@@ -144,6 +153,7 @@ mod tests {
             engine: "postgres".into(),
             status: "available".into(),
             cluster: cluster.map(String::from),
+            subnet_group: None,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }

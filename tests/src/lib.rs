@@ -508,6 +508,54 @@ pub mod databases {
         made(rds, id, created).await;
     }
 
+    /// A PostgreSQL instance in DB subnet group `group` (see `subnet_group`).
+    pub async fn instance_in_subnet_group(rds: &aws_sdk_rds::Client, id: &str, group: &str) {
+        let created = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .db_subnet_group_name(group)
+            .send()
+            .await;
+        made(rds, id, created).await;
+    }
+
+    /// A DB subnet group `name` over two of the default VPC's subnets, on moto (`endpoint`). The subnets come
+    /// from one EC2 query made by hand: the tests have no EC2 client (a large crate for one call), and moto
+    /// routes a request by its `Authorization` scope and checks no signature.
+    pub async fn subnet_group(rds: &aws_sdk_rds::Client, endpoint: &str, name: &str) {
+        use std::io::{Read, Write};
+        let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let body = "Action=DescribeSubnets&Version=2016-11-15";
+        let mut stream = std::net::TcpStream::connect(address).expect("moto");
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20261204/us-east-1/ec2/aws4_request, \
+             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let subnets: Vec<String> = answer
+            .split("<subnetId>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</subnetId>").map(|(id, _)| id.to_string()))
+            .take(2)
+            .collect();
+        assert_eq!(subnets.len(), 2, "the default VPC's subnets: {answer}");
+        rds.create_db_subnet_group()
+            .db_subnet_group_name(name)
+            .db_subnet_group_description("the application's subnets")
+            .set_subnet_ids(Some(subnets))
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A PostgreSQL instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed
     /// key, which RDS cannot share).
     pub async fn encrypted_instance(rds: &aws_sdk_rds::Client, id: &str) {

@@ -6,6 +6,8 @@
 
 use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
 use rdsbackup_tests::{Aws, MOTO_ACCOUNT, Terraform, acceptance, deployed_env, destroy_and_check, unique_name};
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 const DBS: [&str; 2] = ["billing", "orders"];
@@ -92,9 +94,10 @@ async fn drilled(prefix: &str, block: &str) -> Drilled {
     let aws = Aws::start();
     let Aws::Moto(moto) = &aws else { unreachable!() };
     let c = aws.clients().await;
-    for db in DBS {
-        rdsbackup_tests::databases::instance(&c.rds, db, "postgres", None, &[("team", "shop")]).await;
-    }
+    // billing in the default VPC, orders in an application's subnet group (where its drill must restore).
+    rdsbackup_tests::databases::instance(&c.rds, "billing", "postgres", None, &[]).await;
+    rdsbackup_tests::databases::subnet_group(&c.rds, &moto.endpoint, "app").await;
+    rdsbackup_tests::databases::instance_in_subnet_group(&c.rds, "orders", "app").await;
     let policy = unique_name(prefix);
     let tf = Terraform::new(&config(&policy, block), &aws);
     tf.run(&["apply", "-auto-approve"]).success();
@@ -206,6 +209,36 @@ async fn drill_events_leave_passed_evidence_for_each_database_and_no_drill_datab
         }
     }
     assert!(stdout.contains("\"RestoreDrillSeconds\""), "the metric: {stdout}");
+    // Each restore in its source's network: orders into its subnet group (moto would copy the snapshot's group
+    // even when none is asked for, so the request itself is what shows it), billing left to RDS's default.
+    let restores: BTreeMap<String, Option<String>> = d
+        .proxy
+        .requests()
+        .iter()
+        .filter(|r| r.operation().as_deref() == Some("rds:RestoreDBInstanceFromDBSnapshot"))
+        .map(|r| {
+            let form: BTreeMap<String, String> = r.form().into_iter().collect();
+            (
+                form["DBSnapshotIdentifier"].clone(),
+                form.get("DBSubnetGroupName").cloned(),
+            )
+        })
+        .collect();
+    let snapshot_of = |db| {
+        rdsbackup_common::identifier::build(
+            &d.policy,
+            db,
+            rdsbackup_common::identifier::SnapshotKind::Instance,
+            "202612060300",
+        )
+    };
+    assert_eq!(restores.len(), 2, "{restores:?}");
+    assert_eq!(
+        restores.get(&snapshot_of("orders")),
+        Some(&Some("app".to_string())),
+        "{restores:?}"
+    );
+    assert_eq!(restores.get(&snapshot_of("billing")), Some(&None), "{restores:?}");
     let after = d.instances().await;
     assert!(
         after.iter().all(|(id, _)| !id.starts_with("rdsbackup-drill-")),
