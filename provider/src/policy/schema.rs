@@ -532,8 +532,8 @@ fn restore_drill_block() -> NestedBlock {
                 A::optional(
                     "subnet_group_name",
                     AttrType::String,
-                    "DB subnet group the restored database is placed in. Defaults to the source's (RDS's \
-                     default for a restore).",
+                    "DB subnet group the restored database is placed in. Defaults to the source database's \
+                     group (its VPC).",
                 ),
                 A::optional(
                     "vpc_security_group_ids",
