@@ -392,8 +392,12 @@ def bench_workflow(a, R, tmp, moto):
     empty = os.path.join(tmp, "empty")
     os.makedirs(empty, exist_ok=True)
     open(os.path.join(empty, "main.tf"), "w").write("")
-    R["empty_plan"] = med([tf(empty, a.env_aws, "plan", "-input=false", "-no-color")[0] for _ in range(a.runs)])
+    # Terraform's own time for each step, without any provider: the first part of every floor.
+    R["tf_floor"] = {step: med([tf(empty, a.env_aws, *args)[0] for _ in range(a.tf_runs)])
+                     for step, args in STEP_ARGS.items()}
+    R["empty_plan"] = R["tf_floor"]["plan"]
     R["workflow"] = {}
+    R["workflow_calls"] = {}
     var = ["-var", "endpoint=" + moto.url]
     for n in a.policies:
         ours, aws = prepare_dirs(a, tmp, n)
@@ -405,7 +409,43 @@ def bench_workflow(a, R, tmp, moto):
             runs["aws"].append(workflow(a, moto, aws, a.env_aws, var))
         R["workflow"][n] = {side: {step: med([r[step] for r in rs]) for step in ("apply", "plan", "destroy")}
                             | {"plan_empty": all(r["plan_empty"] for r in rs)} for side, rs in runs.items()}
-        log(R["workflow"][n])
+        R["workflow_calls"][n] = proxied_workflow(a, moto, tmp, ours, n)
+        log(R["workflow"][n], R["workflow_calls"][n])
+
+
+STEP_ARGS = {"apply": ("apply", "-auto-approve", "-input=false", "-no-color"),
+             "plan": ("plan", "-input=false", "-no-color"),
+             "destroy": ("destroy", "-auto-approve", "-input=false", "-no-color")}
+
+
+def proxied_workflow(a, moto, tmp, d, n):
+    """One more workflow of ours through the logging proxy at 0 ms: per step, the requests moto answered, the time
+    moto spent on them (summed, and the median request), and the longest chain of requests each of which waited
+    for the one before: at the median request's time, the part of the step no concurrency can remove."""
+    moto.start()
+    clean_state(d)
+    out = {}
+    for step, args in STEP_ARGS.items():
+        logf = os.path.join(tmp, "proxy-wf-%d-%s.jsonl" % (n, step))
+        proxy, url = latency_proxy(moto, 0, logf)
+        tf(d, dict(a.env_ours, AWS_ENDPOINT_URL=url), *args)
+        kill(proxy)
+        entries = [json.loads(l) for l in open(logf)] if os.path.exists(logf) else []
+        durations = [e["end"] - e["start"] for e in entries]
+        longest, _ = chain(entries)
+        wall = (max(e["end"] for e in entries) - min(e["start"] for e in entries)) if entries else 0
+        out[step] = {"calls": len(entries), "busy": sum(durations), "median": med(durations) or 0,
+                     "chain": longest, "span": wall}
+    moto.stop()
+    return out
+
+
+def workflow_floor(R, n, step):
+    """Terraform's own time for the step, the provider's start, and the step's chain of dependent requests at
+    the endpoint's measured median request time."""
+    c = R["workflow_calls"][n][step]
+    start = R.get("provider", {}).get("ours_handshake") or 0
+    return R["tf_floor"][step] + start + c["chain"] * c["median"]
 
 
 # ---------------------------------------------------------------------------------------------------- 3. refresh
@@ -704,6 +744,41 @@ def machine():
             ("boto3 (Python handler)", boto3.__version__), ("hashicorp/aws", "5.100.0 (" + os.path.basename(AWS_PROVIDER[0]) + ")")]
 
 
+def parse_figure(text):
+    """'69 ms' / '2.26 s' / '7.7 MB' as seconds or kB; None for anything else."""
+    import re
+    m = re.match(r"\s*([0-9.]+) (ms|s|MB)\b", text)
+    if not m:
+        return None
+    x, unit = float(m.group(1)), m.group(2)
+    return {"ms": x / 1000, "s": x, "MB": x * 1024}[unit]
+
+
+def previous_figures(path):
+    """The figures of the report about to be overwritten that the new one compares with (start, cold start,
+    memory): the first column of the rows of these names."""
+    rows = {"start → handshake line": "handshake", "RSS at handshake (VmHWM)": "handshake_rss",
+            "cold start": "cold", "peak RSS at first `next`": "cold_rss",
+            "peak RSS, 100 databases": "rss_100", "peak RSS, 500 databases": "rss_500",
+            "provider peak RSS during `providers schema` (VmHWM, max of runs)": "tf_schema_rss"}
+    found = {}
+    if not os.path.exists(path):
+        return found
+    date = None
+    for line in open(path):
+        if line.startswith("Written by"):
+            import re
+            m = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", line)
+            date = m.group(1) if m else None
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0] in rows and rows[cells[0]] not in found:
+            value = parse_figure(cells[1])
+            if value is not None:
+                found[rows[cells[0]]] = value
+    found["date"] = date
+    return found
+
+
 def write_report(a, R, path):
     P = R.get("provider", {})
     L = []
@@ -722,27 +797,40 @@ def write_report(a, R, path):
         w("> " + note + "\n")
     if P:
         w("## 1. Provider process\n")
-        w("| | rdsbackup | hashicorp/aws 5.100.0 | ratio |\n|---|---|---|---|")
-        w("| start → handshake line | %s | %s | %s |" % (fmt_s(P["ours_handshake"]), fmt_s(P["aws_handshake"]), ratio(P["aws_handshake"], P["ours_handshake"])))
-        w("| RSS at handshake (VmHWM) | %s | %s | %s |" % (fmt_mb(P["ours_handshake_rss"]), fmt_mb(P["aws_handshake_rss"]), ratio(P["aws_handshake_rss"], P["ours_handshake_rss"])))
-        w("| `GetProviderSchema`, first call on a fresh process (connect + answer, `--debug` socket) | %s | not measured¹ | |" % fmt_s(P["ours_schema_first"]))
-        w("| `GetProviderSchema`, warm call | %s | not measured¹ | |" % fmt_s(P["ours_schema_warm"]))
-        w("| `terraform providers schema -json` wall time | %s | %s | %s |" % (fmt_s(P["ours_tf_schema"]), fmt_s(P["aws_tf_schema"]), ratio(P["aws_tf_schema"], P["ours_tf_schema"])))
-        w("| provider peak RSS during `providers schema` (VmHWM, max of runs) | %s | %s | %s |" % (fmt_mb(P["ours_tf_schema_rss"]), fmt_mb(P["aws_tf_schema_rss"]), ratio(P["aws_tf_schema_rss"], P["ours_tf_schema_rss"])))
-        w("| peak RSS after the schema calls (`--debug`) | %s | | |" % fmt_mb(P["ours_schema_rss"]))
-        w("| binary size | %.1f MB | %.1f MB | %s |" % (P["ours_size"] / 1e6, P["aws_size"] / 1e6, ratio(P["aws_size"], P["ours_size"])))
+        V = R.get("previous", {})
+        w("Release build. *Previous*: the same figure in the report this one replaced (%s).\n" % (V.get("date") or "none"))
+        w("| | rdsbackup | previous | hashicorp/aws 5.100.0 | ratio |\n|---|---|---|---|---|")
+        w("| start → handshake line | %s | %s | %s | %s |" % (fmt_s(P["ours_handshake"]), fmt_s(V.get("handshake")), fmt_s(P["aws_handshake"]), ratio(P["aws_handshake"], P["ours_handshake"])))
+        w("| RSS at handshake (VmHWM) | %s | %s | %s | %s |" % (fmt_mb(P["ours_handshake_rss"]), fmt_mb(V.get("handshake_rss")), fmt_mb(P["aws_handshake_rss"]), ratio(P["aws_handshake_rss"], P["ours_handshake_rss"])))
+        w("| `GetProviderSchema`, first call on a fresh process (connect + answer, `--debug` socket) | %s | | not measured¹ | |" % fmt_s(P["ours_schema_first"]))
+        w("| `GetProviderSchema`, warm call | %s | | not measured¹ | |" % fmt_s(P["ours_schema_warm"]))
+        w("| `terraform providers schema -json` wall time | %s | | %s | %s |" % (fmt_s(P["ours_tf_schema"]), fmt_s(P["aws_tf_schema"]), ratio(P["aws_tf_schema"], P["ours_tf_schema"])))
+        w("| provider peak RSS during `providers schema` (VmHWM, max of runs) | %s | %s | %s | %s |" % (fmt_mb(P["ours_tf_schema_rss"]), fmt_mb(V.get("tf_schema_rss")), fmt_mb(P["aws_tf_schema_rss"]), ratio(P["aws_tf_schema_rss"], P["ours_tf_schema_rss"])))
+        w("| peak RSS after the schema calls (`--debug`) | %s | | | |" % fmt_mb(P["ours_schema_rss"]))
+        w("| binary size | %.1f MB | | %.1f MB | %s |" % (P["ours_size"] / 1e6, P["aws_size"] / 1e6, ratio(P["aws_size"], P["ours_size"])))
         w("\n¹ hashicorp/aws speaks protocol 5; this bench has only the tfplugin6 stubs. Its schema cost is inside "
           "the `terraform providers schema -json` row. Our schema response is %d bytes.\n" % P["ours_schema_bytes"])
     if "workflow" in R:
         w("## 2. Terraform workflow against moto\n")
-        w("A fresh moto per measured workflow (apply, then plan with no change, then destroy); %d runs, medians. "
-          "hashicorp/aws: `bench/aws-module/` (the same stack, 17 resources and 3 data sources per policy). Neither "
-          "side has the TLS-only bucket policy (moto refuses every object call under it). An empty `terraform plan` "
-          "(no provider at all) takes %s: terraform's own floor.\n" % (a.tf_runs, fmt_s(R["empty_plan"])))
-        w("| policies | step | rdsbackup | hashicorp/aws | ratio (aws / ours) |\n|---|---|---|---|---|")
+        w("A fresh moto per measured workflow (apply, then plan with no change, then destroy); %d runs, medians, "
+          "ours and hashicorp/aws interleaved. hashicorp/aws: `bench/aws-module/` (the same stack, 17 resources and 3 "
+          "data sources per policy). Neither side has the TLS-only bucket policy (moto refuses every object call under "
+          "it).\n" % a.tf_runs)
+        w("*Floor*: what the step cannot go below with this Terraform and this endpoint — Terraform's own time for "
+          "the step on an empty configuration (apply %s, plan %s, destroy %s), plus the provider's start (§1), plus "
+          "the step's longest chain of dependent requests (each started after the previous one ended) times the "
+          "endpoint's median request time, both observed through the logging proxy at 0 ms in one more run of ours. "
+          "*moto busy*: the time moto spent answering the step's requests, summed; against the step's span of "
+          "requests it shows how much of the step waits on moto.\n" % tuple(fmt_s(R["tf_floor"][s]) for s in ("apply", "plan", "destroy")))
+        w("| policies | step | rdsbackup | hashicorp/aws | ratio to hashicorp/aws | floor | ratio to floor | requests | chain | median request | moto busy | span of requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, res in R["workflow"].items():
             for step in ("apply", "plan", "destroy"):
-                w("| %s | %s | %s | %s | %s |" % (n, step, fmt_s(res["ours"][step]), fmt_s(res["aws"][step]), ratio(res["aws"][step], res["ours"][step])))
+                c = R.get("workflow_calls", {}).get(n, {}).get(step)
+                floor = workflow_floor(R, n, step) if c else None
+                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    n, step, fmt_s(res["ours"][step]), fmt_s(res["aws"][step]), ratio(res["aws"][step], res["ours"][step]),
+                    fmt_s(floor), ratio(res["ours"][step], floor), c["calls"] if c else "n/a", c["chain"] if c else "n/a",
+                    fmt_s(c["median"]) if c else "n/a", fmt_s(c["busy"]) if c else "n/a", fmt_s(c["span"]) if c else "n/a"))
         w("\nPlan after apply was empty: " + ", ".join("%s policies: rdsbackup %s, aws %s" % (n, r["ours"]["plan_empty"], r["aws"]["plan_empty"]) for n, r in R["workflow"].items()) + ".\n")
     if "refresh" in R:
         w("## 3. Refresh under injected latency (one policy, plan with no change)\n")
@@ -864,6 +952,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--results", default=None, help="also dump the raw figures as JSON here")
     ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--previous", default=None, help="the report whose figures the new one compares with "
+                    "(default: --out, before it is overwritten)")
     ap.add_argument("--merge", default=None, help="start from the raw figures (--results) of an earlier run")
     a = ap.parse_args()
     a.provider, a.bootstrap, a.zip = map(os.path.abspath, (a.provider, a.bootstrap, a.zip))
@@ -879,7 +969,7 @@ def main():
     base.pop("TF_LOG", None)
     a.env_ours = dict(base, TF_CLI_CONFIG_FILE=ours_cfg, AWS_ENDPOINT_URL=moto.url)
     a.env_aws = dict(base, TF_CLI_CONFIG_FILE=aws_cfg)
-    R = {"notes": []}
+    R = {"notes": [], "previous": previous_figures(a.previous or a.out)}
     if a.merge:  # figures of an earlier run for the sections left out of this one (see --merge)
         R = json.load(open(a.merge))
         for k in ("workflow", "lambda_run", "lambda_calls", "snapshots"):

@@ -420,8 +420,10 @@ impl Context<'_> {
             db: &source.identifier,
             kind: source.kind,
         };
-        let newest = snapshot::list(&self.clients.rds, source, Place::Home)
-            .await?
+        let newest = snapshot::list(&self.clients.rds, &[source], Place::Home)
+            .await
+            .remove(&(source.kind, source.identifier.clone()))
+            .unwrap_or_else(|| Ok(Vec::new()))?
             .into_iter()
             .filter(|s| owner.owns(&s.snapshot) && s.snapshot.is_available())
             .filter(|s| !s.snapshot.id.ends_with(rdsbackup_common::identifier::SHAREABLE_SUFFIX))

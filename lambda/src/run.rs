@@ -105,15 +105,32 @@ pub async fn handle(clients: &Clients, config: &Config, event: Value) -> Result<
     };
     let selection = select::select(config, &instances, &clusters);
     let no_pending = Vec::new();
-    let chosen = selection
+    let chosen: Vec<&Database> = selection
         .databases
         .iter()
-        .filter(|db| trigger == Trigger::Backup || pending.contains_key(&db.identifier));
+        .filter(|db| trigger == Trigger::Backup || pending.contains_key(&db.identifier))
+        .collect();
+    // Their snapshots at home and in every destination, a hundred databases per request.
+    let (mut home, mut away) = tokio::join!(
+        snapshot::list(&clients.rds, &chosen, Place::Home),
+        join_all(clients.away.iter().map(|rds| snapshot::list(rds, &chosen, Place::Away))),
+    );
+    let mut listed = |db: &Database| {
+        let key = (db.kind, db.identifier.clone());
+        let unlisted = || Err("not in the listing".to_string());
+        let home = home.remove(&key).unwrap_or_else(unlisted);
+        let away = away
+            .iter_mut()
+            .map(|a| a.remove(&key).unwrap_or_else(unlisted))
+            .collect();
+        (home, away)
+    };
+    let listed: Vec<_> = chosen.into_iter().map(|db| (db, listed(db))).collect();
 
-    let surveys: Vec<Survey> = stream::iter(chosen)
-        .map(|db| {
+    let surveys: Vec<Survey> = stream::iter(listed)
+        .map(|(db, (home, away))| {
             let pending = pending.get(&db.identifier).unwrap_or(&no_pending);
-            survey(clients, config, now, slot, trigger, db, pending)
+            survey(clients, config, now, slot, trigger, db, home, away, pending)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -396,8 +413,9 @@ fn owner<'a>(config: &'a Config, db: &'a Database) -> Owner<'a> {
     }
 }
 
-/// Lists the database's snapshots at home and in every destination at once; after a backup event, applies
-/// retention at home and takes the slot's snapshot.
+/// After a backup event, applies retention at home to the database's listed snapshots and takes the slot's
+/// snapshot.
+#[allow(clippy::too_many_arguments)]
 async fn survey<'a>(
     clients: &Clients,
     config: &Config,
@@ -405,6 +423,8 @@ async fn survey<'a>(
     slot: Slot,
     trigger: Trigger,
     db: &'a Database,
+    home: Result<Vec<Described>, String>,
+    away: Vec<Result<Vec<Described>, String>>,
     pending: &'a [String],
 ) -> Survey<'a> {
     let mut report = Report {
@@ -420,10 +440,6 @@ async fn survey<'a>(
         away: vec![AwayReport::default(); config.copies.len()],
     };
     let owner = owner(config, db);
-    let (home, away) = tokio::join!(
-        snapshot::list(&clients.rds, db, Place::Home),
-        join_all(clients.away.iter().map(|rds| snapshot::list(rds, db, Place::Away))),
-    );
     let mut home = match home {
         Ok(listed) => Some(listed),
         Err(e) => {

@@ -2,8 +2,11 @@
 //! snapshots, copy one (into another region, or onto the vault key), share one with the vault account, delete. Instances and clusters have parallel APIs; this module hides
 //! which one a database needs. Every function takes the client of the region it acts in.
 
+use std::collections::HashMap;
+
 use aws_sdk_rds::Client;
-use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::types::{Filter, Tag};
+use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
 
 use crate::aws_error;
@@ -106,15 +109,65 @@ pub async fn find(rds: &Client, kind: Kind, id: &str) -> Result<Option<Described
     }
 }
 
-/// The database's manual snapshots: automated ones are RDS's to expire, so they are not even listed.
-pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Described>, String> {
+/// Databases named in one listing request (a `db-instance-id` or `db-cluster-id` filter): the listing then costs
+/// one request per page of 100 snapshots, not one per database. RDS documents no limit on a filter's values;
+/// 100 keeps a request small.
+const DATABASES_PER_LISTING: usize = 100;
+/// Listing requests in flight at once.
+const LISTINGS_AT_ONCE: usize = 4;
+
+/// The snapshots of each listed database, by kind and identifier, or why its listing failed.
+pub type Listings = HashMap<(Kind, String), Result<Vec<Described>, String>>;
+
+/// The manual snapshots of every database in `dbs` (automated ones are RDS's to expire, so they are not even
+/// listed), a hundred databases per request: filtered on their identifiers, paged as RDS pages. Every database
+/// asked for has an entry, empty when it has no snapshot.
+pub async fn list(rds: &Client, dbs: &[&Database], place: Place) -> Listings {
+    let mut chunks = Vec::new();
+    for kind in [Kind::Instance, Kind::Cluster] {
+        let ids: Vec<String> = dbs
+            .iter()
+            .filter(|db| db.kind == kind)
+            .map(|db| db.identifier.clone())
+            .collect();
+        chunks.extend(ids.chunks(DATABASES_PER_LISTING).map(|ids| (kind, ids.to_vec())));
+    }
+    let listed: Vec<_> = stream::iter(chunks)
+        .map(|(kind, ids)| async move {
+            let listed = list_chunk(rds, kind, &ids, place).await;
+            (kind, ids, listed)
+        })
+        .buffer_unordered(LISTINGS_AT_ONCE)
+        .collect()
+        .await;
+    let mut listings = Listings::new();
+    for (kind, ids, listed) in listed {
+        match listed {
+            Ok(snapshots) => {
+                for id in ids {
+                    listings.insert((kind, id), Ok(Vec::new()));
+                }
+                for snapshot in snapshots {
+                    if let Some(Ok(of)) = listings.get_mut(&(kind, snapshot.source.clone())) {
+                        of.push(snapshot);
+                    }
+                }
+            }
+            Err(e) => listings.extend(ids.into_iter().map(|id| ((kind, id), Err(e.clone())))),
+        }
+    }
+    listings
+}
+
+async fn list_chunk(rds: &Client, kind: Kind, ids: &[String], place: Place) -> Result<Vec<Described>, String> {
     let mut snapshots = Vec::new();
-    match db.kind {
+    match kind {
         Kind::Instance => {
-            let request = rds
-                .describe_db_snapshots()
-                .db_instance_identifier(&db.identifier)
-                .snapshot_type("manual");
+            let filter = Filter::builder()
+                .name("db-instance-id")
+                .set_values(Some(ids.to_vec()))
+                .build();
+            let request = rds.describe_db_snapshots().filters(filter).snapshot_type("manual");
             let mut pages = request.into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error::describe("DescribeDBSnapshots", &e))?;
@@ -125,9 +178,13 @@ pub async fn list(rds: &Client, db: &Database, place: Place) -> Result<Vec<Descr
             }
         }
         Kind::Cluster => {
+            let filter = Filter::builder()
+                .name("db-cluster-id")
+                .set_values(Some(ids.to_vec()))
+                .build();
             let request = rds
                 .describe_db_cluster_snapshots()
-                .db_cluster_identifier(&db.identifier)
+                .filters(filter)
                 .snapshot_type("manual");
             let mut pages = request.into_paginator().send();
             while let Some(page) = pages.next().await {
@@ -286,7 +343,6 @@ pub async fn delete(rds: &Client, kind: Kind, id: &str) -> Result<(), String> {
     }
 }
 
-/// The tags that mark a snapshot (and a copy) as the policy's own of that database.
 /// The tags that mark what the policy made for database `db` (its snapshots, their copies, its drill databases).
 pub fn owned_tags(policy: &str, db: &str) -> Vec<Tag> {
     vec![

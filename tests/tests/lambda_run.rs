@@ -426,6 +426,53 @@ fn backs_up_listed_instances_and_clusters_once_per_slot() {
 }
 
 #[test]
+fn a_backup_run_lists_the_snapshots_of_a_hundred_databases_per_request() {
+    let Some(local) = Local::start() else { return };
+    let instances: Vec<String> = (0..120).map(|i| format!("db{i:03}")).collect();
+    for db in &instances {
+        local.instance(db, "postgres", None, &[]);
+    }
+    local.cluster("analytics", &[]);
+    let api = RuntimeApi::start();
+    let proxy = local.proxy();
+    let listed = instances.join(",");
+    let mut function = local.function_through(
+        &api,
+        &[(env::DB_INSTANCES, &listed), (env::DB_CLUSTERS, "analytics")],
+        &proxy,
+    );
+    let output = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(output["created"].as_array().unwrap().len(), 121, "{output}");
+    let count = |operation: &str| {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.operation().as_deref() == Some(operation))
+            .count()
+    };
+    // One listing request per hundred instances and one for the cluster, not one per database: what is left per
+    // database is its snapshot and its record.
+    assert_eq!(count("rds:DescribeDBSnapshots"), 2);
+    assert_eq!(count("rds:DescribeDBClusterSnapshots"), 1);
+    assert_eq!(
+        count("rds:CreateDBSnapshot") + count("rds:CreateDBClusterSnapshot"),
+        121
+    );
+    let per_database = proxy.requests().len() as f64 / 121.0;
+    assert!(per_database <= 2.2, "{per_database:.2} requests per database");
+    // Each database's listing is its own: a second run in the slot finds every snapshot already taken.
+    let again = response(
+        api.invoke(&scheduled_event("2026-11-28T03:00:00Z"), &mut function),
+        &function,
+    );
+    assert_eq!(again["existing"].as_array().unwrap().len(), 121, "{again}");
+    assert_eq!(again["created"], json!([]), "{again}");
+}
+
+#[test]
 fn selects_tagged_databases_and_aurora_members_through_their_cluster() {
     let Some(local) = Local::start() else { return };
     let both = [("backup", "nightly"), ("team", "shop")];
