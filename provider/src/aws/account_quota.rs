@@ -18,14 +18,26 @@ pub struct SnapshotQuotas {
     pub cluster: Usage,
 }
 
-/// One attempt more than none: the check only informs a plan, which must not wait out a retry schedule for it
-/// (endpoints that lack the call answer 500, which the SDK would retry).
-pub async fn manual_snapshots(rds: &Client) -> Result<SnapshotQuotas> {
+/// Read once per provider process, that is per account and region (one provider configuration each): every
+/// policy's plan in a Terraform command asks, and the answer does not change within one.
+#[derive(Default)]
+pub struct Memo(tokio::sync::OnceCell<Result<SnapshotQuotas>>);
+
+impl Memo {
+    pub async fn manual_snapshots(&self, rds: &Client) -> Result<SnapshotQuotas> {
+        self.0.get_or_init(|| manual_snapshots(rds)).await.clone()
+    }
+}
+
+/// One attempt: the check only informs a plan, which must not wait out a retry's back-off for it (endpoints
+/// that lack the call answer 500, which the SDK would retry after half a second or more); a failure is said as a
+/// warning.
+async fn manual_snapshots(rds: &Client) -> Result<SnapshotQuotas> {
     let output = rds
         .describe_account_attributes()
         .customize()
         .config_override(
-            aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(2)),
+            aws_sdk_rds::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(1)),
         )
         .send()
         .await

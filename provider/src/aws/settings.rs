@@ -101,6 +101,7 @@ pub struct AwsSettings {
     pub account_id: String,
     pub partition: String,
     pub default_tags: BTreeMap<String, String>,
+    pub snapshot_quotas: super::account_quota::Memo,
 }
 
 impl AwsSettings {
@@ -172,6 +173,7 @@ impl AwsSettings {
                 .to_string(),
             region,
             default_tags,
+            snapshot_quotas: Default::default(),
         })
     }
 

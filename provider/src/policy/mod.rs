@@ -163,7 +163,7 @@ impl TypedResource for PolicyResource {
         let mut d = plan::check(planned, &here);
         if !d.has_errors() {
             let (quota, vault) = tokio::join!(
-                quota::check(&aws.clients.rds, prior, planned),
+                quota::check(&aws.snapshot_quotas, &aws.clients.rds, prior, planned),
                 vault_key_check(aws, prior, planned, &here)
             );
             d.extend(quota);

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::schema::PolicyModel;
-use crate::aws::account_quota::{self, SnapshotQuotas};
+use crate::aws::account_quota::{Memo, SnapshotQuotas};
 use crate::plugin::diag::{AttrPath, Diagnostics};
 use crate::schedule;
 
@@ -76,7 +76,12 @@ pub fn judge(prior: SteadyState, planned: SteadyState, quotas: &SnapshotQuotas) 
 }
 
 /// Reads the quotas when the plan changes the steady state; a quota that cannot be read is said, not hidden.
-pub async fn check(rds: &aws_sdk_rds::Client, prior: Option<&PolicyModel>, planned: &PolicyModel) -> Diagnostics {
+pub async fn check(
+    quotas: &Memo,
+    rds: &aws_sdk_rds::Client,
+    prior: Option<&PolicyModel>,
+    planned: &PolicyModel,
+) -> Diagnostics {
     let Some(planned) = steady_state(planned) else {
         return Diagnostics::new();
     };
@@ -84,7 +89,7 @@ pub async fn check(rds: &aws_sdk_rds::Client, prior: Option<&PolicyModel>, plann
     if planned.instances <= prior.instances && planned.clusters <= prior.clusters {
         return Diagnostics::new();
     }
-    match account_quota::manual_snapshots(rds).await {
+    match quotas.manual_snapshots(rds).await {
         Ok(quotas) => judge(prior, planned, &quotas),
         Err(e) => {
             // An endpoint without the call (moto) answers with a page, not an AWS error: say so in a line.
