@@ -258,11 +258,11 @@ def handshake(cmd, proto, cert):
     p = spawn(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = p.stdout.readline()
     dt = time.monotonic() - t0
-    rss = status_kb(p.pid)
+    rss, anon = status_kb(p.pid), status_kb(p.pid, "RssAnon")
     kill(p)
     if not line.startswith(b"1|%d|" % proto):
         raise RuntimeError("no handshake from %s: %r" % (cmd, line))
-    return dt, rss
+    return dt, (rss, anon)
 
 
 def schema_over_debug_socket(binary, stubs, runs):
@@ -317,12 +317,12 @@ def bench_provider(a, R, tmp):
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(ROOT, "proto"),
                     "--python_out", stubs, "--grpc_python_out", stubs, "tfplugin6.proto"], check=True)
 
-    ours_hs, aws_hs, ours_hs_rss, aws_hs_rss = [], [], [], []
+    ours_hs, aws_hs, ours_hs_rss, aws_hs_rss, ours_anon, aws_anon = [], [], [], [], [], []
     for _ in range(a.runs):
-        dt, rss = handshake([a.provider], 6, cert_pem)
-        ours_hs.append(dt), ours_hs_rss.append(rss)
-        dt, rss = handshake([AWS_PROVIDER[0]], 5, cert_pem)
-        aws_hs.append(dt), aws_hs_rss.append(rss)
+        dt, (rss, anon) = handshake([a.provider], 6, cert_pem)
+        ours_hs.append(dt), ours_hs_rss.append(rss), ours_anon.append(anon)
+        dt, (rss, anon) = handshake([AWS_PROVIDER[0]], 5, cert_pem)
+        aws_hs.append(dt), aws_hs_rss.append(rss), aws_anon.append(anon)
 
     first, warm, rss_after, size = [], [], [], None
     for _ in range(a.runs):
@@ -346,6 +346,7 @@ def bench_provider(a, R, tmp):
     R["provider"] = {
         "ours_handshake": med(ours_hs), "aws_handshake": med(aws_hs),
         "ours_handshake_rss": med(ours_hs_rss), "aws_handshake_rss": med(aws_hs_rss),
+        "ours_handshake_anon": med(ours_anon), "aws_handshake_anon": med(aws_anon),
         "ours_schema_first": med(first), "ours_schema_warm": med(warm), "ours_schema_rss": max(rss_after),
         "ours_schema_bytes": size,
         "ours_tf_schema": med(ours_ts), "aws_tf_schema": med(aws_ts),
@@ -435,17 +436,17 @@ def proxied_workflow(a, moto, tmp, d, n):
         longest, _ = chain(entries)
         wall = (max(e["end"] for e in entries) - min(e["start"] for e in entries)) if entries else 0
         out[step] = {"calls": len(entries), "busy": sum(durations), "median": med(durations) or 0,
-                     "chain": longest, "span": wall}
+                     "chain": longest, "critical": critical_path(entries), "span": wall}
     moto.stop()
     return out
 
 
 def workflow_floor(R, n, step):
     """Terraform's own time for the step, the provider's start, and the step's chain of dependent requests at
-    the endpoint's measured median request time."""
+    the endpoint's measured time for each."""
     c = R["workflow_calls"][n][step]
     start = R.get("provider", {}).get("ours_handshake") or 0
-    return R["tf_floor"][step] + start + c["chain"] * c["median"]
+    return R["tf_floor"][step] + start + c["critical"]
 
 
 # ---------------------------------------------------------------------------------------------------- 3. refresh
@@ -470,6 +471,17 @@ def chain(entries):
         before = [depth[j] for j in range(i) if entries[j]["end"] <= e["start"]]
         depth.append(1 + max(before, default=0))
     return max(depth, default=0), [(e["action"], d) for e, d in zip(entries, depth)]
+
+
+def critical_path(entries):
+    """The longest chain of requests each of which started after the previous one ended, weighted by the time
+    each took at the endpoint: the part of a step's request time that no concurrency could have removed."""
+    entries = sorted(entries, key=lambda e: e["start"])
+    total = []
+    for i, e in enumerate(entries):
+        before = [total[j] for j in range(i) if entries[j]["end"] <= e["start"]]
+        total.append((e["end"] - e["start"]) + max(before, default=0))
+    return max(total, default=0)
 
 
 def bench_refresh(a, R, tmp, moto):
@@ -802,6 +814,7 @@ def write_report(a, R, path):
         w("| | rdsbackup | previous | hashicorp/aws 5.100.0 | ratio |\n|---|---|---|---|---|")
         w("| start → handshake line | %s | %s | %s | %s |" % (fmt_s(P["ours_handshake"]), fmt_s(V.get("handshake")), fmt_s(P["aws_handshake"]), ratio(P["aws_handshake"], P["ours_handshake"])))
         w("| RSS at handshake (VmHWM) | %s | %s | %s | %s |" % (fmt_mb(P["ours_handshake_rss"]), fmt_mb(V.get("handshake_rss")), fmt_mb(P["aws_handshake_rss"]), ratio(P["aws_handshake_rss"], P["ours_handshake_rss"])))
+        w("| of which anonymous (RssAnon: heap and stacks; the rest is the binary's and libc's pages, shared and clean) | %s | | %s | %s |" % (fmt_mb(P["ours_handshake_anon"]), fmt_mb(P["aws_handshake_anon"]), ratio(P["aws_handshake_anon"], P["ours_handshake_anon"])))
         w("| `GetProviderSchema`, first call on a fresh process (connect + answer, `--debug` socket) | %s | | not measured¹ | |" % fmt_s(P["ours_schema_first"]))
         w("| `GetProviderSchema`, warm call | %s | | not measured¹ | |" % fmt_s(P["ours_schema_warm"]))
         w("| `terraform providers schema -json` wall time | %s | | %s | %s |" % (fmt_s(P["ours_tf_schema"]), fmt_s(P["aws_tf_schema"]), ratio(P["aws_tf_schema"], P["ours_tf_schema"])))
@@ -818,18 +831,19 @@ def write_report(a, R, path):
           "it).\n" % a.tf_runs)
         w("*Floor*: what the step cannot go below with this Terraform and this endpoint — Terraform's own time for "
           "the step on an empty configuration (apply %s, plan %s, destroy %s), plus the provider's start (§1), plus "
-          "the step's longest chain of dependent requests (each started after the previous one ended) times the "
-          "endpoint's median request time, both observed through the logging proxy at 0 ms in one more run of ours. "
+          "the step's longest chain of dependent requests (each started after the previous one ended), each at the "
+          "time the endpoint took for it, observed through the logging proxy at 0 ms in one more run of ours. "
           "*moto busy*: the time moto spent answering the step's requests, summed; against the step's span of "
           "requests it shows how much of the step waits on moto.\n" % tuple(fmt_s(R["tf_floor"][s]) for s in ("apply", "plan", "destroy")))
-        w("| policies | step | rdsbackup | hashicorp/aws | ratio to hashicorp/aws | floor | ratio to floor | requests | chain | median request | moto busy | span of requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+        w("| policies | step | rdsbackup | hashicorp/aws | ratio to hashicorp/aws | floor | ratio to floor | requests | chain (requests, time) | median request | moto busy | span of requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, res in R["workflow"].items():
             for step in ("apply", "plan", "destroy"):
                 c = R.get("workflow_calls", {}).get(n, {}).get(step)
                 floor = workflow_floor(R, n, step) if c else None
                 w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     n, step, fmt_s(res["ours"][step]), fmt_s(res["aws"][step]), ratio(res["aws"][step], res["ours"][step]),
-                    fmt_s(floor), ratio(res["ours"][step], floor), c["calls"] if c else "n/a", c["chain"] if c else "n/a",
+                    fmt_s(floor), ratio(res["ours"][step], floor), c["calls"] if c else "n/a",
+                    "%d, %s" % (c["chain"], fmt_s(c["critical"])) if c else "n/a",
                     fmt_s(c["median"]) if c else "n/a", fmt_s(c["busy"]) if c else "n/a", fmt_s(c["span"]) if c else "n/a"))
         w("\nPlan after apply was empty: " + ", ".join("%s policies: rdsbackup %s, aws %s" % (n, r["ours"]["plan_empty"], r["aws"]["plan_empty"]) for n, r in R["workflow"].items()) + ".\n")
     if "refresh" in R:
