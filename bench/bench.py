@@ -524,7 +524,7 @@ def lambda_env(api, moto, dbs, bucket):
                 AWS_LAMBDA_FUNCTION_NAME="rdsbackup-bench", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                 AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/rdsbackup-bench",
                 AWS_LAMBDA_LOG_STREAM_NAME="2026/01/01/[$LATEST]bench", RDSBACKUP_POLICY="bench",
-                RDSBACKUP_BUCKET=bucket, RDSBACKUP_DB_INSTANCES=",".join(dbs), RDSBACKUP_DB_CLUSTERS="",
+                RDSBACKUP_BUCKET=bucket, RDSBACKUP_BUCKET_OWNER="123456789012", RDSBACKUP_DB_INSTANCES=",".join(dbs), RDSBACKUP_DB_CLUSTERS="",
                 RDSBACKUP_SELECTION_TAGS="{}", RDSBACKUP_RETENTION_DAYS="35", RDSBACKUP_MIN_SNAPSHOTS="3")
 
 
@@ -551,11 +551,14 @@ def cold_start(cmd, env, api):
     while api.first_next is None and p.poll() is None and time.monotonic() - t0 < 30:
         hwm = status_kb(p.pid) or hwm
         time.sleep(0.001)
-    first = api.wait_first_next(30)
+    first = api.wait_first_next(30) if p.poll() is None else api.first_next
+    if first is None:
+        raise RuntimeError("%s never asked for an event (exit %s)" % (cmd[-1], p.poll()))
     time.sleep(0.05)
     hwm = status_kb(p.pid) or hwm
+    anon = status_kb(p.pid, "RssAnon")
     kill(p)
-    return (first - t0) if first else None, hwm
+    return (first - t0) if first else None, hwm, anon
 
 
 def one_run(cmd, env, api, rid, payload, out_path):
@@ -574,7 +577,13 @@ def one_run(cmd, env, api, rid, payload, out_path):
                 time.sleep(0.01)
         t = threading.Thread(target=poll, daemon=True)
         t.start()
-        ans = api.wait_answer(rid, 1800)
+        # Until it answers, or ends without answering (an init error, a crash): never the whole timeout.
+        deadline, ans = time.monotonic() + 1800, None
+        while ans is None and time.monotonic() < deadline:
+            ans = api.wait_answer(rid, 1)
+            if ans is None and p.poll() is not None:
+                ans = api.wait_answer(rid, 1)
+                break
         peak[0] = status_kb(p.pid) or peak[0]
         stop.set(), t.join()
         kill(p)
@@ -596,7 +605,8 @@ def bench_lambda(a, R, tmp, moto):
     for _ in range(a.runs):
         cs["ours"].append(cold_start(rs, env, api))
         cs["python"].append(cold_start(py, env, api))
-    R["lambda_cold"] = {k: {"cold": med([x[0] for x in v]), "rss": med([x[1] for x in v])} for k, v in cs.items()}
+    R["lambda_cold"] = {k: {"cold": med([x[0] for x in v]), "rss": med([x[1] for x in v]), "anon": med([x[2] for x in v])}
+                        for k, v in cs.items()}
     log(R["lambda_cold"])
     R["lambda_run"] = {}
     counter = [0]
@@ -875,6 +885,7 @@ def write_report(a, R, path):
         w("| | rdsbackup `bootstrap` | previous | Python boto3 | ratio |\n|---|---|---|---|---|")
         w("| cold start | %s | %s | %s | %s |" % (fmt_s(C["ours"]["cold"]), fmt_s(V.get("cold")), fmt_s(C["python"]["cold"]), ratio(C["python"]["cold"], C["ours"]["cold"])))
         w("| peak RSS at first `next` | %s | %s | %s | %s |" % (fmt_mb(C["ours"]["rss"]), fmt_mb(V.get("cold_rss")), fmt_mb(C["python"]["rss"]), ratio(C["python"]["rss"], C["ours"]["rss"])))
+        w("| of which anonymous (RssAnon: heap and stacks; the rest is the binary's pages) | %s | | %s | %s |" % (fmt_mb(C["ours"].get("anon")), fmt_mb(C["python"].get("anon")), ratio(C["python"].get("anon"), C["ours"].get("anon"))))
         for n, r in R.get("lambda_run", {}).items():
             w("| run, %d databases (event handed out → response) | %s | | %s | %s |" % (n, fmt_s(r["ours"]["time"]), fmt_s(r["python"]["time"]), ratio(r["python"]["time"], r["ours"]["time"])))
             w("| peak RSS, %d databases | %s | %s | %s | %s |" % (n, fmt_mb(r["ours"]["rss"]), fmt_mb(V.get("rss_%d" % n)), fmt_mb(r["python"]["rss"]), ratio(r["python"]["rss"], r["ours"]["rss"])))
