@@ -60,13 +60,25 @@ fn embed_lambda() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Reruns the build when `path` changes, or any file under it: Cargo, given a folder, was seen to miss an edited
+/// file inside it, and the end-to-end tests then ran a stale `bootstrap`.
+fn watch(path: &Path) -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    if path.is_dir() {
+        for entry in fs::read_dir(path)? {
+            watch(&entry?.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs a nested `cargo build` of the Lambda in a target folder of its own (the outer build holds the lock on
 /// its own folders) and returns the binary's path.
 fn build_bootstrap(out_dir: &Path) -> Result<PathBuf, Box<dyn Error>> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?);
     let workspace = manifest_dir.parent().ok_or("the provider sits in the workspace")?;
-    for input in ["lambda", "common", "Cargo.lock", "Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(input).display());
+    for input in ["lambda", "common", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"] {
+        watch(&workspace.join(input))?;
     }
     let target_dir = lambda_target_dir(out_dir);
     let cargo_home = env::var_os("CARGO_HOME")
