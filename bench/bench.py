@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -433,10 +434,10 @@ def proxied_workflow(a, moto, tmp, d, n):
         kill(proxy)
         entries = [json.loads(l) for l in open(logf)] if os.path.exists(logf) else []
         durations = [e["end"] - e["start"] for e in entries]
-        longest, _ = chain(entries)
+        longest, critical, _ = chain(entries)
         wall = (max(e["end"] for e in entries) - min(e["start"] for e in entries)) if entries else 0
         out[step] = {"calls": len(entries), "busy": sum(durations), "median": med(durations) or 0,
-                     "chain": longest, "critical": critical_path(entries), "span": wall}
+                     "chain": longest, "critical": critical, "span": wall}
     moto.stop()
     return out
 
@@ -464,24 +465,16 @@ def latency_proxy(moto, delay_ms, logf):
 def chain(entries):
     """The longest chain of round trips that were serialized: a request is one step after every request that
     had finished before it started. Under a fixed injected latency this is the number of latency waits the
-    plan could not overlap."""
+    plan could not overlap. Also its weighted twin, the critical path: the longest such chain counted in the
+    time each request took at the endpoint, the part of a step's request time no concurrency could remove.
+    Returns (steps, critical path seconds, timeline of (action, step))."""
     entries = sorted(entries, key=lambda e: e["start"])
-    depth = []
+    depth, total = [], []
     for i, e in enumerate(entries):
-        before = [depth[j] for j in range(i) if entries[j]["end"] <= e["start"]]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0), [(e["action"], d) for e, d in zip(entries, depth)]
-
-
-def critical_path(entries):
-    """The longest chain of requests each of which started after the previous one ended, weighted by the time
-    each took at the endpoint: the part of a step's request time that no concurrency could have removed."""
-    entries = sorted(entries, key=lambda e: e["start"])
-    total = []
-    for i, e in enumerate(entries):
-        before = [total[j] for j in range(i) if entries[j]["end"] <= e["start"]]
-        total.append((e["end"] - e["start"]) + max(before, default=0))
-    return max(total, default=0)
+        before = [j for j in range(i) if entries[j]["end"] <= e["start"]]
+        depth.append(1 + max((depth[j] for j in before), default=0))
+        total.append((e["end"] - e["start"]) + max((total[j] for j in before), default=0))
+    return max(depth, default=0), max(total, default=0), [(e["action"], d) for e, d in zip(entries, depth)]
 
 
 def bench_refresh(a, R, tmp, moto):
@@ -507,7 +500,7 @@ def bench_refresh(a, R, tmp, moto):
                 times.append(dt)
             kill(proxy)
             entries = [json.loads(l) for l in open(logf)] if os.path.exists(logf) else []
-            longest, timeline = chain(entries)
+            longest, _, timeline = chain(entries)
             res[delay] = {"plan": med(times), "calls": len(entries), "chain": longest,
                           "actions": sorted({e["service"] + ":" + e["action"] for e in entries})}
             if delay:
@@ -768,7 +761,6 @@ def machine():
 
 def parse_figure(text):
     """'69 ms' / '2.26 s' / '7.7 MB' as seconds or kB; None for anything else."""
-    import re
     m = re.match(r"\s*([0-9.]+) (ms|s|MB)\b", text)
     if not m:
         return None
@@ -788,8 +780,7 @@ def previous_figures(path):
         return found
     date = None
     for line in open(path):
-        if line.startswith("Written by"):
-            import re
+        if date is None and line.startswith("Written by"):  # the header's; the analysis has one too
             m = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", line)
             date = m.group(1) if m else None
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -1124,7 +1115,6 @@ def main():
         kept = open(a.out).read()
         R["notes"] = [n for n in R["notes"] if not n.endswith("(`--only` left it out).")]
         date = next((l for l in kept.splitlines() if l.startswith("Written by")), "")
-        import re
         when = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", date)
         R["notes"].append("Sections %s were measured in this run; the others, the targets and the analysis are kept "
                           "verbatim from the earlier report (written %s)." % (", ".join(a.only), when.group(1) if when else "earlier"))

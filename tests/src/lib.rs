@@ -487,6 +487,19 @@ pub mod databases {
         made(rds, id, created).await;
     }
 
+    /// The request every test instance starts from: the smallest class and storage RDS takes.
+    fn small_instance(
+        rds: &aws_sdk_rds::Client,
+        id: &str,
+        engine: &str,
+    ) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
+        rds.create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine(engine)
+            .allocated_storage(20)
+    }
+
     /// A DB instance of `engine`, a member of `cluster` when given.
     pub async fn instance(
         rds: &aws_sdk_rds::Client,
@@ -495,12 +508,7 @@ pub mod databases {
         cluster: Option<&str>,
         tags: &[(&str, &str)],
     ) {
-        let created = rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine(engine)
-            .allocated_storage(20)
+        let created = small_instance(rds, id, engine)
             .set_db_cluster_identifier(cluster.map(String::from))
             .set_tags(Some(tag_list(tags)))
             .send()
@@ -510,12 +518,7 @@ pub mod databases {
 
     /// A PostgreSQL instance in DB subnet group `group` (see `subnet_group`).
     pub async fn instance_in_subnet_group(rds: &aws_sdk_rds::Client, id: &str, group: &str) {
-        let created = rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .allocated_storage(20)
+        let created = small_instance(rds, id, "postgres")
             .db_subnet_group_name(group)
             .send()
             .await;
@@ -559,15 +562,7 @@ pub mod databases {
     /// A PostgreSQL instance with encrypted storage on RDS's default key (moto's stand-in for the AWS managed
     /// key, which RDS cannot share).
     pub async fn encrypted_instance(rds: &aws_sdk_rds::Client, id: &str) {
-        let created = rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .allocated_storage(20)
-            .storage_encrypted(true)
-            .send()
-            .await;
+        let created = small_instance(rds, id, "postgres").storage_encrypted(true).send().await;
         made(rds, id, created).await;
     }
 

@@ -172,6 +172,15 @@ async fn drill_events_leave_passed_evidence_for_each_database_and_no_drill_datab
     d.tf.run(&["plan", "-detailed-exitcode"]).expect_code(0);
     let sources_before = d.instances().await;
 
+    // What each drill restores: the slot's own snapshot of its database.
+    let snapshot_of = |db: &str| {
+        rdsbackup_common::identifier::build(
+            &d.policy,
+            db,
+            rdsbackup_common::identifier::SnapshotKind::Instance,
+            "202612060300",
+        )
+    };
     // Drill events until every evidence record is finished (moto: start, then available and deleted, then done).
     let mut stdout = String::new();
     for _ in 0..4 {
@@ -191,13 +200,11 @@ async fn drill_events_leave_passed_evidence_for_each_database_and_no_drill_datab
         assert_eq!(e["status"], "passed", "{e}");
         assert_eq!(e["policy"], d.policy.as_str());
         assert_eq!(e["db_identifier"], db);
-        let snapshot = rdsbackup_common::identifier::build(
-            &d.policy,
-            db,
-            rdsbackup_common::identifier::SnapshotKind::Instance,
-            "202612060300",
+        assert_eq!(
+            e["snapshot_identifier"],
+            snapshot_of(db).as_str(),
+            "the newest own snapshot"
         );
-        assert_eq!(e["snapshot_identifier"], snapshot.as_str(), "the newest own snapshot");
         assert_eq!(
             e["restored_identifier"],
             rdsbackup_common::drill::restored_identifier(&d.policy, db, "202612060500").as_str()
@@ -224,14 +231,6 @@ async fn drill_events_leave_passed_evidence_for_each_database_and_no_drill_datab
             )
         })
         .collect();
-    let snapshot_of = |db| {
-        rdsbackup_common::identifier::build(
-            &d.policy,
-            db,
-            rdsbackup_common::identifier::SnapshotKind::Instance,
-            "202612060300",
-        )
-    };
     assert_eq!(restores.len(), 2, "{restores:?}");
     assert_eq!(
         restores.get(&snapshot_of("orders")),
