@@ -11,6 +11,10 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// retries the attempt. A minute leaves room for the largest request, the function's upload of its package.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most AWS requests a provider process has in flight at once (its refreshes of every resource queue
+/// behind them): see the provider's `aws/in_flight.rs` for why.
+pub const PROVIDER_IN_FLIGHT: usize = 32;
+
 /// Overrides [`ATTEMPT_TIMEOUT`], in seconds (a slow network or proxy; the fault tests' short timeouts).
 pub const ATTEMPT_TIMEOUT_ENV: &str = "RDSBACKUP_AWS_ATTEMPT_TIMEOUT_SECONDS";
 

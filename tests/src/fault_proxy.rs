@@ -239,6 +239,27 @@ struct State {
     requests: Mutex<Vec<Request>>,
     faulted: AtomicUsize,
     stopped: AtomicBool,
+    /// Added to every answer (`add_latency`), in milliseconds.
+    latency_ms: AtomicUsize,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight from when it has arrived until its answer is written (or it fails).
+struct InFlight<'a>(&'a State);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a State) -> InFlight<'a> {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FaultProxy {
@@ -262,6 +283,9 @@ impl FaultProxy {
             requests: Mutex::new(Vec::new()),
             faulted: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
+            latency_ms: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
         });
         let shared = state.clone();
         std::thread::spawn(move || {
@@ -324,6 +348,19 @@ impl FaultProxy {
         self.clear();
         self.state.requests.lock().unwrap().clear();
         self.state.faulted.store(0, Ordering::Relaxed);
+        self.state.peak_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// Holds every answer this long before sending it, as a distant endpoint would: requests then overlap.
+    pub fn add_latency(&self, latency: std::time::Duration) {
+        self.state
+            .latency_ms
+            .store(latency.as_millis() as usize, Ordering::Relaxed);
+    }
+
+    /// The most requests that were in flight at once (arrived, not yet answered) since the start or `reset`.
+    pub fn peak_in_flight(&self) -> usize {
+        self.state.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// From now on, fail every request mentioning `operation` (e.g. `PutRule`) with `AccessDeniedException`, a
@@ -410,6 +447,7 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
+    let _in_flight = InFlight::enter(state);
     let mut request = Request {
         head: String::from_utf8_lossy(&head).into_owned(),
         body: body.clone(),
@@ -465,6 +503,10 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     // Recorded before it is answered: a caller that has its answer finds its request among `requests()`.
     request.response = response.clone();
     state.requests.lock().unwrap().push(request);
+    let latency = state.latency_ms.load(Ordering::Relaxed) as u64;
+    if latency > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(latency));
+    }
     let mut client = client;
     client.write_all(&response)?;
     Ok(())

@@ -1024,6 +1024,86 @@ async fn a_part_of_our_name_that_is_not_the_policys_is_refused_not_taken_over() 
     destroy_and_check(&tf, &c, policy_name).await;
 }
 
+/// Destroy removes the function's own target and deletes the rule; a target someone else added to the rule
+/// (EventBridge refuses to delete a rule that has one) is removed too, as the rule is the stack's.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_deletes_a_rule_that_someone_else_added_a_target_to() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    let c = aws.clients().await;
+    let rule = format!("rdsbackup-{policy_name}");
+    let foreign = aws_sdk_eventbridge::types::Target::builder()
+        .id("ops-audit")
+        .arn(s["alarm_sns_topic_arn"].as_str().unwrap())
+        .build()
+        .unwrap();
+    c.events
+        .put_targets()
+        .rule(&rule)
+        .targets(foreign)
+        .send()
+        .await
+        .unwrap();
+    destroy_and_check(&tf, &c, policy_name).await;
+}
+
+/// Terraform refreshes every policy at once and each reads its thirty-odd parts concurrently; the provider keeps
+/// at most `PROVIDER_IN_FLIGHT` of those requests in flight (AWS throttles bursts of its low-rate reads), and
+/// still overlaps them: with every answer 150 ms away, a plan of three policies fills the bound, never more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_of_many_policies_keeps_a_bounded_number_of_requests_in_flight() {
+    let stem: &str = &unique_name("many");
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!(
+            "skipped: counting requests in flight needs the proxy in front of the local endpoint (acceptance mode)"
+        );
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let hcl = format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsbackup = {{ source = "rdsbackup/rdsbackup" }}
+  }}
+}}
+
+resource "rdsbackup_policy" "p" {{
+  count                   = 3
+  name                    = "{stem}-${{count.index}}"
+  db_instance_identifiers = ["orders"]
+  force_destroy           = true
+}}
+"#
+    );
+    let tf = Terraform::new(&hcl, &aws).with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    tf.run(&["apply", "-auto-approve"]).success();
+    proxy.add_latency(std::time::Duration::from_millis(150));
+    proxy.reset();
+    tf.run(&["plan", "-detailed-exitcode"]).success();
+    let peak = proxy.peak_in_flight();
+    let bound = rdsbackup_common::requests::PROVIDER_IN_FLIGHT;
+    assert!(
+        peak <= bound,
+        "{peak} requests were in flight at once, more than {bound}"
+    );
+    assert!(
+        peak > bound / 2,
+        "only {peak} requests were in flight at once: the refresh no longer overlaps them"
+    );
+    proxy.add_latency(std::time::Duration::ZERO);
+    let c = aws.clients().await;
+    tf.run(&["destroy", "-auto-approve"]).success();
+    for i in 0..3 {
+        let left = leftovers(&c, &format!("{stem}-{i}")).await;
+        assert!(left.is_empty(), "destroy left parts of policy {i} behind: {left:?}");
+    }
+}
+
 /// AWS answers a retried `AddPermission` whose first attempt was done (its answer lost) with a conflict; moto does
 /// not, so the proxy plays AWS: the first attempt's answer is dropped, the retry is told the statement exists.
 #[tokio::test(flavor = "multi_thread")]

@@ -4,9 +4,11 @@
 //! invoke the function.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
+use super::coalesce::Coalesced;
 use super::error::{AwsError, OrAbsent, Result, failed};
 use super::part::Part;
 use super::settings::Clients;
@@ -26,6 +28,8 @@ pub enum Trigger {
 pub struct RuleSpec<'a> {
     pub rule_name: String,
     pub rule_arn: String,
+    /// What the names of all the stack's rules start with (its schedule rule's name): one listing finds them.
+    pub name_prefix: &'a str,
     pub trigger: Trigger,
     pub enabled: bool,
     /// The trigger and state are the `schedule` and `enabled` arguments (reflected by the refresh as their
@@ -137,7 +141,7 @@ impl Part for RuleSpec<'_> {
     }
 
     async fn read(&self, aws: &Clients) -> Result<Option<Rule>> {
-        let found = read(&aws.events, &aws.lambda, self).await?;
+        let found = read(aws, self).await?;
         let (key, owner) = self.owner;
         Ok(found.filter(|rule| self.wanted || rule.tags.get(key).map(String::as_str) == Some(owner)))
     }
@@ -150,7 +154,7 @@ impl Part for RuleSpec<'_> {
     }
 
     async fn ensure(&self, aws: &Clients) -> Result<()> {
-        ensure(&aws.events, &aws.lambda, self).await
+        ensure(aws, self).await
     }
 
     async fn delete(&self, aws: &Clients) -> Result<()> {
@@ -158,40 +162,47 @@ impl Part for RuleSpec<'_> {
             return Ok(());
         }
         delete(&aws.events, &self.rule_name).await?;
-        remove_permission(&aws.lambda, self).await
+        // A wanted rule is deleted only with its whole stack, whose function goes later in the same destroy and
+        // takes its resource policy with it; a rule the configuration dropped leaves a function that stays.
+        if self.wanted {
+            Ok(())
+        } else {
+            remove_permission(&aws.lambda, self).await
+        }
     }
 }
 
-async fn read(
-    events: &aws_sdk_eventbridge::Client,
-    lambda: &aws_sdk_lambda::Client,
-    spec: &RuleSpec<'_>,
-) -> Result<Option<Rule>> {
+/// What the stack's rules are found as in one listing by name prefix: a refresh lists them once for all of
+/// them, not once each.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    name: String,
+    trigger: Option<Trigger>,
+    enabled: bool,
+}
+
+/// The reads a stack's rules share while one is in flight (see `coalesce`), per provider configuration.
+#[derive(Debug, Default)]
+pub struct SharedReads {
+    listings: Coalesced<Arc<Vec<Listed>>>,
+    function_policies: Coalesced<Option<Arc<serde_json::Value>>>,
+}
+
+async fn read(aws: &Clients, spec: &RuleSpec<'_>) -> Result<Option<Rule>> {
     let rule = spec.rule_name.as_str();
-    let Some(described) = events
-        .describe_rule()
-        .name(rule)
-        .send()
-        .await
-        .map_err(failed("events:DescribeRule", rule))
-        .or_absent(&["ResourceNotFoundException"])?
-    else {
+    let listing = listed(aws, spec.name_prefix).await?;
+    let Some(listed) = listing.iter().find(|r| r.name == rule) else {
         return Ok(None);
     };
     let (targets, tags, permitted) = tokio::join!(
-        list_targets(events, rule),
-        events.list_tags_for_resource().resource_arn(&spec.rule_arn).send(),
-        is_permitted(lambda, spec),
+        list_targets(&aws.events, rule),
+        aws.events.list_tags_for_resource().resource_arn(&spec.rule_arn).send(),
+        is_permitted(aws, spec),
     );
     let tags = tags.map_err(failed("events:ListTagsForResource", rule))?;
-    let trigger = match (described.schedule_expression(), described.event_pattern()) {
-        (Some(expression), _) => Some(Trigger::Schedule(expression.to_string())),
-        (None, Some(pattern)) => serde_json::from_str(pattern).ok().map(Trigger::Pattern),
-        (None, None) => None,
-    };
     Ok(Some(Rule {
-        trigger,
-        enabled: described.state() == Some(&RuleState::Enabled),
+        trigger: listed.trigger.clone(),
+        enabled: listed.enabled,
         targets: targets?,
         permitted: permitted?,
         tags: tags
@@ -200,6 +211,41 @@ async fn read(
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
     }))
+}
+
+/// Every rule whose name starts with `prefix`, as `ListRules` gives them (the same fields as `DescribeRule`).
+async fn listed(aws: &Clients, prefix: &str) -> Result<Arc<Vec<Listed>>> {
+    let events = aws.events.clone();
+    let owned = prefix.to_string();
+    aws.rule_reads
+        .listings
+        .read(prefix, move || async move {
+            let mut rules = Vec::new();
+            let mut token = None;
+            loop {
+                let page = events
+                    .list_rules()
+                    .name_prefix(&owned)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(failed("events:ListRules", format!("the rules named {owned}*")))?;
+                rules.extend(page.rules().iter().map(|r| Listed {
+                    name: r.name().unwrap_or_default().to_string(),
+                    trigger: match (r.schedule_expression(), r.event_pattern()) {
+                        (Some(expression), _) => Some(Trigger::Schedule(expression.to_string())),
+                        (None, Some(pattern)) => serde_json::from_str(pattern).ok().map(Trigger::Pattern),
+                        (None, None) => None,
+                    },
+                    enabled: r.state() == Some(&RuleState::Enabled),
+                }));
+                token = page.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok(Arc::new(rules));
+                }
+            }
+        })
+        .await
 }
 
 async fn list_targets(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<Vec<(String, String, bool)>> {
@@ -224,21 +270,11 @@ async fn list_targets(events: &aws_sdk_eventbridge::Client, rule: &str) -> Resul
     }
 }
 
-async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &RuleSpec<'_>) -> Result<bool> {
-    let function = spec.function_name;
-    let Some(policy) = lambda
-        .get_policy()
-        .function_name(function)
-        .send()
-        .await
-        .map_err(failed("lambda:GetPolicy", function))
-        .or_absent(&["ResourceNotFoundException"])?
-    else {
+async fn is_permitted(aws: &Clients, spec: &RuleSpec<'_>) -> Result<bool> {
+    let Some(policy) = function_policy(aws, spec.function_name).await? else {
         return Ok(false);
     };
-    let policy = policy.policy.unwrap_or_default();
-    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
-    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    let statements = policy["Statement"].as_array().map_or(&[][..], Vec::as_slice);
     Ok(statements.iter().any(|s| {
         s["Sid"] == spec.permission_id
             && s["Effect"] == "Allow"
@@ -247,17 +283,33 @@ async fn is_permitted(lambda: &aws_sdk_lambda::Client, spec: &RuleSpec<'_>) -> R
     }))
 }
 
+/// The function's resource policy; `None` when it has none (or the function is gone).
+async fn function_policy(aws: &Clients, function: &str) -> Result<Option<Arc<serde_json::Value>>> {
+    let lambda = aws.lambda.clone();
+    let owned = function.to_string();
+    aws.rule_reads
+        .function_policies
+        .read(function, move || async move {
+            let found = lambda
+                .get_policy()
+                .function_name(&owned)
+                .send()
+                .await
+                .map_err(failed("lambda:GetPolicy", &owned))
+                .or_absent(&["ResourceNotFoundException"])?;
+            Ok(found.map(|p| Arc::new(serde_json::from_str(p.policy().unwrap_or_default()).unwrap_or_default())))
+        })
+        .await
+}
+
 fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
     tags::list(tags, |k, v| Tag::builder().key(k).value(v).build())
 }
 
-async fn ensure(
-    events: &aws_sdk_eventbridge::Client,
-    lambda: &aws_sdk_lambda::Client,
-    spec: &RuleSpec<'_>,
-) -> Result<()> {
+async fn ensure(aws: &Clients, spec: &RuleSpec<'_>) -> Result<()> {
+    let (events, lambda) = (&aws.events, &aws.lambda);
     let rule = spec.rule_name.as_str();
-    let current = read(events, lambda, spec).await?;
+    let current = read(aws, spec).await?;
     if let Some(found) = &current {
         tags::claim(&found.tags, spec.tags, &format!("rule {rule}"))?;
     }
@@ -383,24 +435,43 @@ async fn remove_permission(lambda: &aws_sdk_lambda::Client, spec: &RuleSpec<'_>)
         .map(drop)
 }
 
-/// Removes the targets, then the rule (EventBridge refuses to delete a rule that still has targets).
+/// Removes the function's target, then the rule (EventBridge refuses to delete a rule that still has targets);
+/// targets someone else added are listed and removed only when they stop the delete.
 async fn delete(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<()> {
-    let Some(targets) = list_targets(events, rule)
+    let removed = events
+        .remove_targets()
+        .rule(rule)
+        .ids(TARGET_ID)
+        .send()
         .await
-        .or_absent(&["ResourceNotFoundException"])?
-    else {
+        .map_err(failed("events:RemoveTargets", rule))
+        .or_absent(&["ResourceNotFoundException"])?;
+    if removed.is_none() {
         return Ok(());
-    };
-    if !targets.is_empty() {
-        let ids = targets.into_iter().map(|(id, _, _)| id).collect();
-        events
-            .remove_targets()
-            .rule(rule)
-            .set_ids(Some(ids))
-            .send()
-            .await
-            .map_err(failed("events:RemoveTargets", rule))?;
     }
+    match delete_rule(events, rule).await {
+        Err(e) if e.is("ValidationException") => {
+            let others: Vec<String> = list_targets(events, rule)
+                .await?
+                .into_iter()
+                .map(|(id, _, _)| id)
+                .collect();
+            if !others.is_empty() {
+                events
+                    .remove_targets()
+                    .rule(rule)
+                    .set_ids(Some(others))
+                    .send()
+                    .await
+                    .map_err(failed("events:RemoveTargets", rule))?;
+            }
+            delete_rule(events, rule).await
+        }
+        done => done,
+    }
+}
+
+async fn delete_rule(events: &aws_sdk_eventbridge::Client, rule: &str) -> Result<()> {
     events
         .delete_rule()
         .name(rule)

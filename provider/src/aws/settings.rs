@@ -86,6 +86,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub rds: aws_sdk_rds::Client,
     pub kms: aws_sdk_kms::Client,
+    pub rule_reads: std::sync::Arc<super::event_rule::SharedReads>,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +115,7 @@ impl AwsSettings {
     ) -> Result<AwsSettings, String> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .app_name(AppName::new("terraform-provider-rdsbackup").expect("a valid app name"))
+            .http_client(super::in_flight::client())
             .retry_config(RetryConfig::standard().with_max_attempts(requests::max_attempts()))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -182,7 +184,8 @@ impl AwsSettings {
     }
 }
 
-/// One client per service, sharing the credentials cache and HTTP client of the SDK configuration.
+/// One client per service, sharing the credentials cache and the HTTP client (one pool, a bound on requests in
+/// flight) of the SDK configuration.
 fn clients(sdk: &SdkConfig, endpoints: &BTreeMap<Service, String>) -> Clients {
     let config = |service| with_endpoint(sdk, endpoints.get(&service));
     let custom_s3 = endpoints.contains_key(&Service::S3)
@@ -202,6 +205,7 @@ fn clients(sdk: &SdkConfig, endpoints: &BTreeMap<Service, String>) -> Clients {
         sns: aws_sdk_sns::Client::new(&config(Service::Sns)),
         rds: aws_sdk_rds::Client::new(&config(Service::Rds)),
         kms: aws_sdk_kms::Client::new(&config(Service::Kms)),
+        rule_reads: Default::default(),
     }
 }
 

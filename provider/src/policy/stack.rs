@@ -238,6 +238,7 @@ impl Desired {
         RuleSpec {
             rule_arn: self.rule_arn(&rule_name),
             rule_name,
+            name_prefix: &self.rule,
             trigger,
             enabled: true,
             reflected: false,

@@ -157,6 +157,7 @@ impl Desired {
         RuleSpec {
             rule_arn: self.rule_arn(&self.rule),
             rule_name: self.rule.clone(),
+            name_prefix: &self.rule,
             trigger: Trigger::Schedule(self.schedule.clone()),
             enabled: true,
             reflected: true,
