@@ -447,7 +447,7 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     }
     let mut body = vec![0; content_length];
     reader.read_exact(&mut body)?;
-    let _in_flight = InFlight::enter(state);
+    let in_flight = InFlight::enter(state);
     let mut request = Request {
         head: String::from_utf8_lossy(&head).into_owned(),
         body: body.clone(),
@@ -507,6 +507,8 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
     if latency > 0 {
         std::thread::sleep(std::time::Duration::from_millis(latency));
     }
+    // Answered from here: the client may send its next request as soon as it reads this one's answer.
+    drop(in_flight);
     let mut client = client;
     client.write_all(&response)?;
     Ok(())

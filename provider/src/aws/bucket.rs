@@ -349,8 +349,8 @@ async fn read(s3: &Client, spec: &BucketSpec<'_>) -> Result<Option<Bucket>> {
             None => None,
         }
     };
-    let (head, encryption, versioning, blocks, ownership, lifecycle, policy, tags, object_lock) = tokio::join!(
-        s3.head_bucket().bucket(name).expected_bucket_owner(owner).send(),
+    // Every bucket has a versioning state, so its read doubles as the existence check (no HeadBucket).
+    let (encryption, versioning, blocks, ownership, lifecycle, policy, tags, object_lock) = tokio::join!(
         s3.get_bucket_encryption()
             .bucket(name)
             .expected_bucket_owner(owner)
@@ -375,15 +375,16 @@ async fn read(s3: &Client, spec: &BucketSpec<'_>) -> Result<Option<Bucket>> {
         s3.get_bucket_tagging().bucket(name).expected_bucket_owner(owner).send(),
         object_lock,
     );
-    let head = head.map_err(failed("s3:HeadBucket", name));
-    if head.or_absent(&["NotFound", "NoSuchBucket"])?.is_none() {
+    let Some(versioning) = versioning
+        .map_err(failed("s3:GetBucketVersioning", name))
+        .or_absent(&["NoSuchBucket"])?
+    else {
         return Ok(None);
-    }
+    };
     // Each "not configured" error code means the setting is absent, which is drift, not failure.
     let encryption = encryption
         .map_err(failed("s3:GetBucketEncryption", name))
         .or_absent(&["ServerSideEncryptionConfigurationNotFoundError"])?;
-    let versioning = versioning.map_err(failed("s3:GetBucketVersioning", name))?;
     let blocks = blocks
         .map_err(failed("s3:GetPublicAccessBlock", name))
         .or_absent(&["NoSuchPublicAccessBlockConfiguration"])?;
