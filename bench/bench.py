@@ -412,6 +412,8 @@ def bench_workflow(a, R, tmp, moto):
         R["workflow"][n] = {side: {step: med([r[step] for r in rs]) for step in ("apply", "plan", "destroy")}
                             | {"plan_empty": all(r["plan_empty"] for r in rs)} for side, rs in runs.items()}
         R["workflow_calls"][n] = proxied_workflow(a, moto, tmp, ours, n)
+        for step, c in proxied_workflow(a, moto, tmp, ours, n, one_at_a_time=True).items():
+            R["workflow_calls"][n][step]["work"] = c["work"]
         log(R["workflow"][n], R["workflow_calls"][n])
 
 
@@ -420,16 +422,18 @@ STEP_ARGS = {"apply": ("apply", "-auto-approve", "-input=false", "-no-color"),
              "destroy": ("destroy", "-auto-approve", "-input=false", "-no-color")}
 
 
-def proxied_workflow(a, moto, tmp, d, n):
+def proxied_workflow(a, moto, tmp, d, n, one_at_a_time=False):
     """One more workflow of ours through the logging proxy at 0 ms: per step, the requests moto answered, the time
     moto spent on them (summed, and the median request), and the longest chain of requests each of which waited
-    for the one before: at the median request's time, the part of the step no concurrency can remove."""
+    for the one before: at the median request's time, the part of the step no concurrency can remove.
+    `one_at_a_time`: moto gets one request at a time, and `work` is the sum of its answers' times: the step's
+    requests at moto's own pace, which no ordering of them can beat with one moto."""
     moto.start()
     clean_state(d)
     out = {}
     for step, args in STEP_ARGS.items():
-        logf = os.path.join(tmp, "proxy-wf-%d-%s.jsonl" % (n, step))
-        proxy, url = latency_proxy(moto, 0, logf)
+        logf = os.path.join(tmp, "proxy-wf-%d-%s%s.jsonl" % (n, step, "-serial" if one_at_a_time else ""))
+        proxy, url = latency_proxy(moto, 0, logf, max_inflight=1 if one_at_a_time else 0)
         tf(d, dict(a.env_ours, AWS_ENDPOINT_URL=url), *args)
         kill(proxy)
         entries = [json.loads(l) for l in open(logf)] if os.path.exists(logf) else []
@@ -437,7 +441,8 @@ def proxied_workflow(a, moto, tmp, d, n):
         longest, critical, _ = chain(entries)
         wall = (max(e["end"] for e in entries) - min(e["start"] for e in entries)) if entries else 0
         out[step] = {"calls": len(entries), "busy": sum(durations), "median": med(durations) or 0,
-                     "chain": longest, "critical": critical, "span": wall}
+                     "chain": longest, "critical": critical, "span": wall,
+                     "work": sum(e.get("upstream", 0) for e in entries)}
     moto.stop()
     return out
 
@@ -452,12 +457,13 @@ def workflow_floor(R, n, step):
 
 # ---------------------------------------------------------------------------------------------------- 3. refresh
 
-def latency_proxy(moto, delay_ms, logf):
-    """bench/latency_proxy.py in front of moto, adding `delay_ms` to every request and logging each to `logf`:
-    the process and its endpoint."""
+def latency_proxy(moto, delay_ms, logf, max_inflight=0):
+    """bench/latency_proxy.py in front of moto, adding `delay_ms` to every request and logging each to `logf`
+    (at most `max_inflight` at moto at once, when set): the process and its endpoint."""
     port = free_port()
     proxy = spawn([sys.executable, os.path.join(BENCH, "latency_proxy.py"), "--listen", str(port),
-                   "--upstream", moto.url, "--delay-ms", str(delay_ms), "--log", logf])
+                   "--upstream", moto.url, "--delay-ms", str(delay_ms), "--log", logf,
+                   "--max-inflight", str(max_inflight)])
     time.sleep(0.5)
     return proxy, "http://127.0.0.1:%d" % port
 
@@ -835,17 +841,23 @@ def write_report(a, R, path):
           "the step's longest chain of dependent requests (each started after the previous one ended), each at the "
           "time the endpoint took for it, observed through the logging proxy at 0 ms in one more run of ours. "
           "*moto busy*: the time moto spent answering the step's requests, summed; against the step's span of "
-          "requests it shows how much of the step waits on moto.\n" % tuple(fmt_s(R["tf_floor"][s]) for s in ("apply", "plan", "destroy")))
-        w("| policies | step | rdsbackup | hashicorp/aws | ratio to hashicorp/aws | floor | ratio to floor | requests | chain (requests, time) | median request | moto busy | span of requests |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "requests it shows how much of the step waits on moto. *moto's work*: the same step once more with the "
+          "proxy giving moto one request at a time, the sum of moto's answer times — the step's requests at moto's "
+          "own pace; with moto answering one request at a time (its interpreter lock), a step of many concurrent "
+          "requests cannot take less than Terraform's own time plus this, however the provider orders them.\n" % tuple(fmt_s(R["tf_floor"][s]) for s in ("apply", "plan", "destroy")))
+        w("| policies | step | rdsbackup | hashicorp/aws | ratio to hashicorp/aws | floor | ratio to floor | requests | chain (requests, time) | median request | moto busy | span of requests | moto's work | Terraform + moto's work | ratio to it |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, res in R["workflow"].items():
             for step in ("apply", "plan", "destroy"):
                 c = R.get("workflow_calls", {}).get(n, {}).get(step)
                 floor = workflow_floor(R, n, step) if c else None
-                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                work = c.get("work") if c else None
+                bound = R["tf_floor"][step] + work if work else None
+                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     n, step, fmt_s(res["ours"][step]), fmt_s(res["aws"][step]), ratio(res["aws"][step], res["ours"][step]),
                     fmt_s(floor), ratio(res["ours"][step], floor), c["calls"] if c else "n/a",
                     "%d, %s" % (c["chain"], fmt_s(c["critical"])) if c else "n/a",
-                    fmt_s(c["median"]) if c else "n/a", fmt_s(c["busy"]) if c else "n/a", fmt_s(c["span"]) if c else "n/a"))
+                    fmt_s(c["median"]) if c else "n/a", fmt_s(c["busy"]) if c else "n/a", fmt_s(c["span"]) if c else "n/a",
+                    fmt_s(work), fmt_s(bound), ratio(res["ours"][step], bound)))
         w("\nPlan after apply was empty: " + ", ".join("%s policies: rdsbackup %s, aws %s" % (n, r["ours"]["plan_empty"], r["aws"]["plan_empty"]) for n, r in R["workflow"].items()) + ".\n")
     if "refresh" in R:
         w("## 3. Refresh under injected latency (one policy, plan with no change)\n")
@@ -1006,6 +1018,12 @@ def targets(a, R):
     R["analysis"] = analysis(a, R)
 
 
+def provider_in_flight():
+    """The provider's bound on requests in flight, read from its one home (common/src/requests.rs)."""
+    text = open(os.path.join(ROOT, "common/src/requests.rs")).read()
+    return int(re.search(r"pub const PROVIDER_IN_FLIGHT: usize = (\d+);", text).group(1))
+
+
 def analysis(a, R):
     """What bounds each figure, said from the figures of this run."""
     out = []
@@ -1025,18 +1043,26 @@ def analysis(a, R):
             c = WC[n][step]
             in_flight = c["busy"] / c["span"] if c["span"] else 0
             bound = "moto-bound" if in_flight >= 2 else "bound by the chain of requests"
+            work = ("; moto's work for them one at a time %s (%.2f ms a request), so Terraform's %s plus that "
+                    "work is %s, %s of the step" % (
+                        fmt_s(c["work"]), 1000 * c["work"] / c["calls"], fmt_s(R["tf_floor"][step]),
+                        fmt_s(R["tf_floor"][step] + c["work"]),
+                        "%.0f%%" % (100 * (R["tf_floor"][step] + c["work"]) / res["ours"][step]))
+                    if c.get("work") and c["calls"] else "")
             parts.append("%s %s (%s): %d requests, chain %d, moto busy %s over a %s span of requests, %.1f in flight "
-                         "on average, median request %s" % (
+                         "on average, median request %s%s" % (
                              step, fmt_s(res["ours"][step]), bound, c["calls"], c["chain"], fmt_s(c["busy"]),
-                             fmt_s(c["span"]), in_flight, fmt_s(c["median"])))
+                             fmt_s(c["span"]), in_flight, fmt_s(c["median"]), work))
         out.append("- **%d polic%s**: %s. hashicorp/aws: apply %s, plan %s, destroy %s." % (
             n, "y" if n == 1 else "ies", "; ".join(parts), fmt_s(res["aws"]["apply"]), fmt_s(res["aws"]["plan"]),
             fmt_s(res["aws"]["destroy"])))
     if WC:
         out.append("- *Moto-bound* above means moto had two or more of our requests in hand on average: moto answers "
                    "one at a time (a Python interpreter lock), so its median request time grows with what Terraform "
-                   "runs in parallel, and the step takes moto's total work however the provider orders it. What is "
-                   "ours there is the number of requests, not their order.")
+                   "runs in parallel, and the step takes moto's total work however the provider orders it (*moto's work*, "
+                   "§2). What is ours there is the number of requests, not their order: the provider keeps at most "
+                   "%d in flight (`PROVIDER_IN_FLIGHT`, for AWS's rate limits), which changes the order, not the "
+                   "work." % provider_in_flight())
     LC = R.get("lambda_calls", {})
     if LC:
         out.append("- **Lambda**: " + "; ".join("%d databases, %d requests (%.2f per database: its snapshot and its "

@@ -6,7 +6,11 @@ concurrently. With 50 ms per request the plan time shows how many round trips ar
 appended to --log as one JSON line (start/end monotonic seconds, service, action) so that bench.py can count
 the calls and compute the longest chain of round trips that were actually serialized.
 
-Usage: latency_proxy.py --listen PORT --upstream http://127.0.0.1:MOTO --delay-ms 50 --log FILE
+With --max-inflight N, at most N requests are at moto at once (the others wait in the proxy): at 1, each
+request's `upstream` time is moto's own work for it, with no other request of ours competing for its
+interpreter lock.
+
+Usage: latency_proxy.py --listen PORT --upstream http://127.0.0.1:MOTO --delay-ms 50 --log FILE [--max-inflight N]
 """
 import argparse
 import http.client
@@ -28,12 +32,14 @@ def main():
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--delay-ms", type=float, default=50.0)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--max-inflight", type=int, default=0, help="at most this many requests at moto at once (0: any)")
     args = ap.parse_args()
     up = urllib.parse.urlparse(args.upstream)
     delay = args.delay_ms / 1000.0
     lock = threading.Lock()
     log = open(args.log, "a", buffering=1)
     local = threading.local()
+    gate = threading.BoundedSemaphore(args.max_inflight) if args.max_inflight else None
 
     def upstream():
         # One keep-alive connection per handler thread: the client's connection maps onto ours.
@@ -79,17 +85,25 @@ def main():
             time.sleep(delay)  # the injected latency, before moto sees the request
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             headers["Content-Length"] = str(len(data))
-            for attempt in range(2):
-                try:
-                    conn = upstream()
-                    conn.request(self.command, self.path, body=data, headers=headers)
-                    resp = conn.getresponse()
-                    payload = resp.read()
-                    break
-                except (http.client.HTTPException, OSError):
-                    local.conn = None
-                    if attempt:
-                        raise
+            if gate:
+                gate.acquire()
+            try:
+                sent = time.monotonic()
+                for attempt in range(2):
+                    try:
+                        conn = upstream()
+                        conn.request(self.command, self.path, body=data, headers=headers)
+                        resp = conn.getresponse()
+                        payload = resp.read()
+                        break
+                    except (http.client.HTTPException, OSError):
+                        local.conn = None
+                        if attempt:
+                            raise
+                answered = time.monotonic()
+            finally:
+                if gate:
+                    gate.release()
             # The whole response in one write: headers and body in two would meet the client's delayed ACK under
             # Nagle's algorithm, 40 ms per request that are the proxy's, not the endpoint's.
             head = ["HTTP/1.1 %d %s" % (resp.status, resp.reason)]
@@ -102,7 +116,7 @@ def main():
             end = time.monotonic()
             with lock:
                 log.write(json.dumps({"start": start, "end": end, "service": service, "action": action,
-                                      "status": resp.status}) + "\n")
+                                      "status": resp.status, "upstream": answered - sent}) + "\n")
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 
