@@ -125,6 +125,10 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The whole response, status line to body.
     pub response: Vec<u8>,
+    /// When it had arrived, and when its answer was due to the client (after the added latency): which
+    /// requests waited for which.
+    pub arrived: std::time::Instant,
+    pub answered: std::time::Instant,
 }
 
 impl Request {
@@ -452,6 +456,8 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
         head: String::from_utf8_lossy(&head).into_owned(),
         body: body.clone(),
         response: Vec::new(),
+        arrived: std::time::Instant::now(),
+        answered: std::time::Instant::now(),
     };
     let fault = fault_for(state, &request);
     let response = match &fault {
@@ -487,12 +493,14 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
                 Some(Fault::Rewrite { from, to }) => rewrite(&response, from, to),
                 Some(Fault::Drop) => {
                     request.response = response;
+                    request.answered = std::time::Instant::now();
                     state.requests.lock().unwrap().push(request);
                     return Ok(());
                 }
                 Some(Fault::Hang(hold)) => {
                     std::thread::sleep(*hold);
                     request.response = response;
+                    request.answered = std::time::Instant::now();
                     state.requests.lock().unwrap().push(request);
                     return Ok(());
                 }
@@ -501,9 +509,10 @@ fn serve(client: TcpStream, state: &State) -> std::io::Result<()> {
         }
     };
     // Recorded before it is answered: a caller that has its answer finds its request among `requests()`.
-    request.response = response.clone();
-    state.requests.lock().unwrap().push(request);
     let latency = state.latency_ms.load(Ordering::Relaxed) as u64;
+    request.response = response.clone();
+    request.answered = std::time::Instant::now() + std::time::Duration::from_millis(latency);
+    state.requests.lock().unwrap().push(request);
     if latency > 0 {
         std::thread::sleep(std::time::Duration::from_millis(latency));
     }

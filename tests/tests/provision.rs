@@ -1050,6 +1050,121 @@ async fn destroy_deletes_a_rule_that_someone_else_added_a_target_to() {
     destroy_and_check(&tf, &c, policy_name).await;
 }
 
+/// Someone attached a managed policy to the stack's role and added an inline one of their own since the last apply:
+/// IAM refuses to delete a role that still has policies, so destroy removes them first, and only then (the role's
+/// delete asks IAM once and lists the role's policies only when IAM refuses).
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_deletes_a_role_that_someone_else_added_policies_to() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let c = aws.clients().await;
+    let role = format!("rdsbackup-{policy_name}");
+    let created = c
+        .iam
+        .create_policy()
+        .policy_name(format!("{policy_name}-audit"))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:DescribeDBSnapshots","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let managed = created.policy().unwrap().arn().unwrap().to_string();
+    c.iam
+        .attach_role_policy()
+        .role_name(&role)
+        .policy_arn(&managed)
+        .send()
+        .await
+        .unwrap();
+    c.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("ops-extra")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sns:Publish","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    destroy_and_check(&tf, &c, policy_name).await;
+    // The managed policy is someone else's: detached, never deleted.
+    c.iam
+        .get_policy()
+        .policy_arn(&managed)
+        .send()
+        .await
+        .expect("the managed policy is still there");
+    c.iam.delete_policy().policy_arn(&managed).send().await.unwrap();
+}
+
+/// Destroy deletes a part only once every part that refers to it is gone, and the parts that wait for nothing
+/// together: with every answer 100 ms away, the rules are deleted at the same time, the function only after the
+/// rules that invoke it and the alarms and dashboard beside them, its role, log group and topic after it, the
+/// bucket after everything else.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_deletes_a_part_after_what_refers_to_it_and_the_rest_together() {
+    let policy_name: &str = &unique_name("waves");
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped: timing the deletes needs the proxy in front of the local endpoint (acceptance mode)");
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws)
+        .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let bucket = state(&tf)["bucket_name"].as_str().unwrap().to_string();
+    proxy.add_latency(std::time::Duration::from_millis(100));
+    proxy.reset();
+    destroy_and_check(&tf, &aws.clients().await, policy_name).await;
+    let requests = proxy.requests();
+    let of = |matches: &dyn Fn(&str) -> bool| -> Vec<&rdsbackup_tests::fault_proxy::Request> {
+        requests.iter().filter(|r| matches(&r.signature())).collect()
+    };
+    let rules = of(&|s| s == "events:DeleteRule" || s == "events:RemoveTargets");
+    let watchers = of(&|s| s == "monitoring:DeleteAlarms" || s == "monitoring:DeleteDashboards");
+    let function = of(&|s| s == format!("lambda:DELETE /2015-03-31/functions/rdsbackup-{policy_name}"));
+    let after_function = of(&|s| ["iam:DeleteRole", "logs:DeleteLogGroup", "sns:DeleteTopic"].contains(&s));
+    let bucket_deletes = of(&|s| s.starts_with(&format!("s3:DELETE /{bucket}")));
+    let others = of(&|s| s.contains(":Delete") || s.contains(":RemoveTargets") || s.starts_with("lambda:DELETE"));
+    for (what, list, least) in [
+        ("rule deletes", &rules, 6),
+        ("alarm and dashboard deletes", &watchers, 2),
+        ("function delete", &function, 1),
+        ("role, log group and topic deletes", &after_function, 3),
+        ("bucket deletes", &bucket_deletes, 1),
+    ] {
+        assert!(
+            list.len() >= least,
+            "{what}: {} seen, at least {least} expected",
+            list.len()
+        );
+    }
+    let last_answer = |list: &[&rdsbackup_tests::fault_proxy::Request]| list.iter().map(|r| r.answered).max().unwrap();
+    let first_arrival = |list: &[&rdsbackup_tests::fault_proxy::Request]| list.iter().map(|r| r.arrived).min().unwrap();
+    assert!(
+        first_arrival(&function) >= last_answer(&rules).max(last_answer(&watchers)),
+        "the function was deleted before the rules that invoke it, or the alarms and dashboard, were gone"
+    );
+    assert!(
+        first_arrival(&after_function) >= last_answer(&function),
+        "the role, log group or topic was deleted before the function that uses them was gone"
+    );
+    assert!(
+        first_arrival(&bucket_deletes) >= last_answer(&others),
+        "the bucket was deleted before the rest of the stack"
+    );
+    let deletes: Vec<_> = rules.iter().filter(|r| r.signature() == "events:DeleteRule").collect();
+    let last_arrival = deletes.iter().map(|r| r.arrived).max().unwrap();
+    let first_answer = deletes.iter().map(|r| r.answered).min().unwrap();
+    assert!(
+        last_arrival < first_answer,
+        "the {} rules were deleted one after another, not together",
+        deletes.len()
+    );
+}
+
 /// Terraform refreshes every policy at once and each reads its thirty-odd parts concurrently; the provider keeps
 /// at most `PROVIDER_IN_FLIGHT` of those requests in flight (AWS throttles bursts of its low-rate reads), and
 /// still overlaps them: with every answer 150 ms away, a plan of three policies fills the bound, never more.

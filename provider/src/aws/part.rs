@@ -60,13 +60,16 @@ pub async fn read_owned<P: Part>(part: &P, aws: &Clients) -> Result<Option<P::Fo
 }
 
 /// Declares a stack's parts once, in dependency order, each with the method of the stack's desired state that
-/// gives its spec; converge goes down the list (the log group before the function, so Lambda never creates one
-/// without retention; the function before the rule that targets it), destroy up it. From the list come
-/// `Observed` (each part as found), `observe` (every part read concurrently: a refresh costs the longest chain
-/// of calls, not their sum), `nothing_left`, `drift`, `converge` and `destroy`. Used by a policy's and a
+/// gives its spec and, after `=>`, the wave of destroy it is deleted in; converge goes down the list (the log group
+/// before the function, so Lambda never creates one without retention; the function before the rule that targets
+/// it). Destroy deletes wave 0 first, the parts of a wave together: a part goes only once every part that refers
+/// to it is gone (the rules and alarms before the function and the topic, the function before its role, its log
+/// group and the bucket), so on AWS a destroy waits for a few deletes in a row, not for every one. From the list
+/// come `Observed` (each part as found), `observe` (every part read concurrently: a refresh costs the longest
+/// chain of calls, not their sum), `nothing_left`, `drift`, `converge` and `destroy`. Used by a policy's and a
 /// vault's stack alike, in a module of their own.
 macro_rules! stack_parts {
-    ($desired:ty; $($part:ident: $spec:ident = $method:ident,)*) => {
+    ($desired:ty; $($part:ident: $spec:ident = $method:ident => $wave:literal,)*) => {
         /// Every part of the stack as found; `None` where a part does not exist (or is not the stack's own).
         pub struct Observed {
             $(pub $part: Option<<$spec<'static> as $crate::aws::part::Part>::Found>,)*
@@ -124,9 +127,9 @@ macro_rules! stack_parts {
             Ok(())
         }
 
-        /// Deletes every part the stack owns, last made first, tolerating parts already gone. RDS snapshots
-        /// are never touched. The bucket goes last, as its spec says (the caller checks beforehand what must
-        /// stop a destroy).
+        /// Deletes every part the stack owns, wave by wave, tolerating parts already gone. RDS snapshots are
+        /// never touched. The bucket goes last, as its wave says (the caller checks beforehand what must stop a
+        /// destroy).
         pub async fn destroy(
             aws: &$crate::aws::settings::Clients,
             desired: &$desired,
@@ -135,14 +138,21 @@ macro_rules! stack_parts {
             type Step<'a> = std::pin::Pin<
                 Box<dyn std::future::Future<Output = $crate::aws::error::Result<()>> + Send + 'a>,
             >;
-            let steps: Vec<Step<'_>> = vec![$(
-                Box::pin(async move {
-                    let spec = desired.$method();
-                    if spec.owned() { spec.delete(aws).await } else { Ok(()) }
-                }),
-            )*];
-            for step in steps.into_iter().rev() {
-                step.await?;
+            let last: usize = 0 $(.max($wave))*;
+            for wave in 0..=last {
+                let mut steps: Vec<Step<'_>> = Vec::new();
+                $(
+                    if $wave == wave {
+                        steps.push(Box::pin(async move {
+                            let spec = desired.$method();
+                            if spec.owned() { spec.delete(aws).await } else { Ok(()) }
+                        }));
+                    }
+                )*
+                // Every delete of a wave ends before an error stops the destroy: none is cut off half-way.
+                for deleted in futures_util::future::join_all(steps).await {
+                    deleted?;
+                }
             }
             Ok(())
         }

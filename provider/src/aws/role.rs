@@ -285,8 +285,39 @@ async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
     arn.ok_or_else(|| AwsError::new(format!("iam:CreateRole on {name} returned no role")))
 }
 
-/// Deletes the inline policies, detaches any managed ones, then the role. Missing is fine.
+/// Deletes the role's own inline policy, then the role: two requests. Only when IAM refuses (`DeleteConflict`:
+/// a policy added outside the stack, inline or managed, which IAM wants gone first) are the role's policies
+/// listed and removed, and the delete asked again. Missing is fine.
 async fn delete(iam: &Client, name: &str) -> Result<()> {
+    iam.delete_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+        .map_err(failed("iam:DeleteRolePolicy", name))
+        // Gone already (an earlier attempt deleted it), or the whole role is: DeleteRole tells which.
+        .or_absent(&["NoSuchEntity"])?;
+    match delete_role(iam, name).await {
+        Err(e) if e.is("DeleteConflict") => {
+            remove_policies(iam, name).await?;
+            delete_role(iam, name).await
+        }
+        done => done,
+    }
+}
+
+async fn delete_role(iam: &Client, name: &str) -> Result<()> {
+    iam.delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(failed("iam:DeleteRole", name))
+        .or_absent(&["NoSuchEntity"])
+        .map(drop)
+}
+
+/// Deletes every inline policy of the role and detaches every managed one.
+async fn remove_policies(iam: &Client, name: &str) -> Result<()> {
     let Some(inline) = iam
         .list_role_policies()
         .role_name(name)
@@ -308,12 +339,5 @@ async fn delete(iam: &Client, name: &str) -> Result<()> {
             // Gone already: an earlier attempt deleted it and its answer was lost.
             .or_absent(&["NoSuchEntity"])?;
     }
-    detach(iam, name, &attached_policies(iam, name).await?).await?;
-    iam.delete_role()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(failed("iam:DeleteRole", name))
-        .or_absent(&["NoSuchEntity"])
-        .map(drop)
+    detach(iam, name, &attached_policies(iam, name).await?).await
 }

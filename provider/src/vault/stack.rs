@@ -250,12 +250,12 @@ impl Desired {
 
 crate::aws::part::stack_parts! {
     Desired;
-    bucket: BucketSpec = bucket_spec,
-    role: RoleSpec = role_spec,
-    log_group: LogGroupSpec = log_group_spec,
-    function: FunctionSpec = function_spec,
-    topic: TopicSpec = topic_spec,
-    schedule: RuleSpec = schedule_spec,
-    alarms: AlarmsSpec = alarms_spec,
-    dashboard: DashboardSpec = dashboard_spec,
+    bucket: BucketSpec = bucket_spec => 3,
+    role: RoleSpec = role_spec => 2,
+    log_group: LogGroupSpec = log_group_spec => 2,
+    function: FunctionSpec = function_spec => 1,
+    topic: TopicSpec = topic_spec => 2,
+    schedule: RuleSpec = schedule_spec => 0,
+    alarms: AlarmsSpec = alarms_spec => 0,
+    dashboard: DashboardSpec = dashboard_spec => 0,
 }
