@@ -9,11 +9,13 @@ DeleteDBSnapshot of the expired ones beyond the minimum. Clusters are left out: 
 import datetime
 import json
 import os
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3  # imported at start-up, as a real handler module would
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 
 API = "http://%s/2018-06-01/runtime" % os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
 POLICY = os.environ["RDSBACKUP_POLICY"]
@@ -29,6 +31,19 @@ rds = boto3.client("rds", config=cfg)
 s3 = boto3.client("s3", config=cfg)
 
 
+def call(operation, **kw):
+    """botocore's standard retries cover a 5xx answer it can parse; moto's HTML "500 Internal Server Error" page
+    (a race of its own under concurrent requests) it cannot, and raises instead. Retried here, with backoff, as
+    the Rust SDK retries any 500, so that the comparison is not lost to it."""
+    for attempt in range(10):
+        try:
+            return operation(**kw)
+        except ResponseParserError:
+            if attempt == 9:
+                raise
+            time.sleep(0.05 * 2 ** min(attempt, 4))
+
+
 def selected(instance):
     if instance["DBInstanceIdentifier"] in INSTANCES:
         return True
@@ -38,20 +53,23 @@ def selected(instance):
 
 def back_up(db, now):
     sid = "rdsbackup-%s-%s-%s" % (POLICY, db, now.strftime("%Y%m%d%H%M"))
-    snap = rds.create_db_snapshot(DBInstanceIdentifier=db, DBSnapshotIdentifier=sid, Tags=[
-        {"Key": "rdsbackup:policy", "Value": POLICY}, {"Key": "rdsbackup:db", "Value": db}])["DBSnapshot"]
+    try:
+        snap = call(rds.create_db_snapshot, DBInstanceIdentifier=db, DBSnapshotIdentifier=sid, Tags=[
+            {"Key": "rdsbackup:policy", "Value": POLICY}, {"Key": "rdsbackup:db", "Value": db}])["DBSnapshot"]
+    except rds.exceptions.DBSnapshotAlreadyExistsFault:  # made by an attempt whose answer was the 500
+        snap = call(rds.describe_db_snapshots, DBSnapshotIdentifier=sid)["DBSnapshots"][0]
     record = {"snapshot_id": sid, "db": db, "kind": "instance", "policy": POLICY, "status": "created",
               "arn": snap.get("DBSnapshotArn"), "created_at": now.isoformat()}
-    s3.put_object(Bucket=BUCKET, Key="snapshots/%s/%s.json" % (db, sid), Body=json.dumps(record, indent=2),
-                  ContentType="application/json")
-    ours = [s for s in rds.describe_db_snapshots(DBInstanceIdentifier=db, SnapshotType="manual")["DBSnapshots"]
+    call(s3.put_object, Bucket=BUCKET, Key="snapshots/%s/%s.json" % (db, sid), Body=json.dumps(record, indent=2),
+         ContentType="application/json")
+    ours = [s for s in call(rds.describe_db_snapshots, DBInstanceIdentifier=db, SnapshotType="manual")["DBSnapshots"]
             if s["DBSnapshotIdentifier"].startswith("rdsbackup-%s-%s-" % (POLICY, db))]
     ours.sort(key=lambda s: s.get("SnapshotCreateTime", now), reverse=True)
     cutoff = now - datetime.timedelta(days=RETENTION_DAYS)
     deleted = []
     for s in ours[MIN_SNAPSHOTS:]:
         if s.get("SnapshotCreateTime", now) < cutoff:
-            rds.delete_db_snapshot(DBSnapshotIdentifier=s["DBSnapshotIdentifier"])
+            call(rds.delete_db_snapshot, DBSnapshotIdentifier=s["DBSnapshotIdentifier"])
             deleted.append(s["DBSnapshotIdentifier"])
     return sid, deleted
 
