@@ -1098,6 +1098,34 @@ async fn destroy_deletes_a_role_that_someone_else_added_policies_to() {
     c.iam.delete_policy().policy_arn(&managed).send().await.unwrap();
 }
 
+/// IAM is eventually consistent: right after the role's policy is deleted, `DeleteRole` can still be refused
+/// with `DeleteConflict`. moto sees the deletion at once, so the proxy plays IAM and refuses the first two
+/// attempts: destroy waits it out and deletes the role.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_waits_for_iam_to_see_the_role_policy_gone() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let Aws::Moto(moto) = &aws else {
+        eprintln!("skipped: fault injection needs the local endpoint, not real AWS (acceptance mode)");
+        return;
+    };
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let tf = Terraform::new(&config(policy_name, "force_destroy = true"), &aws)
+        .with_env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    tf.run(&["apply", "-auto-approve"]).success();
+    proxy.inject_at(
+        "iam:DeleteRole",
+        0,
+        Fault::Error {
+            status: 409,
+            code: "DeleteConflict",
+        },
+        2,
+    );
+    destroy_and_check(&tf, &aws.clients().await, policy_name).await;
+    assert_eq!(proxy.failed(), 2, "IAM refused the delete twice before it took");
+}
+
 /// Destroy deletes a part only once every part that refers to it is gone, and the parts that wait for nothing
 /// together: with every answer 100 ms away, the rules are deleted at the same time, the function only after the
 /// rules that invoke it and the alarms and dashboard beside them, its role, log group and topic after it, the

@@ -3,6 +3,7 @@
 //! ARNs. Documents are compared by meaning, after percent-decoding.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use super::error::{AwsError, OrAbsent, Result, failed};
 use super::part::{Part, expect_arn};
 use super::policy_document;
+use super::retry::{self, Backoff};
 use super::settings::Clients;
 use super::tags::{self, TagChange};
 
@@ -287,7 +289,8 @@ async fn ensure(iam: &Client, spec: &RoleSpec<'_>) -> Result<String> {
 
 /// Deletes the role's own inline policy, then the role: two requests. Only when IAM refuses (`DeleteConflict`:
 /// a policy added outside the stack, inline or managed, which IAM wants gone first) are the role's policies
-/// listed and removed, and the delete asked again. Missing is fine.
+/// listed and removed, and the delete asked again, for as long as IAM takes to see the policies gone (its
+/// propagation, seconds, up to two minutes as terraform-provider-aws allows it). Missing is fine.
 async fn delete(iam: &Client, name: &str) -> Result<()> {
     iam.delete_role_policy()
         .role_name(name)
@@ -300,7 +303,12 @@ async fn delete(iam: &Client, name: &str) -> Result<()> {
     match delete_role(iam, name).await {
         Err(e) if e.is("DeleteConflict") => {
             remove_policies(iam, name).await?;
-            delete_role(iam, name).await
+            let propagation = Backoff {
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(10),
+                total: Duration::from_secs(120),
+            };
+            retry::until(propagation, |e| e.is("DeleteConflict"), || delete_role(iam, name)).await
         }
         done => done,
     }
