@@ -2,7 +2,7 @@
 //! empty plan, drift of every part shown and repaired, update in place, import, destroy, and a failure
 //! injected halfway through create.
 
-use rdsbackup_tests::fault_proxy::{Fault, FaultProxy};
+use rdsbackup_tests::fault_proxy::{Fault, FaultProxy, Request};
 use rdsbackup_tests::{
     Aws, Clients, MOTO_ACCOUNT, Terraform, databases, destroy_and_check, leftovers, percent_decode, unique_name,
 };
@@ -1050,9 +1050,8 @@ async fn destroy_deletes_a_rule_that_someone_else_added_a_target_to() {
     destroy_and_check(&tf, &c, policy_name).await;
 }
 
-/// Someone attached a managed policy to the stack's role and added an inline one of their own since the last apply:
-/// IAM refuses to delete a role that still has policies, so destroy removes them first, and only then (the role's
-/// delete asks IAM once and lists the role's policies only when IAM refuses).
+/// Someone attached a managed policy to the stack's role and added an inline one of their own since the last apply.
+/// IAM refuses to delete a role that still has policies, so destroy, told so, removes them and deletes the role.
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_deletes_a_role_that_someone_else_added_policies_to() {
     let policy_name: &str = &unique_name("nightly");
@@ -1147,7 +1146,7 @@ async fn destroy_deletes_a_part_after_what_refers_to_it_and_the_rest_together() 
     proxy.reset();
     destroy_and_check(&tf, &aws.clients().await, policy_name).await;
     let requests = proxy.requests();
-    let of = |matches: &dyn Fn(&str) -> bool| -> Vec<&rdsbackup_tests::fault_proxy::Request> {
+    let of = |matches: &dyn Fn(&str) -> bool| -> Vec<&Request> {
         requests.iter().filter(|r| matches(&r.signature())).collect()
     };
     let rules = of(&|s| s == "events:DeleteRule" || s == "events:RemoveTargets");
@@ -1169,8 +1168,8 @@ async fn destroy_deletes_a_part_after_what_refers_to_it_and_the_rest_together() 
             list.len()
         );
     }
-    let last_answer = |list: &[&rdsbackup_tests::fault_proxy::Request]| list.iter().map(|r| r.answered).max().unwrap();
-    let first_arrival = |list: &[&rdsbackup_tests::fault_proxy::Request]| list.iter().map(|r| r.arrived).min().unwrap();
+    let last_answer = |list: &[&Request]| list.iter().map(|r| r.answered).max().unwrap();
+    let first_arrival = |list: &[&Request]| list.iter().map(|r| r.arrived).min().unwrap();
     assert!(
         first_arrival(&function) >= last_answer(&rules).max(last_answer(&watchers)),
         "the function was deleted before the rules that invoke it, or the alarms and dashboard, were gone"
@@ -1183,7 +1182,7 @@ async fn destroy_deletes_a_part_after_what_refers_to_it_and_the_rest_together() 
         first_arrival(&bucket_deletes) >= last_answer(&others),
         "the bucket was deleted before the rest of the stack"
     );
-    let deletes: Vec<_> = rules.iter().filter(|r| r.signature() == "events:DeleteRule").collect();
+    let deletes = of(&|s| s == "events:DeleteRule");
     let last_arrival = deletes.iter().map(|r| r.arrived).max().unwrap();
     let first_answer = deletes.iter().map(|r| r.answered).min().unwrap();
     assert!(
