@@ -525,18 +525,19 @@ pub mod databases {
         made(rds, id, created).await;
     }
 
-    /// A DB subnet group `name` over two of the default VPC's subnets, on moto (`endpoint`). The subnets come
-    /// from one EC2 query made by hand: the tests have no EC2 client (a large crate for one call), and moto
-    /// routes a request by its `Authorization` scope and checks no signature.
+    /// A DB subnet group `name` over two of the default VPC's subnets of the client's region, on moto
+    /// (`endpoint`). The subnets come from one EC2 query made by hand: the tests have no EC2 client (a large crate
+    /// for one call), and moto routes a request by its `Authorization` scope and checks no signature.
     pub async fn subnet_group(rds: &aws_sdk_rds::Client, endpoint: &str, name: &str) {
         use std::io::{Read, Write};
         let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let region = rds.config().region().map_or("us-east-1", |r| r.as_ref()).to_string();
         let body = "Action=DescribeSubnets&Version=2016-11-15";
         let mut stream = std::net::TcpStream::connect(address).expect("moto");
         write!(
             stream,
             "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20261204/us-east-1/ec2/aws4_request, \
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20261204/{region}/ec2/aws4_request, \
              SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )

@@ -705,6 +705,71 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
     assert_eq!(snapshots.db_snapshots().len(), 1, "destroy never deletes a snapshot");
 }
 
+/// Parts are deleted by name, so a stack whose function carries another stack's owner tag (a policy named
+/// `vault-<x>` has vault `<x>`'s names) is refused whole: nothing is deleted, and that refusal comes before the
+/// bucket's (both are asked at once). Given its tag back, the stack is destroyed.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_deletes_nothing_of_a_stack_whose_function_is_another_stacks() {
+    let policy_name: &str = &unique_name("nightly");
+    let aws = Aws::start();
+    let tf = Terraform::new(&config(policy_name, "deny_insecure_transport = false"), &aws);
+    tf.run(&["apply", "-auto-approve"]).success();
+    let s = state(&tf);
+    let c = aws.clients().await;
+    let function_arn = s["function_arn"].as_str().unwrap();
+    let retag = |owner: &str| {
+        c.lambda
+            .tag_resource()
+            .resource(function_arn)
+            .tags("rdsbackup:policy", owner)
+            .send()
+    };
+    retag("someone-else").await.unwrap();
+    // A record too: the bucket's refusal would also apply, and must not hide the owner's.
+    c.s3.put_object()
+        .bucket(s["bucket_name"].as_str().unwrap())
+        .key("snapshots/orders/record.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let refused = tf.run(&["destroy", "-auto-approve"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .text()
+            .contains("is not this stack's (it carries rdsbackup:policy = someone-else)"),
+        "{}",
+        refused.text()
+    );
+    let left = leftovers(&c, policy_name).await;
+    for part in [
+        "bucket",
+        "role",
+        "function",
+        "log group",
+        "rule",
+        "topic",
+        "alarm",
+        "dashboard",
+    ] {
+        assert!(
+            left.iter().any(|l| l.starts_with(&format!("{part} "))),
+            "destroy deleted the {part} of a stack it refused: {left:?}"
+        );
+    }
+
+    retag(policy_name).await.unwrap();
+    std::fs::write(
+        tf.dir.join("main.tf"),
+        config(policy_name, "deny_insecure_transport = false\nforce_destroy = true"),
+    )
+    .unwrap();
+    tf.run(&["apply", "-auto-approve"]).success();
+    destroy_and_check(&tf, &c, policy_name).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_halfway_through_create_is_tracked_and_a_second_apply_converges() {
     let policy_name: &str = &unique_name("nightly");

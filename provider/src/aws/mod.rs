@@ -22,6 +22,7 @@ mod policy_document;
 mod retry;
 pub mod role;
 pub mod settings;
+pub mod subnet_group;
 pub mod tags;
 pub mod vault_key;
 

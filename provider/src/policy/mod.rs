@@ -19,6 +19,7 @@ use crate::aws::bucket;
 use crate::aws::cluster_members;
 use crate::aws::function_code;
 use crate::aws::logs_key;
+use crate::aws::subnet_group;
 use crate::aws::vault_key;
 use crate::plugin::diag::{AttrPath, Diagnostics, failure};
 use crate::plugin::resource::{ApplyError, TypedResource};
@@ -123,6 +124,42 @@ async fn vault_key_check(
     d
 }
 
+/// The `restore_drill` block's subnet group, asked of RDS when it is new or another than before: a group RDS does
+/// not know would fail every drill.
+async fn drill_subnet_group_check(
+    aws: &AwsSettings,
+    prior: Option<&PolicyModel>,
+    planned: &PolicyModel,
+) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let Some(group) = subnet_group_of(planned) else {
+        return d;
+    };
+    if prior.and_then(subnet_group_of) == Some(group) {
+        return d;
+    }
+    let at = AttrPath::root("restore_drill").attribute("subnet_group_name");
+    match subnet_group::exists(&aws.clients.rds, group).await {
+        Ok(true) => {}
+        Ok(false) => d.attribute_error(
+            at,
+            "Drill subnet group not found",
+            format!(
+                "restore_drill.subnet_group_name {group:?}: RDS has no DB subnet group of that name in {}, so every \
+                 drill would fail to restore. Name an existing group (aws rds describe-db-subnet-groups), or leave \
+                 the argument out to restore each database into its source's group.",
+                aws.region()
+            ),
+        ),
+        Err(e) => d.attribute_warning(at, "Drill subnet group not checked", e.to_string()),
+    }
+    d
+}
+
+fn subnet_group_of(model: &PolicyModel) -> Option<&String> {
+    model.restore_drill.known()?.subnet_group_name.known()
+}
+
 /// The vault block's account and key, once both are known.
 fn vault_of(model: &PolicyModel) -> Option<(&String, &String)> {
     let block = model.vault.known()?;
@@ -154,7 +191,8 @@ impl TypedResource for PolicyResource {
         plan::derive(planned, config, &self.plan_context(here.as_ref(), aws));
     }
 
-    /// The location's rules, then (when they pass) the account's snapshot quota.
+    /// The location's rules, then (when they pass) the account's snapshot quota, the vault's key and the drills'
+    /// subnet group.
     async fn check_plan(&self, prior: Option<&PolicyModel>, planned: &PolicyModel) -> Diagnostics {
         let Some(aws) = self.provider.aws.get() else {
             return Diagnostics::new();
@@ -162,12 +200,14 @@ impl TypedResource for PolicyResource {
         let here = Location::of(aws);
         let mut d = plan::check(planned, &here);
         if !d.has_errors() {
-            let (quota, vault) = tokio::join!(
+            let (quota, vault, subnet_group) = tokio::join!(
                 quota::check(&aws.snapshot_quotas, &aws.clients.rds, prior, planned),
-                vault_key_check(aws, prior, planned, &here)
+                vault_key_check(aws, prior, planned, &here),
+                drill_subnet_group_check(aws, prior, planned)
             );
             d.extend(quota);
             d.extend(vault);
+            d.extend(subnet_group);
         }
         d
     }
@@ -188,18 +228,24 @@ impl TypedResource for PolicyResource {
         let bucket = refresh::bucket_name(&prior, None, &here);
         // Destroy deletes the role whatever it grants: which clusters it names does not matter here.
         let desired = Desired::new(&prior, &here, bucket, &BTreeSet::new()).map_err(|e| failure(FAILED, e))?;
-        crate::stack::check_owner(
-            &aws.clients,
-            &desired.function,
-            (rdsbackup_common::tags::POLICY, &desired.policy),
-        )
-        .await
-        .map_err(|e| failure(FAILED, e))?;
-        if prior.force_destroy.known() != Some(&true)
-            && !bucket::is_empty(&aws.clients.s3, &desired.bucket, &desired.account_id)
-                .await
-                .map_err(|e| failure(FAILED, e))?
-        {
+        // Both checks at once (a round trip less before the first delete); the owner's refusal comes first.
+        let must_be_empty = prior.force_destroy.known() != Some(&true);
+        let (owner, empty) = tokio::join!(
+            crate::stack::check_owner(
+                &aws.clients,
+                &desired.function,
+                (rdsbackup_common::tags::POLICY, &desired.policy),
+            ),
+            async {
+                if must_be_empty {
+                    bucket::is_empty(&aws.clients.s3, &desired.bucket, &desired.account_id).await
+                } else {
+                    Ok(true)
+                }
+            }
+        );
+        owner.map_err(|e| failure(FAILED, e))?;
+        if !empty.map_err(|e| failure(FAILED, e))? {
             return Err(failure(
                 "Bucket not empty",
                 format!(

@@ -532,8 +532,8 @@ fn restore_drill_block() -> NestedBlock {
                 A::optional(
                     "subnet_group_name",
                     AttrType::String,
-                    "DB subnet group the restored database is placed in. Defaults to the source database's \
-                     group (its VPC).",
+                    "DB subnet group the restored database is placed in; plan refuses a group RDS does not know \
+                     in the region. Defaults to the source database's group (its VPC).",
                 ),
                 A::optional(
                     "vpc_security_group_ids",
