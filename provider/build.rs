@@ -77,8 +77,11 @@ fn watch(path: &Path) -> Result<(), Box<dyn Error>> {
 fn build_bootstrap(out_dir: &Path) -> Result<PathBuf, Box<dyn Error>> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?);
     let workspace = manifest_dir.parent().ok_or("the provider sits in the workspace")?;
+    // Relative to the provider's folder (a build script's working directory, and what Cargo resolves a relative
+    // path against): with one target folder shared by two checkouts, absolute paths would leave this build
+    // watching the other checkout's sources, and a test would run a stale `bootstrap`.
     for input in ["lambda", "common", "Cargo.lock", "Cargo.toml", ".cargo/config.toml"] {
-        watch(&workspace.join(input))?;
+        watch(&Path::new("..").join(input))?;
     }
     let target_dir = lambda_target_dir(out_dir);
     let cargo_home = env::var_os("CARGO_HOME")

@@ -242,9 +242,9 @@ pub fn run_once(env: &[(String, String)], event: &Value) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
-/// `bootstrap --once` whatever its outcome: whether it succeeded, its stdout (log lines, metrics, and the output
-/// object last when it succeeded) and its stderr (the error when it did not).
-pub fn run_once_as_is(env: &[(String, String)], event: &Value) -> (bool, String, String) {
+/// `bootstrap --once` started with `event` on stdin and left running: a test can kill it mid-run, as Lambda ends
+/// an invocation at its timeout or a crash.
+pub fn spawn_once(env: &[(String, String)], event: &Value) -> std::process::Child {
     let mut once = Command::new(bootstrap_binary())
         .arg("--once")
         .env_clear()
@@ -255,7 +255,13 @@ pub fn run_once_as_is(env: &[(String, String)], event: &Value) -> (bool, String,
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut once.stdin.take().unwrap(), event.to_string().as_bytes()).unwrap();
-    let run = once.wait_with_output().unwrap();
+    once
+}
+
+/// `bootstrap --once` whatever its outcome: whether it succeeded, its stdout (log lines, metrics, and the output
+/// object last when it succeeded) and its stderr (the error when it did not).
+pub fn run_once_as_is(env: &[(String, String)], event: &Value) -> (bool, String, String) {
+    let run = spawn_once(env, event).wait_with_output().unwrap();
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     (run.status.success(), text(&run.stdout), text(&run.stderr))
 }

@@ -392,3 +392,64 @@ async fn a_restore_still_creating_is_waited_for_and_leftovers_are_deleted_but_un
     );
     destroy_and_check(&d.tf, &d.c, &d.policy).await;
 }
+
+/// Lambda can end an invocation anywhere (its timeout, a crash, a redeploy). Killed while its restore request is
+/// in flight (RDS did the restore; the answer never came back), the drill is taken on by the next invocations,
+/// from its marker and its evidence, to `passed`: no second restore, no drill database left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_invocation_was_killed_mid_restore_is_finished_by_the_next() {
+    if acceptance() {
+        eprintln!("skipped in acceptance mode: the lost answer is played by the local fault proxy");
+        return;
+    }
+    let d = drilled("killed", "  restore_drill {\n    db_identifiers = [\"orders\"]\n  }").await;
+    let restored = rdsbackup_common::drill::restored_identifier(&d.policy, "orders", "202612060500");
+    d.proxy.inject(
+        &["Action=RestoreDBInstanceFromDBSnapshot"],
+        Fault::Hang(std::time::Duration::from_secs(120)),
+    );
+    let mut cut = rdsbackup_tests::runtime_api::spawn_once(&d.env, &d.drill_event());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !d.instances().await.iter().any(|(id, _)| *id == restored) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drill's restore never reached RDS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    cut.kill().unwrap();
+    cut.wait().unwrap();
+    let killed = std::time::Instant::now();
+    d.proxy.clear();
+    let cut_short = d.evidence("orders").await;
+    assert!(
+        cut_short.get("deleted_at").is_none()
+            && cut_short["snapshot_identifier"].as_str().is_some_and(|s| !s.is_empty()),
+        "the evidence of a drill in progress, written before its restore: {cut_short}"
+    );
+
+    for _ in 0..3 {
+        if d.evidence("orders").await.get("deleted_at").is_some() {
+            break;
+        }
+        rdsbackup_tests::runtime_api::run_once(&d.env, &d.reconcile_event());
+    }
+    let finished = d.evidence("orders").await;
+    assert_eq!(finished["status"], "passed", "{finished}");
+    assert_eq!(
+        finished["started_at"], cut_short["started_at"],
+        "the same drill: {finished}"
+    );
+    let restores_after = d
+        .proxy
+        .requests()
+        .iter()
+        .filter(|r| r.arrived > killed && r.body_text().contains("Action=RestoreDBInstanceFromDBSnapshot"))
+        .count();
+    assert_eq!(restores_after, 0, "the drill's database was restored again");
+    assert!(
+        !d.instances().await.iter().any(|(id, _)| *id == restored),
+        "the drill database is deleted"
+    );
+    destroy_and_check(&d.tf, &d.c, &d.policy).await;
+}
