@@ -525,6 +525,16 @@ pub mod databases {
         made(rds, id, created).await;
     }
 
+    /// `rds` in another region: the same endpoint and credentials.
+    pub fn rds_in(rds: &aws_sdk_rds::Client, region: &str) -> aws_sdk_rds::Client {
+        let conf = rds
+            .config()
+            .to_builder()
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_rds::Client::from_conf(conf)
+    }
+
     /// A DB subnet group `name` over two of the default VPC's subnets of the client's region, on moto
     /// (`endpoint`). The subnets come from one EC2 query made by hand: the tests have no EC2 client (a large crate
     /// for one call), and moto routes a request by its `Authorization` scope and checks no signature.

@@ -84,11 +84,7 @@ fn state(tf: &Terraform) -> Value {
 }
 
 async fn rds_in(aws: &Aws, region: &str) -> aws_sdk_rds::Client {
-    let config = aws.sdk_config().await;
-    let conf = aws_sdk_rds::config::Builder::from(&config)
-        .region(aws_sdk_rds::config::Region::new(region.to_string()))
-        .build();
-    aws_sdk_rds::Client::from_conf(conf)
+    rdsbackup_tests::databases::rds_in(&aws_sdk_rds::Client::new(&aws.sdk_config().await), region)
 }
 
 /// Identifiers and tags of the manual snapshots of `db` (instance or cluster) in the client's region.

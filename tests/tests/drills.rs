@@ -157,6 +157,17 @@ impl Drilled {
         rdsbackup_tests::json_object(&self.c.s3, &self.bucket, &format!("drills/{db}/202612060500.json")).await
     }
 
+    /// `db`'s evidence once hourly reconciles (at most three) have taken its drill to its end.
+    async fn reconciled(&self, db: &str) -> Value {
+        for _ in 0..3 {
+            if self.evidence(db).await.get("deleted_at").is_some() {
+                break;
+            }
+            rdsbackup_tests::runtime_api::run_once(&self.env, &self.reconcile_event());
+        }
+        self.evidence(db).await
+    }
+
     async fn instances(&self) -> Vec<(String, String)> {
         let found = self.c.rds.describe_db_instances().send().await.unwrap();
         found
@@ -373,13 +384,7 @@ async fn a_restore_still_creating_is_waited_for_and_leftovers_are_deleted_but_un
 
     // Available: the hourly reconcile (or RDS's event) takes the drill on to its end.
     d.proxy.clear();
-    for _ in 0..3 {
-        if d.evidence("orders").await.get("deleted_at").is_some() {
-            break;
-        }
-        rdsbackup_tests::runtime_api::run_once(&d.env, &d.reconcile_event());
-    }
-    let finished = d.evidence("orders").await;
+    let finished = d.reconciled("orders").await;
     assert_eq!(finished["status"], "passed", "{finished}");
     let ids: Vec<String> = d.instances().await.into_iter().map(|(id, _)| id).collect();
     assert!(
@@ -428,13 +433,7 @@ async fn a_drill_whose_invocation_was_killed_mid_restore_is_finished_by_the_next
         "the evidence of a drill in progress, written before its restore: {cut_short}"
     );
 
-    for _ in 0..3 {
-        if d.evidence("orders").await.get("deleted_at").is_some() {
-            break;
-        }
-        rdsbackup_tests::runtime_api::run_once(&d.env, &d.reconcile_event());
-    }
-    let finished = d.evidence("orders").await;
+    let finished = d.reconciled("orders").await;
     assert_eq!(finished["status"], "passed", "{finished}");
     assert_eq!(
         finished["started_at"], cut_short["started_at"],

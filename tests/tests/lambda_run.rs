@@ -170,20 +170,9 @@ impl Local {
         Function::start(api, &with_policy(config, vars))
     }
 
-    /// An RDS client of this moto in another region: where copies go.
-    fn rds_in(&self, region: &str) -> aws_sdk_rds::Client {
-        let conf = self
-            .rds
-            .config()
-            .to_builder()
-            .region(aws_sdk_rds::config::Region::new(region.to_string()))
-            .build();
-        aws_sdk_rds::Client::from_conf(conf)
-    }
-
     /// Manual snapshots of an instance in `region`: identifier, status and tags.
     fn copies_of(&self, region: &str, db: &str) -> Vec<Found> {
-        let rds = self.rds_in(region);
+        let rds = rdsbackup_tests::databases::rds_in(&self.rds, region);
         let request = rds
             .describe_db_snapshots()
             .db_instance_identifier(db)

@@ -52,6 +52,28 @@ fn tag(tags: &std::collections::HashMap<String, String>, key: &str) -> Option<St
     tags.get(key).cloned()
 }
 
+/// A snapshot record in the policy's bucket, which destroy refuses to delete without `force_destroy`.
+async fn put_record(c: &Clients, bucket: &str) {
+    c.s3.put_object()
+        .bucket(bucket)
+        .key("snapshots/orders/record.json")
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `force_destroy` applied, then a destroy that leaves nothing of the stack.
+async fn destroy_with_force(tf: &Terraform, c: &Clients, policy_name: &str) {
+    std::fs::write(
+        tf.dir.join("main.tf"),
+        config(policy_name, "deny_insecure_transport = false\nforce_destroy = true"),
+    )
+    .unwrap();
+    tf.run(&["apply", "-auto-approve"]).success();
+    destroy_and_check(tf, c, policy_name).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_creates_every_part_and_a_second_plan_is_empty() {
     let policy_name: &str = &unique_name("nightly");
@@ -664,13 +686,7 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
     tf.run(&["apply", "-auto-approve"]).success();
     let s = state(&tf);
     let bucket = s["bucket_name"].as_str().unwrap().to_string();
-    c.s3.put_object()
-        .bucket(&bucket)
-        .key("snapshots/orders/record.json")
-        .body(b"{}".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    put_record(&c, &bucket).await;
 
     let refused = tf.run(&["destroy", "-auto-approve"]);
     refused.expect_code(1);
@@ -688,13 +704,7 @@ async fn destroy_refuses_a_bucket_with_records_then_removes_everything_but_snaps
         .await
         .expect("nothing was deleted");
 
-    std::fs::write(
-        tf.dir.join("main.tf"),
-        config(policy_name, "deny_insecure_transport = false\nforce_destroy = true"),
-    )
-    .unwrap();
-    tf.run(&["apply", "-auto-approve"]).success();
-    destroy_and_check(&tf, &c, policy_name).await;
+    destroy_with_force(&tf, &c, policy_name).await;
     let snapshots = c
         .rds
         .describe_db_snapshots()
@@ -726,13 +736,7 @@ async fn destroy_deletes_nothing_of_a_stack_whose_function_is_another_stacks() {
     };
     retag("someone-else").await.unwrap();
     // A record too: the bucket's refusal would also apply, and must not hide the owner's.
-    c.s3.put_object()
-        .bucket(s["bucket_name"].as_str().unwrap())
-        .key("snapshots/orders/record.json")
-        .body(b"{}".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    put_record(&c, s["bucket_name"].as_str().unwrap()).await;
 
     let refused = tf.run(&["destroy", "-auto-approve"]);
     refused.expect_code(1);
@@ -761,13 +765,7 @@ async fn destroy_deletes_nothing_of_a_stack_whose_function_is_another_stacks() {
     }
 
     retag(policy_name).await.unwrap();
-    std::fs::write(
-        tf.dir.join("main.tf"),
-        config(policy_name, "deny_insecure_transport = false\nforce_destroy = true"),
-    )
-    .unwrap();
-    tf.run(&["apply", "-auto-approve"]).success();
-    destroy_and_check(&tf, &c, policy_name).await;
+    destroy_with_force(&tf, &c, policy_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -56,11 +56,8 @@ async fn registry_examples_validate_and_plan() {
     tf.run(&["validate"]).success();
     // The example's drills restore into the subnet group `private-db`, which plan asks RDS for.
     if let Aws::Moto(moto) = &aws {
-        let config = aws_sdk_rds::config::Builder::from(&aws.sdk_config().await)
-            .region(aws_sdk_rds::config::Region::new("eu-west-1"))
-            .build();
-        rdsbackup_tests::databases::subnet_group(&aws_sdk_rds::Client::from_conf(config), &moto.endpoint, "private-db")
-            .await;
+        let rds = rdsbackup_tests::databases::rds_in(&aws.clients().await.rds, "eu-west-1");
+        rdsbackup_tests::databases::subnet_group(&rds, &moto.endpoint, "private-db").await;
         let plan = tf.run(&["plan"]);
         plan.success();
         assert!(
